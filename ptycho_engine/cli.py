@@ -1,0 +1,339 @@
+"""``ptycho-engine``: simulate, train and reconstruct from the command line.
+
+Errors in user input print one line naming the problem and exit with status 2; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ptycho_engine.config import DataConfig, ModelConfig, TrainingConfig
+from ptycho_engine.errors import PtychoError
+
+EXIT_USAGE = 2
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ptycho-engine",
+        description="Physics-informed neural-network ptychography, headless.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("simulate", help="write a simulated PINN-style NPZ with ground truth")
+    sim.add_argument("--out", required=True, type=Path, help="output .npz file")
+    sim.add_argument("--N", type=int, default=64, help="pattern size (default 64)")
+    sim.add_argument("--positions", type=int, default=1000, help="scan positions (default 1000)")
+    sim.add_argument("--photons", type=_positive_float, default=1e6, help="counts per pattern")
+    sim.add_argument("--object", default="lines", help="lines, siemens or file:PATH")
+    sim.add_argument("--scan", default="spiral", choices=["spiral", "raster", "random"])
+    sim.add_argument("--probe", default="disk", choices=["disk", "gaussian"])
+    sim.add_argument("--step", type=_positive_float, default=None, help="scan step in px (N/8)")
+    sim.add_argument("--seed", type=int, default=0)
+
+    def model_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("data", type=Path, help="diffraction data file")
+        p.add_argument("--out", required=True, type=Path, help="run folder to write")
+        p.add_argument("--probe", type=Path, default=None, help="probe file (.npy or .npz)")
+        p.add_argument("--batch-size", type=int, default=None)
+
+    train = sub.add_parser("train", help="train on a data file, stitch and write a run folder")
+    model_options(train)
+    train.add_argument("--N", type=int, default=64)
+    train.add_argument("--gridsize", type=int, default=2)
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--n-groups", type=int, default=None, help="groups per epoch (all)")
+    train.add_argument("--learning-rate", type=float, default=None)
+    train.add_argument("--nll-weight", type=float, default=None)
+    train.add_argument("--mae-weight", type=float, default=None)
+    train.add_argument("--mae-warmup-epochs", type=int, default=None)
+    train.add_argument("--n-filters-scale", type=int, default=None)
+    train.add_argument("--preview-every", type=int, default=None)
+    train.add_argument("--seed", type=int, default=0)
+
+    rec = sub.add_parser("reconstruct", help="reconstruct a data file with a trained run's weights")
+    model_options(rec)
+    rec.add_argument("--model", required=True, type=Path, help="run folder written by train")
+    return parser
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load(path: Path) -> Any:
+    from ptycho_engine.io import read_pinn_npz
+
+    return read_pinn_npz(path)
+
+
+def _load_probe(path: Path | None) -> Any:
+    if path is None:
+        return None
+    import numpy as np
+
+    from ptycho_engine.errors import DataError
+
+    try:
+        with np.load(path, allow_pickle=False) as loaded:
+            if isinstance(loaded, np.ndarray):
+                probe = np.array(loaded)
+            else:
+                key = next((k for k in ("probeGuess", "probe") if k in loaded.files), None)
+                if key is None:
+                    raise DataError(f"{path}: no 'probeGuess' or 'probe' array in the file")
+                probe = np.array(loaded[key])
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: probe file not found") from exc
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable .npy/.npz probe file: {exc}") from exc
+    while probe.ndim > 2 and probe.shape[0] == 1:
+        probe = probe[0]
+    if probe.ndim != 2:
+        raise DataError(f"{path}: probe must be 2-D (one mode), got shape {probe.shape}")
+    return probe
+
+
+def _metrics(data: Any, snap: Any) -> dict[str, Any] | None:
+    if data.object_gt is None:
+        return None
+    from ptycho_engine.metrics import chance_level, compare
+    from ptycho_engine.stitching import reference_region
+
+    ref = reference_region(data.object_gt, snap.origin_px, snap.object.shape)
+    return {
+        "reconstruction": compare(snap.object, ref, snap.valid, data.pixel_size_m).to_dict(),
+        "chance_level": chance_level(ref, snap.valid).to_dict(),
+    }
+
+
+def _print_scores(metrics: dict[str, Any] | None) -> None:
+    if metrics is None:
+        print("no ground truth in the file: no metrics")
+        return
+    rec, chance = metrics["reconstruction"], metrics["chance_level"]
+    print(
+        f"amplitude SSIM {rec['amplitude']['ssim']:.3f} "
+        f"(chance {chance['amplitude']['ssim']:.3f}), "
+        f"phase SSIM {rec['phase']['ssim']:.3f} (chance {chance['phase']['ssim']:.3f}), "
+        f"FRC 1/7 amplitude {rec['amplitude']['frc_1_7_px']} px, "
+        f"phase {rec['phase']['frc_1_7_px']} px; region: {rec['region']}"
+    )
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ptycho_engine.io import write_pinn_npz
+    from ptycho_engine.simulate import simulate_dataset
+
+    data = simulate_dataset(
+        N=args.N,
+        n_positions=args.positions,
+        photons=args.photons,
+        object_kind=args.object,
+        scan=args.scan,
+        probe_kind=args.probe,
+        seed=args.seed,
+        step_px=args.step,
+    )
+    write_pinn_npz(args.out, data)
+    print(
+        f"wrote {args.out}: {data.n_patterns} patterns of {data.N}x{data.N}, "
+        f"{data.photons_per_pattern:.4g} counts per pattern, object {np.shape(data.object_gt) if data.object_gt is not None else None}"
+    )
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from ptycho_engine import runs
+    from ptycho_engine.inference import reconstruct_all
+    from ptycho_engine.training import train
+
+    overrides = {
+        "learning_rate": args.learning_rate,
+        "nll_weight": args.nll_weight,
+        "mae_weight": args.mae_weight,
+        "mae_warmup_epochs": args.mae_warmup_epochs,
+        "preview_every": args.preview_every,
+        "batch_size": args.batch_size,
+    }
+    tcfg = TrainingConfig(
+        epochs=args.epochs, seed=args.seed, **{k: v for k, v in overrides.items() if v is not None}
+    )
+    mkw = {"n_filters_scale": args.n_filters_scale} if args.n_filters_scale is not None else {}
+    mcfg = ModelConfig(N=args.N, gridsize=args.gridsize, **mkw)
+    dcfg = DataConfig(n_groups=args.n_groups, seed=args.seed)
+    t0 = time.perf_counter()
+    data = _load(args.data)
+    probe = _load_probe(args.probe)
+    t_load = time.perf_counter() - t0
+    print(f"{args.data}: {data.n_patterns} patterns of {data.N}x{data.N}")
+    gen = train(data, mcfg, tcfg, dcfg, stop_event=threading.Event(), probe=probe)
+    history = []
+    while True:
+        try:
+            snap = next(gen)
+        except StopIteration as stop:
+            result = stop.value
+            break
+        h = snap.health
+        history.append(snap)
+        print(
+            f"epoch {snap.epoch}/{snap.epochs} [{snap.stage}] steps {snap.steps} "
+            f"loss {snap.loss:.5g} val {snap.val_loss:.5g} lr {snap.learning_rate:.2g} "
+            f"{snap.elapsed_s:.1f}s | counts pred/meas {h.intensity_ratio:.3f} "
+            f"saturated {h.saturated_fraction:.3f}",
+            flush=True,
+        )
+    t_train = result.elapsed_s
+    t1 = time.perf_counter()
+    final = reconstruct_all(result.bundle, data, dcfg)
+    t_infer = time.perf_counter() - t1
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    result.bundle.save_weights(out / runs.WEIGHTS)
+    runs.write_reconstruction(out, final, data.pixel_size_m)
+    runs.write_images(out, final, title=f"N={mcfg.N} gridsize={mcfg.gridsize}")
+    metrics = _metrics(data, final)
+    runs.write_json(
+        out / runs.RUN_JSON,
+        {
+            "kind": "train",
+            "input": {
+                "path": str(args.data),
+                "sha256": data.provenance.get("sha256") or _sha256(args.data),
+            },
+            "probe_file": str(args.probe) if args.probe else None,
+            "model_config": mcfg.to_dict(),
+            "training_config": tcfg.to_dict(),
+            "data_config": dcfg.to_dict(),
+            "intensity_scale": result.bundle.intensity_scale,
+            "max_offset_px": result.bundle.max_offset_px,
+            "timings_s": {"load": t_load, "train": t_train, "reconstruct": t_infer},
+            "steps": result.steps,
+            "stopped": result.stopped,
+            "metrics": metrics,
+            "history": [
+                {
+                    "epoch": s.epoch,
+                    "steps": s.steps,
+                    "stage": s.stage,
+                    "loss": s.loss,
+                    "val_loss": s.val_loss,
+                    "learning_rate": s.learning_rate,
+                    "elapsed_s": s.elapsed_s,
+                    "mean_predicted_counts": s.health.mean_predicted_counts,
+                    "mean_measured_counts": s.health.mean_measured_counts,
+                    "saturated_fraction": s.health.saturated_fraction,
+                }
+                for s in history
+            ],
+            "versions": runs.versions(),
+        },
+    )
+    print(f"trained {result.steps} steps in {t_train:.1f}s, reconstructed in {t_infer:.2f}s")
+    _print_scores(metrics)
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    from ptycho_engine import runs
+    from ptycho_engine.errors import DataError
+    from ptycho_engine.inference import reconstruct_all
+    from ptycho_engine.models import build_models, intensity_scale_for
+
+    info = runs.read_json(args.model / runs.RUN_JSON)
+    try:
+        mcfg = ModelConfig.from_dict(info["model_config"])
+        dcfg = DataConfig.from_dict(info["data_config"])
+    except KeyError as exc:
+        raise DataError(f"{args.model / runs.RUN_JSON}: missing field {exc}") from exc
+    data = _load(args.data)
+    if data.N != mcfg.N:
+        raise DataError(
+            f"{args.data}: patterns are {data.N}x{data.N} but the model was trained at N={mcfg.N}"
+        )
+    probe = _load_probe(args.probe)
+    if probe is None:
+        probe = data.probe
+    if probe is None:
+        raise DataError(f"{args.data}: no probe in the file: give --probe")
+    t0 = time.perf_counter()
+    bundle = build_models(
+        mcfg,
+        probe,
+        intensity_scale_for(data.photons_per_pattern, mcfg.N),
+        max_offset_px=float(info.get("max_offset_px", 0.0)),
+    )
+    bundle.load_weights(args.model / runs.WEIGHTS)
+    final = reconstruct_all(bundle, data, dcfg, batch_size=args.batch_size or 64)
+    elapsed = time.perf_counter() - t0
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    runs.write_reconstruction(out, final, data.pixel_size_m)
+    runs.write_images(out, final, title=f"N={mcfg.N} gridsize={mcfg.gridsize}")
+    metrics = _metrics(data, final)
+    runs.write_json(
+        out / runs.RUN_JSON,
+        {
+            "kind": "reconstruct",
+            "input": {"path": str(args.data), "sha256": data.provenance.get("sha256")},
+            "model_run": str(args.model),
+            "model_config": mcfg.to_dict(),
+            "data_config": dcfg.to_dict(),
+            "timings_s": {"reconstruct": elapsed},
+            "metrics": metrics,
+            "versions": runs.versions(),
+        },
+    )
+    print(f"reconstructed {data.n_patterns} patterns in {elapsed:.2f}s")
+    _print_scores(metrics)
+    print(f"wrote {out}")
+    return 0
+
+
+COMMANDS = {"simulate": _cmd_simulate, "train": _cmd_train, "reconstruct": _cmd_reconstruct}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``ptycho-engine``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (PtychoError, OSError) as exc:
+        if args.debug:
+            raise
+        print(f"ptycho-engine {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"ptycho-engine {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""Frozen, validated configuration of the engine.
+
+Three dataclasses hold every setting: :class:`ModelConfig` (what the Keras model looks like),
+:class:`DataConfig` (how scan positions are grouped) and :class:`TrainingConfig` (how the
+model is optimised). They are frozen: change a setting with :func:`dataclasses.replace`, which
+validates again. Each validates in ``__post_init__`` and raises :class:`ConfigError` (a
+``ValueError``) naming the field and the value received. All of them serialise to JSON
+primitives with :meth:`to_dict` and back with :meth:`from_dict`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Self
+
+from ptycho_engine.errors import ConfigError
+
+SUPPORTED_N = (32, 64, 128, 256)
+SUPPORTED_GRIDSIZE = (1, 2, 3)
+AMP_ACTIVATIONS = ("sigmoid", "softplus")
+
+
+def _check(condition: bool, owner: str, field: str, value: Any, expected: str) -> None:
+    if not condition:
+        raise ConfigError(f"{owner}.{field} = {value!r} is invalid: expected {expected}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class _Serialisable:
+    """Mixin: JSON round trip for flat dataclasses of primitives."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Self:
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ConfigError(f"{cls.__name__}: unknown field(s) {unknown}; known: {sorted(names)}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ModelConfig(_Serialisable):
+    """Settings that define the network and the physics layer.
+
+    Attributes
+    ----------
+    N : int
+        Patch (and diffraction) size in pixels, a power of two from 32 to 256.
+    gridsize : int
+        ``g``: each group holds ``g * g`` neighbouring scan positions (1 to 3).
+    n_filters_scale : int
+        Width multiplier of the encoder and decoders (base width ``16 * n_filters_scale``).
+    amp_activation : str
+        Output activation of the amplitude head: ``"sigmoid"`` (default) or ``"softplus"``.
+    pad_object : bool
+        Keep the object patch non-zero only in its central ``N/2 x N/2`` support.
+    probe_scale : float
+        The probe is divided by ``probe_scale * mean(|mask * P|)`` (physics.md section 2).
+    probe_mask : bool
+        Also apply the disk mask of radius ``N/4`` to the exit wave.
+    probe_trainable : bool
+        Let the optimiser refine the probe.
+    intensity_scale_trainable : bool
+        Let the optimiser refine the intensity scale ``s``.
+    amp_init_from_probe : bool
+        Start the amplitude head at the intensity-matched level (physics.md section 10).
+    """
+
+    N: int = 64
+    gridsize: int = 2
+    n_filters_scale: int = 2
+    amp_activation: str = "sigmoid"
+    pad_object: bool = True
+    probe_scale: float = 4.0
+    probe_mask: bool = False
+    probe_trainable: bool = False
+    intensity_scale_trainable: bool = False
+    amp_init_from_probe: bool = True
+
+    def __post_init__(self) -> None:
+        o = "ModelConfig"
+        _check(_is_int(self.N) and self.N in SUPPORTED_N, o, "N", self.N, f"one of {SUPPORTED_N}")
+        _check(
+            _is_int(self.gridsize) and self.gridsize in SUPPORTED_GRIDSIZE,
+            o,
+            "gridsize",
+            self.gridsize,
+            f"one of {SUPPORTED_GRIDSIZE}",
+        )
+        _check(
+            _is_int(self.n_filters_scale) and 1 <= self.n_filters_scale <= 8,
+            o,
+            "n_filters_scale",
+            self.n_filters_scale,
+            "an integer from 1 to 8",
+        )
+        _check(
+            self.amp_activation in AMP_ACTIVATIONS,
+            o,
+            "amp_activation",
+            self.amp_activation,
+            f"one of {AMP_ACTIVATIONS}",
+        )
+        _check(
+            _is_number(self.probe_scale) and self.probe_scale > 0,
+            o,
+            "probe_scale",
+            self.probe_scale,
+            "a finite number > 0",
+        )
+        for name in (
+            "pad_object",
+            "probe_mask",
+            "probe_trainable",
+            "intensity_scale_trainable",
+            "amp_init_from_probe",
+        ):
+            value = getattr(self, name)
+            _check(isinstance(value, bool), o, name, value, "True or False")
+
+    @property
+    def channels(self) -> int:
+        """Scan positions per group, ``gridsize ** 2``."""
+        return self.gridsize * self.gridsize
+
+
+@dataclass(frozen=True)
+class DataConfig(_Serialisable):
+    """How scan positions are grouped for the overlap constraint (physics.md section 4).
+
+    Attributes
+    ----------
+    neighbor_count : int
+        ``K``: a group is drawn from a seed position and its K nearest neighbours.
+    n_groups : int or None
+        Number of groups to draw; None means one group per scan position.
+    seed : int
+        Seed of the group draw (deterministic).
+    validation_fraction : float
+        Fraction of groups held out for the validation loss (0 disables validation).
+    """
+
+    neighbor_count: int = 7
+    n_groups: int | None = None
+    seed: int = 0
+    validation_fraction: float = 0.05
+
+    def __post_init__(self) -> None:
+        o = "DataConfig"
+        _check(
+            _is_int(self.neighbor_count) and 1 <= self.neighbor_count <= 64,
+            o,
+            "neighbor_count",
+            self.neighbor_count,
+            "an integer from 1 to 64",
+        )
+        _check(
+            self.n_groups is None or (_is_int(self.n_groups) and self.n_groups >= 1),
+            o,
+            "n_groups",
+            self.n_groups,
+            "None or an integer >= 1",
+        )
+        _check(_is_int(self.seed) and self.seed >= 0, o, "seed", self.seed, "an integer >= 0")
+        _check(
+            _is_number(self.validation_fraction) and 0 <= self.validation_fraction < 0.5,
+            o,
+            "validation_fraction",
+            self.validation_fraction,
+            "a number in [0, 0.5)",
+        )
+
+
+@dataclass(frozen=True)
+class TrainingConfig(_Serialisable):
+    """How the model is optimised.
+
+    The loss is ``nll_weight * NLL + mae_weight * MAE`` (physics.md section 3). For the first
+    ``mae_warmup_epochs`` epochs the loss is MAE of amplitudes alone: this walks the network
+    out of the Poisson "fog" plateau before the likelihood takes over (physics.md section 10).
+
+    Attributes
+    ----------
+    epochs : int
+        Number of passes over the training groups.
+    batch_size : int
+        Groups per optimiser step.
+    learning_rate : float
+        Initial Adam learning rate.
+    nll_weight, mae_weight : float
+        Loss weights; at least one must be > 0.
+    mae_warmup_epochs : int
+        Epochs of MAE-only training before the weighted loss (0 disables the warm-up).
+    reduce_lr_patience : int
+        Epochs without improvement of the monitored loss before the rate is halved
+        (0 disables reduce-on-plateau).
+    reduce_lr_factor : float
+        Factor applied to the learning rate on a plateau.
+    min_learning_rate : float
+        Lower bound of the learning rate.
+    preview_every : int
+        A stitched preview is attached to every ``preview_every``-th epoch's snapshot
+        (and to the last one); 0 disables previews.
+    seed : int
+        Seed of weight initialisation and shuffling.
+    """
+
+    epochs: int = 30
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    nll_weight: float = 1.0
+    mae_weight: float = 0.0
+    mae_warmup_epochs: int = 3
+    reduce_lr_patience: int = 3
+    reduce_lr_factor: float = 0.5
+    min_learning_rate: float = 1e-5
+    preview_every: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        o = "TrainingConfig"
+        _check(
+            _is_int(self.epochs) and self.epochs >= 0, o, "epochs", self.epochs, "an integer >= 0"
+        )
+        _check(
+            _is_int(self.batch_size) and 1 <= self.batch_size <= 4096,
+            o,
+            "batch_size",
+            self.batch_size,
+            "an integer from 1 to 4096",
+        )
+        _check(
+            _is_number(self.learning_rate) and 0 < self.learning_rate <= 1,
+            o,
+            "learning_rate",
+            self.learning_rate,
+            "a number in (0, 1]",
+        )
+        for name in ("nll_weight", "mae_weight"):
+            value = getattr(self, name)
+            _check(_is_number(value) and value >= 0, o, name, value, "a finite number >= 0")
+        _check(
+            self.nll_weight + self.mae_weight > 0,
+            o,
+            "nll_weight",
+            self.nll_weight,
+            "nll_weight + mae_weight > 0",
+        )
+        _check(
+            _is_int(self.mae_warmup_epochs) and self.mae_warmup_epochs >= 0,
+            o,
+            "mae_warmup_epochs",
+            self.mae_warmup_epochs,
+            "an integer >= 0",
+        )
+        _check(
+            _is_int(self.reduce_lr_patience) and self.reduce_lr_patience >= 0,
+            o,
+            "reduce_lr_patience",
+            self.reduce_lr_patience,
+            "an integer >= 0",
+        )
+        _check(
+            _is_number(self.reduce_lr_factor) and 0 < self.reduce_lr_factor < 1,
+            o,
+            "reduce_lr_factor",
+            self.reduce_lr_factor,
+            "a number in (0, 1)",
+        )
+        _check(
+            _is_number(self.min_learning_rate)
+            and 0 <= self.min_learning_rate <= self.learning_rate,
+            o,
+            "min_learning_rate",
+            self.min_learning_rate,
+            "a number in [0, learning_rate]",
+        )
+        _check(
+            _is_int(self.preview_every) and self.preview_every >= 0,
+            o,
+            "preview_every",
+            self.preview_every,
+            "an integer >= 0",
+        )
+        _check(_is_int(self.seed) and self.seed >= 0, o, "seed", self.seed, "an integer >= 0")

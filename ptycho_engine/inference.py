@@ -1,0 +1,110 @@
+"""Inference: predict object patches for all groups in batches and stitch them (section 7).
+
+:func:`reconstruct` is a generator: it yields a :class:`StitchSnapshot` of the partial canvas
+after every batch and returns the final one, so a viewer can show the object growing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator, Iterator
+
+import numpy as np
+
+from ptycho_engine.config import DataConfig
+from ptycho_engine.data import DiffractionData, StitchSnapshot
+from ptycho_engine.grouping import GroupedPatterns, Groups, make_groups
+from ptycho_engine.models import ModelBundle, ensure_canvas
+from ptycho_engine.physics.probe import support_mask
+from ptycho_engine.stitching import Stitcher
+
+DEFAULT_BATCH = 64
+
+
+def inference_groups(data: DiffractionData, gridsize: int, data_config: DataConfig) -> Groups:
+    """One group per scan position (every position is a seed once), from the config's seed."""
+    return make_groups(
+        data.positions_px, gridsize, data_config.neighbor_count, None, data_config.seed
+    )
+
+
+def predict_batches(
+    bundle: ModelBundle,
+    grouped: GroupedPatterns,
+    batch_size: int = DEFAULT_BATCH,
+    stop_event: threading.Event | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield ``(rows, amplitude, phase)`` per batch; arrays ``(b, N, N, C)`` float32.
+
+    Batches have a fixed shape (the last one padded) so the compiled function is traced once.
+    """
+    for rows, real in grouped.padded_batches(batch_size):
+        if stop_event is not None and stop_event.is_set():
+            return
+        x, o = grouped.batch(rows)
+        amp, phase = bundle.predict(x, o)
+        yield rows[:real], amp[:real], phase[:real]
+
+
+def reconstruct(
+    bundle: ModelBundle,
+    data: DiffractionData,
+    data_config: DataConfig | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    stop_event: threading.Event | None = None,
+    groups: Groups | None = None,
+) -> Generator[StitchSnapshot, None, StitchSnapshot]:
+    """Predict every group and stitch the object, yielding the canvas after each batch.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+    data : DiffractionData
+        Patterns of size ``bundle.config.N``.
+    data_config : DataConfig, optional
+        Grouping settings (neighbour count and seed).
+    batch_size : int
+    stop_event : threading.Event, optional
+        Set it to stop after the current batch; the returned snapshot is then partial.
+    groups : Groups, optional
+        Groups to predict; default one per scan position.
+
+    Returns
+    -------
+    StitchSnapshot
+        The final (or, when stopped, partial) stitched object.
+    """
+    dcfg = data_config or DataConfig()
+    groups = groups or inference_groups(data, bundle.config.gridsize, dcfg)
+    bundle = ensure_canvas(bundle, groups.max_offset_px)
+    grouped = GroupedPatterns(data.amplitudes, groups)
+    window = support_mask(bundle.config.N, bundle.config.pad_object)
+    positions = data.positions_px[groups.indices]  # (G, C, 2)
+    stitcher = Stitcher(data.positions_px, bundle.config.N, window)
+    n = bundle.config.N
+    done = 0
+    snapshot = stitcher.snapshot(0, groups.n_groups)
+    for rows, amp, phase in predict_batches(bundle, grouped, batch_size, stop_event):
+        patches = (amp * np.exp(1j * phase)).astype(np.complex64)
+        patches = patches.transpose(0, 3, 1, 2).reshape(-1, n, n)
+        stitcher.add(patches, positions[rows].reshape(-1, 2))
+        done += len(rows)
+        snapshot = stitcher.snapshot(done, groups.n_groups)
+        yield snapshot
+    return snapshot
+
+
+def reconstruct_all(
+    bundle: ModelBundle,
+    data: DiffractionData,
+    data_config: DataConfig | None = None,
+    batch_size: int = DEFAULT_BATCH,
+) -> StitchSnapshot:
+    """Run :func:`reconstruct` to the end and return the final snapshot."""
+    gen = reconstruct(bundle, data, data_config, batch_size)
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            result: StitchSnapshot = stop.value
+            return result

@@ -1,0 +1,412 @@
+"""Model factories: the physics-informed network for any N and gridsize (physics.md section 5).
+
+Nothing here is built at import. :func:`build_models` makes a new :class:`ModelBundle` from a
+:class:`~ptycho_engine.config.ModelConfig`, a probe and the data-derived scales every time it
+is called, so N, gridsize and the probe can change any number of times in one process.
+
+Graph of the training model (tensors are ``(B, N, N, C)`` unless noted)::
+
+    diffraction (sqrt counts) --/s--> X --encoder--> bottleneck --amp decoder--> a (sigmoid)
+                                                               \\--phase decoder--> phi (pi tanh)
+    O = pad(a * exp(i phi))  --overlap constraint (C > 1, uses offsets (B, C, 2))--> O'
+    predicted amplitude = s * |fftshift(fft2(P * O'))| / N
+
+The inference model shares every layer and returns the amplitude and phase of ``O'``.
+Complex values never cross a Keras layer boundary: layers exchange real and imaginary parts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ptycho_engine.config import ModelConfig
+from ptycho_engine.errors import ModelError
+from ptycho_engine.physics.farfield import checkerboard, farfield_amplitude
+from ptycho_engine.physics.patches import canvas_size as _canvas_size
+from ptycho_engine.physics.patches import overlap_constraint
+from ptycho_engine.physics.probe import disk_mask, matched_amplitude, normalize_probe, support_mask
+
+_PACKAGE = "ptycho_engine"
+BOTTLENECK = 8
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class IntensityScale(keras.layers.Layer):
+    """Divides (or, with ``inverse=True``, multiplies) by the intensity scale ``s``.
+
+    ``s = sqrt(photons_per_pattern) / (N/2)`` (physics.md section 3) is held as ``log s`` so it
+    stays positive when trainable.
+    """
+
+    def __init__(self, scale: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+
+    def build(self, input_shape: Any) -> None:
+        self.log_scale = self.add_weight(
+            name="log_scale",
+            shape=(),
+            initializer=keras.initializers.Constant(math.log(self.scale)),
+            trainable=True,
+        )
+
+    def call(self, x: Any, inverse: bool = False) -> Any:
+        s = keras.ops.exp(self.log_scale)
+        return x * s if inverse else x / s
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ScaledTanh(keras.layers.Layer):
+    """``pi * tanh(x)``: the phase head's activation."""
+
+    def call(self, x: Any) -> Any:
+        return math.pi * keras.ops.tanh(x)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ComplexPatch(keras.layers.Layer):
+    """Amplitude and phase ``(B, n, n, C)`` to real and imaginary parts, zero-padded to N."""
+
+    def __init__(self, N: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.N = int(N)
+
+    def call(self, inputs: Any) -> Any:
+        amp, phase = inputs
+        re = amp * keras.ops.cos(phase)
+        im = amp * keras.ops.sin(phase)
+        n_in = amp.shape[1]
+        pad = (self.N - n_in) // 2
+        if pad:
+            widths = [(0, 0), (pad, pad), (pad, pad), (0, 0)]
+            re = keras.ops.pad(re, widths)
+            im = keras.ops.pad(im, widths)
+        return re, im
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "N": self.N}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class OverlapConstraint(keras.layers.Layer):
+    """Group-consistent patches ``O'`` from the patches ``O`` of each group (C > 1)."""
+
+    def __init__(self, N: int, canvas: int, pad_object: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.N = int(N)
+        self.canvas = int(canvas)
+        self.pad_object = bool(pad_object)
+
+    def call(self, inputs: Any) -> Any:
+        re, im, offsets = inputs
+        obj = tf.complex(tf.transpose(re, [0, 3, 1, 2]), tf.transpose(im, [0, 3, 1, 2]))
+        support = support_mask(self.N, self.pad_object)
+        out = overlap_constraint(obj, offsets, support, self.canvas)
+        out = tf.transpose(out, [0, 2, 3, 1])
+        return tf.math.real(out), tf.math.imag(out)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "N": self.N,
+            "canvas": self.canvas,
+            "pad_object": self.pad_object,
+        }
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class FarField(keras.layers.Layer):
+    """Exit wave ``P * O`` and far-field amplitude ``|fftshift(fft2(.))| / N``.
+
+    The probe (normalised) is held as two ``(N, N)`` weights, real and imaginary part, trainable
+    only when ``probe_trainable``; the factory assigns its value after building. The
+    ``fftshift`` is folded into the probe as a checkerboard sign, so no pattern is rolled.
+    """
+
+    def __init__(
+        self, N: int, probe_mask: bool = False, probe_trainable: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.N = int(N)
+        self.probe_mask = bool(probe_mask)
+        self.probe_trainable = bool(probe_trainable)
+
+    def build(self, input_shape: Any) -> None:
+        shape = (self.N, self.N)
+        self.probe_real = self.add_weight(
+            name="probe_real", shape=shape, initializer="zeros", trainable=self.probe_trainable
+        )
+        self.probe_imag = self.add_weight(
+            name="probe_imag", shape=shape, initializer="zeros", trainable=self.probe_trainable
+        )
+
+    def effective_probe(self) -> tf.Tensor:
+        """Probe times the centring checkerboard (and the disk mask with ``probe_mask``)."""
+        factor = checkerboard(self.N)
+        if self.probe_mask:
+            factor = factor * disk_mask(self.N)
+        return tf.complex(self.probe_real * factor, self.probe_imag * factor)
+
+    def call(self, inputs: Any) -> Any:
+        re, im = inputs
+        obj = tf.complex(tf.transpose(re, [0, 3, 1, 2]), tf.transpose(im, [0, 3, 1, 2]))
+        amp = farfield_amplitude(obj * self.effective_probe(), centred_input=True)
+        return tf.transpose(amp, [0, 2, 3, 1])
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "N": self.N,
+            "probe_mask": self.probe_mask,
+            "probe_trainable": self.probe_trainable,
+        }
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class Magnitude(keras.layers.Layer):
+    """Real and imaginary parts to amplitude and phase."""
+
+    def call(self, inputs: Any) -> Any:
+        re, im = inputs
+        return keras.ops.sqrt(re * re + im * im), keras.ops.arctan2(im, re)
+
+
+@dataclass(frozen=True, eq=False)
+class ModelBundle:
+    """The models of one configuration, sharing their layers and weights.
+
+    Attributes
+    ----------
+    training : keras.Model
+        ``[diffraction (B, N, N, C) sqrt counts, offsets (B, C, 2)] -> predicted amplitude
+        (B, N, N, C)`` in sqrt counts. Compiled with :attr:`loss` and Adam.
+    inference : keras.Model
+        ``[diffraction, offsets] -> [amplitude, phase]`` of the object patches ``(B, N, N, C)``.
+    config : ModelConfig
+    probe : ndarray, (N, N) complex64
+        The normalised probe the model was built with.
+    intensity_scale : float
+        ``s`` at build time.
+    canvas : int
+        Side of the overlap canvas (N when gridsize is 1).
+    amp_init : float
+        Initial object amplitude (the intensity-matched level, clipped to the head's range).
+    """
+
+    training: keras.Model
+    inference: keras.Model
+    config: ModelConfig
+    probe: np.ndarray
+    intensity_scale: float
+    canvas: int
+    amp_init: float
+    max_offset_px: float
+    seed: int
+    predict_fn: Any
+
+    def predict(
+        self, diffraction: np.ndarray, offsets: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Object amplitude and phase ``(B, N, N, C)`` float32 for one batch.
+
+        Uses one compiled function per bundle; keep batch shapes fixed to avoid retracing.
+        """
+        amp, phase = self.predict_fn(
+            tf.convert_to_tensor(diffraction, tf.float32), tf.convert_to_tensor(offsets, tf.float32)
+        )
+        return amp.numpy(), phase.numpy()
+
+    def save_weights(self, path: str | Path) -> Path:
+        """Write every weight (Keras ``.weights.h5``)."""
+        target = Path(path)
+        self.training.save_weights(str(target))
+        return target
+
+    def load_weights(self, path: str | Path) -> None:
+        """Read weights written by :meth:`save_weights` of a bundle of the same config."""
+        try:
+            self.training.load_weights(str(path))
+        except (ValueError, OSError) as exc:
+            raise ModelError(f"{path}: cannot load weights into this model: {exc}") from exc
+
+
+def _conv(filters: int, name: str, seed: int, activation: str | None = "relu") -> Any:
+    return keras.layers.Conv2D(
+        filters,
+        3,
+        padding="same",
+        activation=activation,
+        kernel_initializer=keras.initializers.HeNormal(seed=seed),
+        name=name,
+    )
+
+
+def _inverse_activation(value: float, activation: str) -> float:
+    if activation == "sigmoid":
+        v = min(max(value, 0.02), 0.98)
+        return math.log(v / (1 - v))
+    v = max(value, 1e-3)
+    return math.log(math.expm1(v))
+
+
+def _head_range(value: float, activation: str) -> float:
+    return min(max(value, 0.02), 0.98) if activation == "sigmoid" else max(value, 1e-3)
+
+
+def build_models(
+    config: ModelConfig,
+    probe: np.ndarray,
+    intensity_scale: float,
+    max_offset_px: float = 0.0,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+) -> ModelBundle:
+    """Build the training and inference models for one configuration.
+
+    Parameters
+    ----------
+    config : ModelConfig
+    probe : ndarray, (N, N) complex
+        Probe before normalisation (it is normalised here, physics.md section 2).
+    intensity_scale : float
+        ``s = sqrt(photons_per_pattern) / (N/2)`` of the data.
+    max_offset_px : float
+        Largest ``|r_c|`` component of the groups; sizes the overlap canvas (gridsize > 1).
+    learning_rate : float
+        Initial learning rate of the Adam optimiser the training model is compiled with.
+    seed : int
+        Seed of the weight initialisers.
+
+    Returns
+    -------
+    ModelBundle
+    """
+    n, channels = config.N, config.channels
+    probe_arr = np.asarray(probe)
+    if probe_arr.shape != (n, n):
+        raise ModelError(
+            f"probe is {probe_arr.shape[0]}x{probe_arr.shape[-1]} but N is {n}: resample the "
+            f"probe or choose N={probe_arr.shape[-1]}"
+        )
+    if not (math.isfinite(intensity_scale) and intensity_scale > 0):
+        raise ModelError(f"intensity_scale must be a finite number > 0, got {intensity_scale!r}")
+    probe_n = normalize_probe(probe_arr, config.probe_scale)
+    amp_level = matched_amplitude(probe_n, config.pad_object, config.probe_mask)
+    base = 16 * config.n_filters_scale
+    levels = (n // BOTTLENECK).bit_length() - 1
+    out_side = n // 2 if config.pad_object else n
+    ups = (out_side // BOTTLENECK).bit_length() - 1
+    seeds = iter(range(seed * 1000, seed * 1000 + 1000))
+
+    diffraction = keras.Input((n, n, channels), name="diffraction")
+    offsets = keras.Input((channels, 2), name="offsets")
+    scale_layer = IntensityScale(intensity_scale, name="intensity_scale")
+    scale_layer.trainable = config.intensity_scale_trainable
+    x = scale_layer(diffraction)
+    for level in range(levels):
+        filters = base * 2**level
+        x = _conv(filters, f"enc{level}_conv_a", next(seeds))(x)
+        x = _conv(filters, f"enc{level}_conv_b", next(seeds))(x)
+        x = keras.layers.MaxPooling2D(2, name=f"enc{level}_pool")(x)
+    bottleneck_filters = base * 2**levels
+    x = _conv(bottleneck_filters, "bottleneck_conv_a", next(seeds))(x)
+    features = _conv(bottleneck_filters, "bottleneck_conv_b", next(seeds))(x)
+
+    def decoder(prefix: str) -> Any:
+        y = features
+        for level in range(ups):
+            filters = max(base, bottleneck_filters // 2 ** (level + 1))
+            y = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{prefix}_up{level}")(y)
+            y = _conv(filters, f"{prefix}{level}_conv_a", next(seeds))(y)
+            y = _conv(filters, f"{prefix}{level}_conv_b", next(seeds))(y)
+        return y
+
+    amp_head = keras.layers.Conv2D(
+        channels,
+        3,
+        padding="same",
+        kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3, seed=next(seeds)),
+        bias_initializer=keras.initializers.Constant(
+            _inverse_activation(amp_level, config.amp_activation)
+            if config.amp_init_from_probe
+            else 0.0
+        ),
+        name="amp_head",
+    )
+    amp = keras.layers.Activation(config.amp_activation, name="amp_activation")(
+        amp_head(decoder("amp_dec"))
+    )
+    phase_head = keras.layers.Conv2D(
+        channels,
+        3,
+        padding="same",
+        kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3, seed=next(seeds)),
+        bias_initializer="zeros",
+        name="phase_head",
+    )
+    phase = ScaledTanh(name="phase_activation")(phase_head(decoder("phase_dec")))
+    re, im = ComplexPatch(n, name="object_patch")([amp, phase])
+    canvas = n
+    if channels > 1:
+        canvas = _canvas_size(n, max_offset_px)
+        re, im = OverlapConstraint(n, canvas, config.pad_object, name="overlap")([re, im, offsets])
+    farfield = FarField(n, config.probe_mask, config.probe_trainable, name="farfield")
+    predicted = scale_layer(farfield([re, im]), inverse=True)
+    object_amp, object_phase = Magnitude(name="object")([re, im])
+
+    training = keras.Model(
+        [diffraction, offsets], predicted, name=f"pinn_train_N{n}_g{config.gridsize}"
+    )
+    inference = keras.Model(
+        [diffraction, offsets],
+        [object_amp, object_phase],
+        name=f"pinn_infer_N{n}_g{config.gridsize}",
+    )
+    farfield.probe_real.assign(np.real(probe_n).astype(np.float32))
+    farfield.probe_imag.assign(np.imag(probe_n).astype(np.float32))
+    training.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
+    return ModelBundle(
+        training=training,
+        inference=inference,
+        config=config,
+        probe=probe_n,
+        intensity_scale=float(intensity_scale),
+        canvas=canvas,
+        amp_init=_head_range(amp_level, config.amp_activation),
+        max_offset_px=float(max_offset_px),
+        seed=seed,
+        predict_fn=tf.function(lambda x, o: inference([x, o], training=False)),
+    )
+
+
+def ensure_canvas(bundle: ModelBundle, max_offset_px: float) -> ModelBundle:
+    """The bundle itself when its overlap canvas holds groups of ``max_offset_px``; otherwise
+    a rebuilt bundle with a larger canvas and the same weights (the canvas has no weights)."""
+    if bundle.config.channels == 1 or _canvas_size(bundle.config.N, max_offset_px) <= bundle.canvas:
+        return bundle
+    rebuilt = build_models(
+        bundle.config,
+        bundle.probe,
+        bundle.intensity_scale,
+        max_offset_px=max_offset_px,
+        seed=bundle.seed,
+    )
+    rebuilt.training.set_weights(bundle.training.get_weights())
+    return rebuilt
+
+
+def intensity_scale_for(photons_per_pattern: float, N: int) -> float:
+    """``s = sqrt(photons_per_pattern) / (N/2)`` (physics.md section 3)."""
+    if not (math.isfinite(photons_per_pattern) and photons_per_pattern > 0):
+        raise ModelError(f"photons_per_pattern must be > 0, got {photons_per_pattern!r}")
+    return math.sqrt(photons_per_pattern) / (N / 2)

@@ -1,0 +1,97 @@
+"""Overlap constraint of a group of patches (physics.md section 4).
+
+Patches of one group live on a per-sample canvas large enough for the group's offsets. Patch
+``c`` is placed with ``translate(+r_c)``; the canvas is the support-weighted mean of the placed
+patches, and each patch is extracted back with ``translate(-r_c)``. Every sample of a batch
+keeps its own canvas: nothing is summed across the batch axis.
+
+The functions here take patches channel-first, ``(B, C, N, N)``, the layout in which the
+physics layer works (FFTs act on the last two axes, and ``(B, C, N, N)`` reshapes to the
+``(B*C, N, N)`` batch of images that the translation needs without a copy).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from ptycho_engine.physics.translate import shift_resample
+
+OVERLAP_EPS = 1e-3
+
+
+def canvas_size(N: int, max_offset_px: float) -> int:
+    """Side of the group canvas: ``N + 2 * (ceil(max |r|) + 1)`` (even margin, bilinear room)."""
+    if not math.isfinite(max_offset_px) or max_offset_px < 0:
+        raise ValueError(f"max_offset_px must be a finite number >= 0, got {max_offset_px!r}")
+    return N + 2 * (math.ceil(max_offset_px) + 1)
+
+
+def place_patches(patches: tf.Tensor, offsets: tf.Tensor, size: int) -> tf.Tensor:
+    """Sum of the patches of each group placed at ``+r_c`` on a ``size x size`` canvas.
+
+    Parameters
+    ----------
+    patches : Tensor, (B, C, N, N), real or complex
+    offsets : Tensor, (B, C, 2) float32, ``(dy, dx)`` relative to the group centroid
+    size : int
+        Canvas side (``N`` plus an even margin).
+
+    Returns
+    -------
+    Tensor, (B, size, size): one canvas per sample.
+    """
+    channels, n = int(patches.shape[1]), int(patches.shape[2])
+    flat = tf.reshape(patches, [-1, n, n])
+    placed = shift_resample(flat, tf.reshape(offsets, [-1, 2]), (size, size))
+    return tf.reduce_sum(tf.reshape(placed, [-1, channels, size, size]), axis=1)
+
+
+def extract_patches(canvas: tf.Tensor, offsets: tf.Tensor, N: int) -> tf.Tensor:
+    """Patches ``crop_N(translate(canvas, -r_c))`` of each sample's canvas.
+
+    Parameters
+    ----------
+    canvas : Tensor, (B, S, S)
+    offsets : Tensor, (B, C, 2)
+    N : int
+
+    Returns
+    -------
+    Tensor, (B, C, N, N).
+    """
+    channels = int(offsets.shape[1])
+    tiled = tf.repeat(canvas, channels, axis=0)
+    out = shift_resample(tiled, -tf.reshape(offsets, [-1, 2]), (N, N))
+    return tf.reshape(out, [-1, channels, N, N])
+
+
+def overlap_constraint(
+    patches: tf.Tensor, offsets: tf.Tensor, support: np.ndarray, size: int
+) -> tf.Tensor:
+    """Make the patches of each group agree where they overlap.
+
+    ``canvas = sum_c T(+r_c)[O_c] / (sum_c T(+r_c)[S] + 1e-3)``,
+    ``O'_c = crop_N(T(-r_c)[canvas])``.
+
+    Parameters
+    ----------
+    patches : Tensor, (B, C, N, N) complex64, zero outside the support
+    offsets : Tensor, (B, C, 2) float32
+    support : ndarray, (N, N) float32
+    size : int
+        Canvas side.
+
+    Returns
+    -------
+    Tensor, (B, C, N, N) complex64.
+    """
+    n = int(patches.shape[2])
+    numerator = place_patches(patches, offsets, size)
+    mask_shape = tf.concat([tf.shape(offsets)[:2], [n, n]], axis=0)
+    mask = tf.broadcast_to(tf.constant(support)[tf.newaxis, tf.newaxis], mask_shape)
+    denominator = place_patches(mask, offsets, size) + OVERLAP_EPS
+    canvas = numerator / tf.cast(denominator, numerator.dtype)
+    return extract_patches(canvas, offsets, n)

@@ -1,0 +1,290 @@
+"""Training: a generator of progress snapshots (physics.md sections 3 and 10).
+
+:func:`train` yields a :class:`~ptycho_engine.data.TrainingSnapshot` after every epoch and
+returns a :class:`TrainingResult` holding the trained models. It checks a
+``threading.Event`` before every optimiser step, so a stop takes effect within one batch.
+
+Default recipe, designed against the "fog" failure (physics.md section 10):
+
+* the amplitude head starts at the intensity-matched level with a near-zero kernel
+  (:func:`~ptycho_engine.models.build_models`);
+* the first ``mae_warmup_epochs`` epochs optimise the MAE of amplitudes alone, then the
+  weighted loss ``nll_weight * NLL + mae_weight * MAE`` takes over;
+* Adam, with the learning rate reduced on a plateau of the monitored loss (validation loss
+  when there is a validation split).
+
+Loss units: the NLL is the per-pixel Poisson NLL ``lam - y log(lam + eps)`` in counts divided
+by ``s**2`` (a constant), and the MAE is in normalised amplitude units, so both have the same
+size at every dose and Adam sees comparable gradients across the warm-up switch.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from ptycho_engine.config import DataConfig, ModelConfig, TrainingConfig
+from ptycho_engine.data import DiffractionData, HealthCheck, Preview, TrainingSnapshot
+from ptycho_engine.errors import DataError
+from ptycho_engine.grouping import GroupedPatterns, Groups, make_groups
+from ptycho_engine.inference import inference_groups, reconstruct_all
+from ptycho_engine.models import ModelBundle, build_models, ensure_canvas, intensity_scale_for
+from ptycho_engine.physics.losses import amplitude_mae, poisson_nll
+from ptycho_engine.physics.probe import support_mask
+
+SATURATION_LEVEL = 0.99
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingResult:
+    """What a finished (or stopped) training run returns.
+
+    Attributes
+    ----------
+    bundle : ModelBundle
+        The trained models.
+    groups : Groups
+        Training groups.
+    history : tuple of TrainingSnapshot
+        Every epoch's snapshot (previews dropped, to keep memory flat).
+    stopped : bool
+        True when stopped by the event before the last epoch.
+    elapsed_s : float
+    steps : int
+    """
+
+    bundle: ModelBundle
+    groups: Groups
+    history: tuple[TrainingSnapshot, ...]
+    stopped: bool
+    elapsed_s: float
+    steps: int
+
+
+def _split(groups: Groups, fraction: float, seed: int) -> tuple[Groups, Groups | None]:
+    n_val = round(groups.n_groups * fraction)
+    if n_val == 0 or groups.n_groups - n_val < 1:
+        return groups, None
+    order = np.random.default_rng(seed + 7919).permutation(groups.n_groups)
+    return groups.subset(np.sort(order[n_val:])), groups.subset(np.sort(order[:n_val]))
+
+
+def _loss_fn(bundle: ModelBundle, bad_pixels: np.ndarray | None) -> object:
+    scale = bundle.intensity_scale
+    weight = None
+    if bad_pixels is not None:
+        weight = tf.constant((~bad_pixels).astype(np.float32)[np.newaxis, :, :, np.newaxis])
+
+    def loss(x: tf.Tensor, pred: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor) -> tf.Tensor:
+        nll = poisson_nll(x, pred, weight) / (scale * scale)
+        mae = amplitude_mae(x, pred, scale, weight)
+        return tf.reduce_mean(w_nll * nll + w_mae * mae)
+
+    return loss
+
+
+def _health(bundle: ModelBundle, x: np.ndarray, o: np.ndarray, support: np.ndarray) -> HealthCheck:
+    pred = bundle.training([x, o], training=False).numpy()
+    amp, _ = bundle.predict(x, o)
+    inside = support.astype(bool)
+    sat = float(np.mean(amp.transpose(0, 3, 1, 2)[:, :, inside] > SATURATION_LEVEL))
+    return HealthCheck(
+        mean_predicted_counts=float(np.mean(np.sum(pred.astype(np.float64) ** 2, axis=(1, 2)))),
+        mean_measured_counts=float(np.mean(np.sum(x.astype(np.float64) ** 2, axis=(1, 2)))),
+        saturated_fraction=sat,
+    )
+
+
+def _preview(bundle: ModelBundle, data: DiffractionData, data_config: DataConfig) -> Preview:
+    snap = reconstruct_all(bundle, data, data_config)
+    amplitude = np.abs(snap.object).astype(np.float32)
+    phase = np.angle(snap.object).astype(np.float32)
+    return Preview(amplitude, phase, snap.valid)
+
+
+def train(
+    data: DiffractionData,
+    model_config: ModelConfig,
+    training_config: TrainingConfig | None = None,
+    data_config: DataConfig | None = None,
+    stop_event: threading.Event | None = None,
+    probe: np.ndarray | None = None,
+    bundle: ModelBundle | None = None,
+) -> Generator[TrainingSnapshot, None, TrainingResult]:
+    """Train the physics-informed model on measured data alone.
+
+    Parameters
+    ----------
+    data : DiffractionData
+        Patterns of size ``model_config.N``.
+    model_config, training_config, data_config
+        Settings (defaults when None).
+    stop_event : threading.Event, optional
+        Checked before every optimiser step; when set, the run ends after the current step
+        with a final snapshot marked ``stopped``.
+    probe : ndarray, (N, N) complex, optional
+        Probe to use; default ``data.probe``.
+    bundle : ModelBundle, optional
+        Models to start from (warm start) when they were built for the same ``model_config``.
+
+    Yields
+    ------
+    TrainingSnapshot
+        After every epoch.
+
+    Returns
+    -------
+    TrainingResult
+    """
+    tcfg = training_config or TrainingConfig()
+    dcfg = data_config or DataConfig()
+    start = time.perf_counter()
+    if data.N != model_config.N:
+        raise DataError(
+            f"the patterns are {data.N}x{data.N} but N is {model_config.N}: crop or bin the data "
+            f"to N={model_config.N} or choose N={data.N}"
+        )
+    probe_arr = probe if probe is not None else data.probe
+    if probe_arr is None:
+        raise DataError(f"{data.provenance.get('path', 'data')}: no probe: give a probe file")
+    groups = make_groups(
+        data.positions_px, model_config.gridsize, dcfg.neighbor_count, dcfg.n_groups, dcfg.seed
+    )
+    train_groups, val_groups = _split(groups, dcfg.validation_fraction, dcfg.seed)
+    max_offset = max(
+        groups.max_offset_px, inference_groups(data, model_config.gridsize, dcfg).max_offset_px
+    )
+    scale = intensity_scale_for(data.photons_per_pattern, model_config.N)
+    if bundle is not None and bundle.config == model_config:
+        bundle = ensure_canvas(bundle, max_offset)
+        bundle.training.optimizer.learning_rate.assign(tcfg.learning_rate)
+    else:
+        bundle = build_models(
+            model_config, probe_arr, scale, max_offset, tcfg.learning_rate, tcfg.seed
+        )
+    model = bundle.training
+    optimizer = model.optimizer
+    variables = model.trainable_variables
+    optimizer.build(variables)
+    loss_fn = _loss_fn(bundle, data.bad_pixels)
+
+    @tf.function
+    def train_step(x: tf.Tensor, o: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            pred = model([x, o], training=True)
+            loss = loss_fn(x, pred, w_nll, w_mae)  # type: ignore[operator]
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return loss
+
+    @tf.function
+    def eval_step(x: tf.Tensor, o: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor) -> tf.Tensor:
+        return loss_fn(x, model([x, o], training=False), w_nll, w_mae)  # type: ignore[operator]
+
+    train_data = GroupedPatterns(data.amplitudes, train_groups)
+    val_data = GroupedPatterns(data.amplitudes, val_groups) if val_groups is not None else None
+    support = support_mask(model_config.N, model_config.pad_object)
+    health_x, health_o = train_data.batch(train_data.padded_batches(tcfg.batch_size)[0][0])
+    rng = np.random.default_rng(tcfg.seed)
+    bs = tcfg.batch_size
+    steps_per_epoch = max(1, math.ceil(len(train_data) / bs))
+    history: list[TrainingSnapshot] = []
+    steps = 0
+    stopped = False
+    best = math.inf
+    wait = 0
+    lr = tcfg.learning_rate
+    stage = ""
+    for epoch in range(1, tcfg.epochs + 1):
+        new_stage = "mae-warmup" if epoch <= tcfg.mae_warmup_epochs else "main"
+        if new_stage != stage:
+            stage, best, wait = new_stage, math.inf, 0
+        weights = (0.0, 1.0) if stage == "mae-warmup" else (tcfg.nll_weight, tcfg.mae_weight)
+        w_nll = tf.constant(weights[0], tf.float32)
+        w_mae = tf.constant(weights[1], tf.float32)
+        order = rng.permutation(len(train_data))
+        fill = steps_per_epoch * bs - order.size
+        if fill > 0:
+            order = np.concatenate([order, rng.choice(len(train_data), fill)])
+        losses = []
+        for k in range(steps_per_epoch):
+            if stop_event is not None and stop_event.is_set():
+                stopped = True
+                break
+            x, o = train_data.batch(order[k * bs : (k + 1) * bs])
+            losses.append(float(train_step(x, o, w_nll, w_mae)))
+            steps += 1
+        if not losses:
+            break
+        val_loss = math.nan
+        if val_data is not None and not stopped:
+            vals = []
+            for rows, real in val_data.padded_batches(bs):
+                x, o = val_data.batch(rows)
+                vals.append((float(eval_step(x, o, w_nll, w_mae)), real))
+            val_loss = sum(v * r for v, r in vals) / sum(r for _, r in vals)
+        epoch_loss = float(np.mean(losses))
+        monitored = val_loss if math.isfinite(val_loss) else epoch_loss
+        if monitored < best - 1e-4 * abs(best if math.isfinite(best) else 0):
+            best, wait = monitored, 0
+        else:
+            wait += 1
+            if tcfg.reduce_lr_patience and wait >= tcfg.reduce_lr_patience:
+                lr = max(lr * tcfg.reduce_lr_factor, tcfg.min_learning_rate)
+                optimizer.learning_rate.assign(lr)
+                wait = 0
+        last = stopped or epoch == tcfg.epochs
+        preview = None
+        if tcfg.preview_every and (epoch % tcfg.preview_every == 0 or last):
+            preview = _preview(bundle, data, dcfg)
+        snapshot = TrainingSnapshot(
+            epoch=epoch,
+            epochs=tcfg.epochs,
+            steps=steps,
+            stage=stage,
+            loss=epoch_loss,
+            val_loss=val_loss,
+            learning_rate=float(lr),
+            elapsed_s=time.perf_counter() - start,
+            health=_health(bundle, health_x, health_o, support),
+            preview=preview,
+            stopped=stopped,
+        )
+        history.append(TrainingSnapshot(**{**snapshot.__dict__, "preview": None}))
+        yield snapshot
+        if stopped:
+            break
+    return TrainingResult(
+        bundle=bundle,
+        groups=train_groups,
+        history=tuple(history),
+        stopped=stopped,
+        elapsed_s=time.perf_counter() - start,
+        steps=steps,
+    )
+
+
+def run_training(
+    data: DiffractionData,
+    model_config: ModelConfig,
+    training_config: TrainingConfig | None = None,
+    data_config: DataConfig | None = None,
+    on_snapshot: object = None,
+    **kwargs: object,
+) -> TrainingResult:
+    """Run :func:`train` to the end; call ``on_snapshot(snapshot)`` for each snapshot."""
+    gen = train(data, model_config, training_config, data_config, **kwargs)  # type: ignore[arg-type]
+    while True:
+        try:
+            snap = next(gen)
+        except StopIteration as stop:
+            result: TrainingResult = stop.value
+            return result
+        if callable(on_snapshot):
+            on_snapshot(snap)

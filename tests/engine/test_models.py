@@ -1,0 +1,137 @@
+"""Model factories: any N and gridsize in one process, batch independence, save and load."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from ptycho_engine.config import DataConfig, ModelConfig, TrainingConfig
+from ptycho_engine.errors import ModelError
+from ptycho_engine.grouping import GroupedPatterns, make_groups
+from ptycho_engine.inference import reconstruct_all
+from ptycho_engine.models import (
+    ComplexPatch,
+    FarField,
+    IntensityScale,
+    Magnitude,
+    OverlapConstraint,
+    ScaledTanh,
+    build_models,
+    intensity_scale_for,
+)
+from ptycho_engine.simulate import make_probe, simulate_dataset
+from ptycho_engine.training import run_training
+
+
+def test_rebuild_train_reconstruct_across_settings_in_one_process() -> None:
+    """(N, gridsize) = (32,1), (64,2), (32,3), (128,1), (64,2): build, one epoch, reconstruct."""
+    for n, g in [(32, 1), (64, 2), (32, 3), (128, 1), (64, 2)]:
+        data = simulate_dataset(N=n, n_positions=24, photons=1e5, seed=1)
+        mcfg = ModelConfig(N=n, gridsize=g, n_filters_scale=1)
+        tcfg = TrainingConfig(epochs=1, batch_size=4, preview_every=1, mae_warmup_epochs=0)
+        result = run_training(data, mcfg, tcfg, DataConfig(n_groups=12, validation_fraction=0.0))
+        c = g * g
+        x, o = GroupedPatterns(data.amplitudes, result.groups).batch(np.arange(4))
+        assert x.shape == (4, n, n, c) and o.shape == (4, c, 2)
+        pred = result.bundle.training([x, o]).numpy()
+        assert pred.shape == (4, n, n, c)
+        amp, phase = result.bundle.predict(x, o)
+        assert amp.shape == phase.shape == (4, n, n, c)
+        assert result.steps == 3
+        snap = reconstruct_all(result.bundle, data)
+        assert snap.object.ndim == 2 and snap.object.dtype == np.complex64
+        assert snap.object.shape[0] >= n and snap.valid.any()
+        assert np.all(np.isfinite(snap.object))
+
+
+@pytest.mark.parametrize("gridsize", [1, 2, 3])
+def test_group_prediction_is_independent_of_the_batch(gridsize: int) -> None:
+    data = simulate_dataset(N=32, n_positions=80, photons=1e6, seed=2)
+    groups = make_groups(data.positions_px, gridsize, n_groups=64, seed=3)
+    bundle = build_models(
+        ModelConfig(N=32, gridsize=gridsize, n_filters_scale=1),
+        data.probe,
+        intensity_scale_for(data.photons_per_pattern, 32),
+        groups.max_offset_px,
+    )
+    # perturb the weights so the heads are not near-constant
+    bundle.training.set_weights(
+        [
+            w + np.random.default_rng(0).normal(0, 0.02, w.shape).astype(w.dtype)
+            for w in bundle.training.get_weights()
+        ]
+    )
+    store = GroupedPatterns(data.amplitudes, groups)
+    x, o = store.batch(np.arange(64))
+    amp_all, phase_all = (t.numpy() for t in bundle.inference([x, o]))
+    pred_all = bundle.training([x, o]).numpy()
+    for row in (0, 17, 63):
+        amp1, phase1 = (t.numpy() for t in bundle.inference([x[row : row + 1], o[row : row + 1]]))
+        np.testing.assert_allclose(amp1[0], amp_all[row], atol=1e-5)
+        # compare complex values: the phase of a near-zero amplitude is ill-defined
+        np.testing.assert_allclose(
+            amp1[0] * np.exp(1j * phase1[0]), amp_all[row] * np.exp(1j * phase_all[row]), atol=1e-5
+        )
+        pred1 = bundle.training([x[row : row + 1], o[row : row + 1]]).numpy()
+        np.testing.assert_allclose(pred1[0], pred_all[row], rtol=1e-5, atol=1e-5 * pred_all.max())
+    assert np.std(amp_all) > 1e-3  # the check sees real structure
+
+
+def test_probe_of_wrong_size_is_refused() -> None:
+    with pytest.raises(ModelError, match="probe is 32x32 but N is 64"):
+        build_models(ModelConfig(N=64), make_probe("disk", 32), 1.0)
+
+
+def test_amplitude_starts_at_the_intensity_matched_level() -> None:
+    data = simulate_dataset(N=32, n_positions=40, photons=1e6, seed=4)
+    groups = make_groups(data.positions_px, 1)
+    bundle = build_models(
+        ModelConfig(N=32, gridsize=1), data.probe, intensity_scale_for(data.photons_per_pattern, 32)
+    )
+    x, o = GroupedPatterns(data.amplitudes, groups).batch(np.arange(16))
+    pred = bundle.training([x, o]).numpy()
+    ratio = np.mean(np.sum(pred**2, axis=(1, 2))) / np.mean(np.sum(x**2, axis=(1, 2)))
+    assert 0.8 < ratio < 1.25
+
+
+def test_weights_round_trip_and_keras_file_loads_in_safe_mode(tmp_path: object) -> None:
+    from pathlib import Path
+
+    folder = Path(str(tmp_path))
+    data = simulate_dataset(N=32, n_positions=30, photons=1e6, seed=5)
+    groups = make_groups(data.positions_px, 2, seed=0)
+    s = intensity_scale_for(data.photons_per_pattern, 32)
+    cfg = ModelConfig(N=32, gridsize=2, n_filters_scale=1)
+    a = build_models(cfg, data.probe, s, groups.max_offset_px, seed=1)
+    b = build_models(cfg, data.probe, s, groups.max_offset_px, seed=2)
+    x, o = GroupedPatterns(data.amplitudes, groups).batch(np.arange(8))
+    assert not np.allclose(a.training([x, o]).numpy(), b.training([x, o]).numpy())
+    a.save_weights(folder / "w.weights.h5")
+    b.load_weights(folder / "w.weights.h5")
+    np.testing.assert_allclose(a.training([x, o]).numpy(), b.training([x, o]).numpy(), rtol=1e-6)
+    a.inference.save(folder / "inference.keras")
+    loaded = keras.models.load_model(folder / "inference.keras", safe_mode=True, compile=False)
+    got = loaded([x, o])
+    want = a.inference([x, o])
+    np.testing.assert_allclose(got[0].numpy(), want[0].numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("layer", "inputs"),
+    [
+        (IntensityScale(3.5, name="s"), None),
+        (ScaledTanh(name="t"), None),
+        (ComplexPatch(32, name="c"), None),
+        (OverlapConstraint(32, 40, True, name="o"), None),
+        (FarField(32, True, False, name="f"), None),
+        (Magnitude(name="m"), None),
+    ],
+)
+def test_custom_layers_round_trip_get_config(layer: keras.layers.Layer, inputs: object) -> None:
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+    assert keras.saving.get_registered_object(
+        keras.saving.get_registered_name(type(layer))
+    ) is type(layer)
