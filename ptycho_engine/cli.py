@@ -130,6 +130,16 @@ def _metrics(data: Any, snap: Any) -> dict[str, Any] | None:
     }
 
 
+def _preview_metrics(data: Any, snap: Any) -> dict[str, Any] | None:
+    import numpy as np
+
+    from ptycho_engine.data import StitchSnapshot
+
+    preview = snap.preview
+    obj = (preview.amplitude * np.exp(1j * preview.phase)).astype(np.complex64)
+    return _metrics(data, StitchSnapshot(obj, preview.valid, 1, 1, preview.origin_px))
+
+
 def _print_scores(metrics: dict[str, Any] | None) -> None:
     if metrics is None:
         print("no ground truth in the file: no metrics")
@@ -161,9 +171,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         step_px=args.step,
     )
     write_pinn_npz(args.out, data)
+    gt_shape = np.shape(data.object_gt) if data.object_gt is not None else None
     print(
         f"wrote {args.out}: {data.n_patterns} patterns of {data.N}x{data.N}, "
-        f"{data.photons_per_pattern:.4g} counts per pattern, object {np.shape(data.object_gt) if data.object_gt is not None else None}"
+        f"{data.photons_per_pattern:.4g} counts per pattern, object {gt_shape}"
     )
     return 0
 
@@ -201,7 +212,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
             result = stop.value
             break
         h = snap.health
-        history.append(snap)
+        scores = None
+        if snap.preview is not None and data.object_gt is not None:
+            scores = _preview_metrics(data, snap)
+        history.append((snap, scores))
         print(
             f"epoch {snap.epoch}/{snap.epochs} [{snap.stage}] steps {snap.steps} "
             f"loss {snap.loss:.5g} val {snap.val_loss:.5g} lr {snap.learning_rate:.2g} "
@@ -209,6 +223,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"saturated {h.saturated_fraction:.3f}",
             flush=True,
         )
+        if scores is not None:
+            print(f"  after {snap.steps} steps: ", end="")
+            _print_scores(scores)
     t_train = result.elapsed_s
     t1 = time.perf_counter()
     final = reconstruct_all(result.bundle, data, dcfg)
@@ -249,8 +266,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
                     "mean_predicted_counts": s.health.mean_predicted_counts,
                     "mean_measured_counts": s.health.mean_measured_counts,
                     "saturated_fraction": s.health.saturated_fraction,
+                    "metrics": scores,
                 }
-                for s in history
+                for s, scores in history
             ],
             "versions": runs.versions(),
         },

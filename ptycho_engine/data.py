@@ -163,11 +163,14 @@ class Preview:
         Stitched object amplitude and phase (radians); 0 where invalid.
     valid : ndarray, (H, W) bool
         Where enough patches contributed to trust the value.
+    origin_px : tuple of float
+        ``(y, x)`` of pixel ``(0, 0)`` in the frame of the scan positions.
     """
 
     amplitude: np.ndarray
     phase: np.ndarray
     valid: np.ndarray
+    origin_px: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass(frozen=True, eq=False)

@@ -66,6 +66,21 @@ class IntensityScale(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class LogCompress(keras.layers.Layer):
+    """``log(1 + gain * x)``: compresses the dynamic range of diffraction amplitudes."""
+
+    def __init__(self, gain: float = 10.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gain = float(gain)
+
+    def call(self, x: Any) -> Any:
+        return keras.ops.log1p(self.gain * keras.ops.relu(x))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "gain": self.gain}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class ScaledTanh(keras.layers.Layer):
     """``pi * tanh(x)``: the phase head's activation."""
 
@@ -227,13 +242,22 @@ class ModelBundle:
         return amp.numpy(), phase.numpy()
 
     def save_weights(self, path: str | Path) -> Path:
-        """Write every weight (Keras ``.weights.h5``)."""
+        """Write every weight and the optimiser state (Keras ``.weights.h5``)."""
         target = Path(path)
+        optimizer = self.training.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.training.trainable_variables)
         self.training.save_weights(str(target))
         return target
 
     def load_weights(self, path: str | Path) -> None:
-        """Read weights written by :meth:`save_weights` of a bundle of the same config."""
+        """Read weights written by :meth:`save_weights` of a bundle of the same config.
+
+        The file also holds the optimiser state, so a run can resume where it stopped.
+        """
+        optimizer = self.training.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.training.trainable_variables)
         try:
             self.training.load_weights(str(path))
         except (ValueError, OSError) as exc:
@@ -313,6 +337,8 @@ def build_models(
     scale_layer = IntensityScale(intensity_scale, name="intensity_scale")
     scale_layer.trainable = config.intensity_scale_trainable
     x = scale_layer(diffraction)
+    if config.input_compression == "log":
+        x = LogCompress(name="log_compress")(x)
     for level in range(levels):
         filters = base * 2**level
         x = _conv(filters, f"enc{level}_conv_a", next(seeds))(x)
@@ -375,6 +401,10 @@ def build_models(
     farfield.probe_real.assign(np.real(probe_n).astype(np.float32))
     farfield.probe_imag.assign(np.imag(probe_n).astype(np.float32))
     training.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
+
+    def _predict(x: tf.Tensor, o: tf.Tensor) -> Any:
+        return inference([x, o], training=False)
+
     return ModelBundle(
         training=training,
         inference=inference,
@@ -385,7 +415,7 @@ def build_models(
         amp_init=_head_range(amp_level, config.amp_activation),
         max_offset_px=float(max_offset_px),
         seed=seed,
-        predict_fn=tf.function(lambda x, o: inference([x, o], training=False)),
+        predict_fn=tf.function(_predict, autograph=False),
     )
 
 

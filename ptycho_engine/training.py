@@ -105,7 +105,7 @@ def _preview(bundle: ModelBundle, data: DiffractionData, data_config: DataConfig
     snap = reconstruct_all(bundle, data, data_config)
     amplitude = np.abs(snap.object).astype(np.float32)
     phase = np.angle(snap.object).astype(np.float32)
-    return Preview(amplitude, phase, snap.valid)
+    return Preview(amplitude, phase, snap.valid, snap.origin_px)
 
 
 def train(

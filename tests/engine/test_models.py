@@ -14,6 +14,7 @@ from ptycho_engine.models import (
     ComplexPatch,
     FarField,
     IntensityScale,
+    LogCompress,
     Magnitude,
     OverlapConstraint,
     ScaledTanh,
@@ -126,6 +127,7 @@ def test_weights_round_trip_and_keras_file_loads_in_safe_mode(tmp_path: object) 
         (OverlapConstraint(32, 40, True, name="o"), None),
         (FarField(32, True, False, name="f"), None),
         (Magnitude(name="m"), None),
+        (LogCompress(5.0, name="l"), None),
     ],
 )
 def test_custom_layers_round_trip_get_config(layer: keras.layers.Layer, inputs: object) -> None:

@@ -1,0 +1,96 @@
+"""ptycho-engine command line: simulate, train, reconstruct, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ptycho_engine.cli import main
+
+
+def test_simulate_is_bit_identical_and_hits_the_dose(tmp_path: Path) -> None:
+    a, b, c = tmp_path / "a.npz", tmp_path / "b.npz", tmp_path / "c.npz"
+    args = ["simulate", "--N", "32", "--positions", "200", "--photons", "1e6", "--seed", "7"]
+    assert main([*args, "--out", str(a)]) == 0
+    assert main([*args, "--out", str(b)]) == 0
+    assert main([*args[:-1], "8", "--out", str(c)]) == 0
+    with np.load(a) as fa, np.load(b) as fb, np.load(c) as fc:
+        for key in ("diffraction", "xcoords", "ycoords", "probeGuess", "objectGuess"):
+            np.testing.assert_array_equal(fa[key], fb[key])
+        assert not np.array_equal(fa["diffraction"], fc["diffraction"])
+        counts = np.mean(np.sum(fa["diffraction"].astype(np.float64) ** 2, axis=(1, 2)))
+    assert abs(counts / 1e6 - 1) < 0.01
+
+
+def test_train_then_reconstruct_writes_run_folders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "d.npz"
+    assert main(["simulate", "--out", str(data), "--N", "32", "--positions", "60"]) == 0
+    run = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            str(data),
+            "--N",
+            "32",
+            "--gridsize",
+            "2",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--n-filters-scale",
+            "1",
+            "--out",
+            str(run),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "epoch 1/1" in out and "amplitude SSIM" in out
+    info = json.loads((run / "run.json").read_text())
+    assert info["model_config"]["N"] == 32 and info["model_config"]["gridsize"] == 2
+    assert len(info["input"]["sha256"]) == 64
+    assert set(info["metrics"]) == {"reconstruction", "chance_level"}
+    assert info["steps"] > 0 and info["timings_s"]["train"] > 0
+    for name in ("amplitude.png", "phase.png", "reconstruction.npz", "model.weights.h5"):
+        assert (run / name).stat().st_size > 0
+    rec = tmp_path / "rec"
+    assert main(["reconstruct", str(data), "--model", str(run), "--out", str(rec)]) == 0
+    with np.load(run / "reconstruction.npz") as r1, np.load(rec / "reconstruction.npz") as r2:
+        np.testing.assert_allclose(r1["object"], r2["object"], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "missing.npz", "--out", "x"], "missing.npz"),
+        (["reconstruct", "missing.npz", "--model", "nowhere", "--out", "x"], "run.json"),
+    ],
+)
+def test_user_errors_print_one_line_and_exit_2(
+    argv: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_wrong_patch_size_for_the_data_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "d.npz"
+    assert main(["simulate", "--out", str(data), "--N", "32", "--positions", "30"]) == 0
+    assert (
+        main(["train", str(data), "--N", "64", "--epochs", "1", "--out", str(tmp_path / "r")]) == 2
+    )
+    assert "patterns are 32x32 but N is 64" in capsys.readouterr().err

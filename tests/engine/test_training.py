@@ -1,0 +1,108 @@
+"""Training generator: snapshots, health check, cooperative stop, leaving the fog plateau."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import numpy as np
+import pytest
+
+from ptycho_engine.config import DataConfig, ModelConfig, TrainingConfig
+from ptycho_engine.data import TrainingSnapshot
+from ptycho_engine.simulate import simulate_dataset
+from ptycho_engine.training import run_training, train
+
+
+class CountingEvent(threading.Event):
+    """An event that turns itself on after being asked ``limit`` times."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.asked = 0
+
+    def is_set(self) -> bool:
+        self.asked += 1
+        if self.asked > self.limit:
+            self.set()
+        return super().is_set()
+
+
+@pytest.fixture(scope="module")
+def small_data() -> object:
+    return simulate_dataset(N=32, n_positions=120, photons=1e6, seed=3)
+
+
+def test_snapshots_every_epoch_with_preview_and_health(small_data: object) -> None:
+    snaps: list[TrainingSnapshot] = []
+    tcfg = TrainingConfig(epochs=3, batch_size=8, preview_every=2, mae_warmup_epochs=1)
+    result = run_training(
+        small_data,  # type: ignore[arg-type]
+        ModelConfig(N=32, gridsize=2, n_filters_scale=1),
+        tcfg,
+        DataConfig(n_groups=40, validation_fraction=0.1),
+        on_snapshot=snaps.append,
+    )
+    assert [s.epoch for s in snaps] == [1, 2, 3]
+    assert [s.stage for s in snaps] == ["mae-warmup", "main", "main"]
+    assert [s.preview is not None for s in snaps] == [False, True, True]
+    preview = snaps[-1].preview
+    assert preview is not None and isinstance(preview.amplitude, np.ndarray)
+    assert preview.amplitude.shape == preview.phase.shape == preview.valid.shape
+    assert all(np.isfinite(s.loss) and np.isfinite(s.val_loss) for s in snaps)
+    assert snaps[-1].steps == result.steps == 3 * 5
+    assert all(s.elapsed_s > 0 for s in snaps)
+    h = snaps[-1].health
+    assert h.mean_measured_counts == pytest.approx(small_data.photons_per_pattern, rel=0.2)  # type: ignore[attr-defined]
+    assert 0 <= h.saturated_fraction <= 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snaps[0].loss = 0.0  # type: ignore[misc]
+
+
+def test_stop_event_ends_the_run_within_one_batch(small_data: object) -> None:
+    event = CountingEvent(limit=4)
+    gen = train(
+        small_data,  # type: ignore[arg-type]
+        ModelConfig(N=32, gridsize=1, n_filters_scale=1),
+        TrainingConfig(epochs=5, batch_size=8, preview_every=0),
+        DataConfig(validation_fraction=0.0),
+        stop_event=event,
+    )
+    snaps = []
+    try:
+        while True:
+            snaps.append(next(gen))
+    except StopIteration as stop:
+        result = stop.value
+    assert result.stopped and snaps[-1].stopped
+    assert result.steps == 4
+    assert len(snaps) == 1
+
+
+def test_default_recipe_leaves_the_fog_plateau() -> None:
+    """The default recipe keeps intensities matched and the amplitude unsaturated, and it
+    learns an object (amplitude contrast); the plain recipe (sigmoid(0) start, NLL only, high
+    learning rate) saturates: the failure of physics.md section 10."""
+    data = simulate_dataset(N=32, n_positions=200, photons=1e6, seed=0)
+    dcfg = DataConfig(validation_fraction=0.0)
+    default = run_training(
+        data,
+        ModelConfig(N=32, gridsize=2, n_filters_scale=1),
+        TrainingConfig(epochs=6, batch_size=16, preview_every=0),
+        dcfg,
+    )
+    fog = run_training(
+        data,
+        ModelConfig(N=32, gridsize=2, n_filters_scale=1, amp_init_from_probe=False),
+        TrainingConfig(
+            epochs=4, batch_size=16, preview_every=0, mae_warmup_epochs=0, learning_rate=1e-2
+        ),
+        dcfg,
+    )
+    good, bad = default.history[-1].health, fog.history[-1].health
+    main_losses = [s.loss for s in default.history if s.stage == "main"]
+    assert len(main_losses) == 3 and main_losses[-1] < main_losses[0]
+    assert good.saturated_fraction < 0.1
+    assert 0.85 < good.intensity_ratio < 1.15
+    assert bad.saturated_fraction > 0.5 or bad.intensity_ratio > 1.2
