@@ -539,17 +539,29 @@ def _remove_phase_plane(
     return result
 
 
+class RegistrationRefused(Exception):  # noqa: N818 - a signal, caught inside this module
+    """The registration shift exceeds the allowed maximum."""
+
+    def __init__(self, shift: tuple[float, float], limit: float) -> None:
+        super().__init__(f"registration shift {shift} exceeds {limit} px")
+        self.shift = shift
+        self.limit = limit
+
+
 def _align(
     estimate: NDArray[np.generic],
     reference: NDArray[np.generic],
     mask: BoolArray,
     register: bool,
     upsample: int = 20,
+    max_shift_px: float | None = None,
 ) -> tuple[ComplexArray, ComplexArray, BoolArray, tuple[float, float]]:
     """Align ``estimate`` to ``reference``.
 
     Returns the aligned estimate, the reference (complex128, 0 outside ``mask``), the scored
-    mask and the shift applied, all in the full frame.
+    mask and the shift applied, all in the full frame. A registration shift larger than
+    ``max_shift_px`` on either axis is refused (a failed reconstruction registers anywhere)
+    and raises :class:`RegistrationRefused`.
     """
     _check_finite("estimate", estimate, mask)
     _check_finite("reference", reference, mask)
@@ -560,6 +572,8 @@ def _align(
     shift = (0.0, 0.0)
     if register:
         shift = _register(ref, est, region, upsample)
+        if max_shift_px is not None and max(abs(shift[0]), abs(shift[1])) > max_shift_px:
+            raise RegistrationRefused(shift, max_shift_px)
     if shift != (0.0, 0.0):
         # Continue the estimate past the edge of its valid area so the shift drags in
         # plausible values instead of a step; only the bounding box is shifted.
@@ -974,6 +988,7 @@ def compare(
     valid: ArrayLike | None = None,
     pixel_size_m: float | None = None,
     register: bool = True,
+    max_shift_px: float | None = 8.0,
 ) -> QualityReport:
     """Score a reconstructed object against the true one (physics contract, section 8).
 
@@ -996,6 +1011,11 @@ def compare(
         Object pixel size in metres; when given, the FRC resolutions are also in metres.
     register : bool, default True
         Whether to register the estimate before scoring.
+    max_shift_px : float or None, default 8.0
+        Largest registration shift accepted on either axis. The estimate is stitched at the
+        known scan positions, so a larger shift means registration locked onto noise (a
+        failed reconstruction): the estimate is then scored unregistered, and the report's
+        ``region`` says so. None accepts any shift.
 
     Returns
     -------
@@ -1007,8 +1027,17 @@ def compare(
     _check_pair("estimate", est, "reference", ref)
     mask = _as_mask(valid, est.shape)
     size_m = _check_pixel_size(pixel_size_m)
-    aligned, reference_c, scored, shift = _align(est, ref, mask, register)
     label = "full frame" if valid is None else "valid stitched area"
+    try:
+        aligned, reference_c, scored, shift = _align(
+            est, ref, mask, register, max_shift_px=max_shift_px
+        )
+    except RegistrationRefused as refused:
+        aligned, reference_c, scored, shift = _align(est, ref, mask, False)
+        label += (
+            f" (registration refused: shift {refused.shift[0]:+.2f}, {refused.shift[1]:+.2f} px "
+            f"exceeds {refused.limit:g} px)"
+        )
     return _report(aligned, reference_c, scored, label, shift, size_m)
 
 
