@@ -74,7 +74,8 @@ def make_object(kind: str, shape: tuple[int, int], seed: int) -> np.ndarray:
         ``"lines"``: random anti-aliased line segments (about 1-2 px wide, 12-48 px long,
         ``LINE_DENSITY_PER_PX2`` segments per pixel, so about 45-50 % of the pixels carry a
         visible feature; at this density a constant object scores amplitude SSIM about 0.14
-        and phase SSIM about 0.025, the chance levels physics.md section 10 quotes), smoothed with a Gaussian of ``PHANTOM_SIGMA_PX`` px.
+        and phase SSIM about 0.025, the chance levels physics.md section 10 quotes),
+        smoothed with a Gaussian of ``PHANTOM_SIGMA_PX`` px.
         ``"siemens"``: a centred Siemens star of 36 spokes filling the smaller side of the
         canvas (minus 2 px), anti-aliased and smoothed like the lines.
         ``"file:PATH"``: a greyscale image read from ``.npy`` (real, or complex: then used as
