@@ -50,11 +50,39 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--step", type=_positive_float, default=None, help="scan step in px (N/8)")
     sim.add_argument("--seed", type=int, default=0)
 
+    def data_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("data", type=Path, help="diffraction data file (any readable format)")
+        p.add_argument("--profile", type=Path, default=None, help="JSON mapping profile")
+        p.add_argument("--energy-ev", type=_positive_float, default=None, help="override")
+        p.add_argument("--distance-m", type=_positive_float, default=None, help="override")
+        p.add_argument("--detector-pixel-m", type=_positive_float, default=None, help="override")
+
     def model_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("data", type=Path, help="diffraction data file")
+        data_options(p)
         p.add_argument("--out", required=True, type=Path, help="run folder to write")
-        p.add_argument("--probe", type=Path, default=None, help="probe file (.npy or .npz)")
+        p.add_argument(
+            "--probe", type=Path, default=None, help="probe file (.npy, .npz, product, CXI)"
+        )
         p.add_argument("--batch-size", type=int, default=None)
+        size = p.add_mutually_exclusive_group()
+        size.add_argument(
+            "--crop",
+            type=int,
+            default=None,
+            metavar="N",
+            help="crop the patterns to N (object pixel grows by N0/N; the default when the "
+            "patterns are larger than the model's N)",
+        )
+        size.add_argument(
+            "--bin",
+            type=int,
+            default=None,
+            metavar="B",
+            help="bin the patterns by B (object pixel unchanged, field of view / B)",
+        )
+
+    ins = sub.add_parser("inspect", help="summarise a data file")
+    data_options(ins)
 
     train = sub.add_parser("train", help="train on a data file, stitch and write a run folder")
     model_options(train)
@@ -84,37 +112,33 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _load(path: Path) -> Any:
-    from ptycho_engine.io import read_pinn_npz
+def _read_options(args: argparse.Namespace) -> dict[str, Any]:
+    names = ("energy_ev", "distance_m", "detector_pixel_m")
+    return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
 
-    return read_pinn_npz(path)
+
+def _load(args: argparse.Namespace, n: int | None) -> Any:
+    """Read any supported file and prepare it for pattern size ``n`` (crop, bin, centre)."""
+    from ptycho_engine.io import prepare, read_data
+
+    data = read_data(args.data, args.profile)
+    mode, target = "crop", n
+    if getattr(args, "bin", None):
+        mode, target = "bin", data.N // args.bin
+    elif getattr(args, "crop", None):
+        target = args.crop
+    overrides = _read_options(args)
+    if target != data.N or overrides or data.provenance.get("format") != "pinn-npz":
+        data = prepare(data, target, mode, **overrides)
+    return data
 
 
-def _load_probe(path: Path | None) -> Any:
+def _load_probe(path: Path | None, n: int) -> Any:
     if path is None:
         return None
-    import numpy as np
+    from ptycho_engine.io import read_probe
 
-    from ptycho_engine.errors import DataError
-
-    try:
-        with np.load(path, allow_pickle=False) as loaded:
-            if isinstance(loaded, np.ndarray):
-                probe = np.array(loaded)
-            else:
-                key = next((k for k in ("probeGuess", "probe") if k in loaded.files), None)
-                if key is None:
-                    raise DataError(f"{path}: no 'probeGuess' or 'probe' array in the file")
-                probe = np.array(loaded[key])
-    except FileNotFoundError as exc:
-        raise DataError(f"{path}: probe file not found") from exc
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable .npy/.npz probe file: {exc}") from exc
-    while probe.ndim > 2 and probe.shape[0] == 1:
-        probe = probe[0]
-    if probe.ndim != 2:
-        raise DataError(f"{path}: probe must be 2-D (one mode), got shape {probe.shape}")
-    return probe
+    return read_probe(path, n).probe
 
 
 def _metrics(data: Any, snap: Any) -> dict[str, Any] | None:
@@ -199,8 +223,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     mcfg = ModelConfig(N=args.N, gridsize=args.gridsize, **mkw)
     dcfg = DataConfig(n_groups=args.n_groups, seed=args.seed)
     t0 = time.perf_counter()
-    data = _load(args.data)
-    probe = _load_probe(args.probe)
+    data = _load(args, args.N)
+    probe = _load_probe(args.probe, data.N)
     t_load = time.perf_counter() - t0
     print(f"{args.data}: {data.n_patterns} patterns of {data.N}x{data.N}")
     gen = train(data, mcfg, tcfg, dcfg, stop_event=threading.Event(), probe=probe)
@@ -235,6 +259,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result.bundle.save_weights(out / runs.WEIGHTS)
     runs.write_reconstruction(out, final, data.pixel_size_m)
     runs.write_images(out, final, title=f"N={mcfg.N} gridsize={mcfg.gridsize}")
+    _write_product(out, data, final, result.bundle.probe, [(s.epoch, s.loss) for s, _ in history])
     metrics = _metrics(data, final)
     runs.write_json(
         out / runs.RUN_JSON,
@@ -291,12 +316,12 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
         dcfg = DataConfig.from_dict(info["data_config"])
     except KeyError as exc:
         raise DataError(f"{args.model / runs.RUN_JSON}: missing field {exc}") from exc
-    data = _load(args.data)
+    data = _load(args, mcfg.N)
     if data.N != mcfg.N:
         raise DataError(
             f"{args.data}: patterns are {data.N}x{data.N} but the model was trained at N={mcfg.N}"
         )
-    probe = _load_probe(args.probe)
+    probe = _load_probe(args.probe, data.N)
     if probe is None:
         probe = data.probe
     if probe is None:
@@ -315,6 +340,7 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     runs.write_reconstruction(out, final, data.pixel_size_m)
     runs.write_images(out, final, title=f"N={mcfg.N} gridsize={mcfg.gridsize}")
+    _write_product(out, data, final, bundle.probe, [])
     metrics = _metrics(data, final)
     runs.write_json(
         out / runs.RUN_JSON,
@@ -335,7 +361,54 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"simulate": _cmd_simulate, "train": _cmd_train, "reconstruct": _cmd_reconstruct}
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from ptycho_engine.io import inspect_file
+
+    summary = inspect_file(args.data, args.profile, **_read_options(args))
+    for key, value in summary.items():
+        if isinstance(value, list) and value and isinstance(value[0], str):
+            print(f"{key}:")
+            for item in value:
+                print(f"  - {item}")
+        else:
+            print(f"{key}: {value}")
+    return 0
+
+
+def _write_product(out: Path, data: Any, snap: Any, probe: Any, history: list[Any]) -> Path:
+    """The run's ptychodus product (``reconstruction.h5``)."""
+
+    from ptycho_engine.io import write_product
+
+    pixel = data.pixel_size_m or 1.0
+    centre_px = (
+        snap.origin_px[0] + (snap.object.shape[0] - 1) / 2,
+        snap.origin_px[1] + (snap.object.shape[1] - 1) / 2,
+    )
+    comments = "" if data.pixel_size_m else "no pixel size known: 1 m stands for 1 object pixel"
+    return write_product(
+        out / "reconstruction.h5",
+        snap.object,
+        probe,
+        data.positions_px,
+        pixel,
+        comments=comments,
+        detector_object_distance_m=data.distance_m or 0.0,
+        probe_energy_eV=data.energy_ev or 0.0,
+        probe_photon_count=data.photons_per_pattern,
+        object_center_m=(centre_px[1] * pixel, centre_px[0] * pixel),
+        loss_epochs=[int(e) for e, _ in history],
+        loss_values=[float(v) for _, v in history],
+        inputs=[data.provenance.get("path")] if data.provenance.get("path") else (),
+    )
+
+
+COMMANDS = {
+    "inspect": _cmd_inspect,
+    "simulate": _cmd_simulate,
+    "train": _cmd_train,
+    "reconstruct": _cmd_reconstruct,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

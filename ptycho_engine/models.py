@@ -81,6 +81,50 @@ class LogCompress(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class Backprojection(keras.layers.Layer):
+    """Real-space estimate of each object patch from its diffraction amplitudes.
+
+    ``O_est = IFFT(X * exp(i arg F(P))) * conj(P) / (|P|**2 + eps)`` on the support, where
+    ``F(P)`` is the centred far field of the probe: exact for a flat object, and a first
+    guess that the network refines otherwise. Returns ``(B, N, N, 2C)``: real parts, then
+    imaginary parts. The layer holds its own non-trainable copy of the probe the model was
+    built with (a feature of the input, so it stays fixed while a trainable probe is refined).
+    """
+
+    def __init__(self, N: int, pad_object: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.N = int(N)
+        self.pad_object = bool(pad_object)
+
+    def build(self, input_shape: Any) -> None:
+        shape = (self.N, self.N)
+        self.probe_real = self.add_weight(
+            name="probe_real", shape=shape, initializer="zeros", trainable=False
+        )
+        self.probe_imag = self.add_weight(
+            name="probe_imag", shape=shape, initializer="zeros", trainable=False
+        )
+
+    def call(self, x: Any) -> Any:
+        cb = checkerboard(self.N)
+        probe = tf.complex(self.probe_real, self.probe_imag)
+        far = tf.signal.fft2d(probe * tf.cast(cb, tf.complex64))
+        phase = far / tf.cast(tf.maximum(tf.abs(far), 1e-12), tf.complex64)
+        spectrum = tf.complex(tf.transpose(x, [0, 3, 1, 2]), 0.0) * phase
+        # A = |fft2(psi)| / N, and ifft2d carries 1/N**2: psi = N * ifft2d(A * phase)
+        exit_wave = tf.signal.ifft2d(spectrum) * tf.cast(cb * self.N, tf.complex64)
+        power = tf.abs(probe) ** 2
+        eps = 0.05 * tf.reduce_max(power)
+        weight = support_mask(self.N, self.pad_object)
+        estimate = exit_wave * tf.cast(weight / (power + eps), tf.complex64) * tf.math.conj(probe)
+        estimate = tf.transpose(estimate, [0, 2, 3, 1])
+        return tf.concat([tf.math.real(estimate), tf.math.imag(estimate)], axis=-1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "N": self.N, "pad_object": self.pad_object}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class ScaledTanh(keras.layers.Layer):
     """``pi * tanh(x)``: the phase head's activation."""
 
@@ -275,6 +319,19 @@ def _conv(filters: int, name: str, seed: int, activation: str | None = "relu") -
     )
 
 
+def _skip_level(n: int, out_side: int, side: int, levels: int) -> int | None:
+    """Encoder level whose central crop of ``side`` samples spans the decoder's field of view.
+
+    The decoder output (``out_side`` object pixels, the support) is sampled at ``side``
+    pixels at this stage; encoder level k samples the whole ``n``-pixel input at ``n / 2**k``.
+    Level k matches when ``out_side / side == 2**k``, i.e. the same pixel size.
+    """
+    for k in range(levels):
+        if out_side == side * 2**k and n // 2**k >= side:
+            return k
+    return None
+
+
 def _inverse_activation(value: float, activation: str) -> float:
     if activation == "sigmoid":
         v = min(max(value, 0.02), 0.98)
@@ -336,13 +393,23 @@ def build_models(
     offsets = keras.Input((channels, 2), name="offsets")
     scale_layer = IntensityScale(intensity_scale, name="intensity_scale")
     scale_layer.trainable = config.intensity_scale_trainable
-    x = scale_layer(diffraction)
+    normalised = scale_layer(diffraction)
+    x = normalised
     if config.input_compression == "log":
         x = LogCompress(name="log_compress")(x)
+    farfield = FarField(n, config.probe_mask, config.probe_trainable, name="farfield")
+    if config.input_backprojection:
+        backprojection = Backprojection(n, config.pad_object, name="backprojection")
+        backprojection.build(None)
+        backprojection.probe_real.assign(np.real(probe_n).astype(np.float32))
+        backprojection.probe_imag.assign(np.imag(probe_n).astype(np.float32))
+        x = keras.layers.Concatenate(name="encoder_input")([x, backprojection(normalised)])
+    encoder_features = []
     for level in range(levels):
         filters = base * 2**level
         x = _conv(filters, f"enc{level}_conv_a", next(seeds))(x)
         x = _conv(filters, f"enc{level}_conv_b", next(seeds))(x)
+        encoder_features.append(x)
         x = keras.layers.MaxPooling2D(2, name=f"enc{level}_pool")(x)
     bottleneck_filters = base * 2**levels
     x = _conv(bottleneck_filters, "bottleneck_conv_a", next(seeds))(x)
@@ -353,6 +420,14 @@ def build_models(
         for level in range(ups):
             filters = max(base, bottleneck_filters // 2 ** (level + 1))
             y = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{prefix}_up{level}")(y)
+            side = BOTTLENECK * 2 ** (level + 1)
+            k = _skip_level(n, out_side, side, levels)
+            if k is not None:
+                crop = (n // 2**k - side) // 2
+                cropped = keras.layers.Cropping2D(crop, name=f"{prefix}{level}_skip_crop")(
+                    encoder_features[k]
+                )
+                y = keras.layers.Concatenate(name=f"{prefix}{level}_skip")([y, cropped])
             y = _conv(filters, f"{prefix}{level}_conv_a", next(seeds))(y)
             y = _conv(filters, f"{prefix}{level}_conv_b", next(seeds))(y)
         return y
@@ -386,7 +461,6 @@ def build_models(
     if channels > 1:
         canvas = _canvas_size(n, max_offset_px)
         re, im = OverlapConstraint(n, canvas, config.pad_object, name="overlap")([re, im, offsets])
-    farfield = FarField(n, config.probe_mask, config.probe_trainable, name="farfield")
     predicted = scale_layer(farfield([re, im]), inverse=True)
     object_amp, object_phase = Magnitude(name="object")([re, im])
 

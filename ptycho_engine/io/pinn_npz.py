@@ -309,7 +309,8 @@ def _diffraction(raw: np.ndarray, src: str, key: str) -> np.ndarray:
                 f"{src}: key {key!r}: expected square patterns, (M, N, N) or legacy "
                 f"(N, N, M), found shape {raw.shape}"
             )
-    amplitudes = np.ascontiguousarray(arr, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow -> inf -> refused below
+        amplitudes = np.ascontiguousarray(arr, dtype=np.float32)
     finite = np.isfinite(amplitudes)
     if not finite.all():
         first = int(np.argmin(finite.reshape(finite.shape[0], -1).all(axis=1)))
@@ -362,7 +363,8 @@ def _complex_image(raw: np.ndarray, src: str, key: str) -> np.ndarray:
         )
     if raw.size == 0:
         raise DataError(f"{src}: key {key!r} is empty (shape {raw.shape}); expected (H, W)")
-    image = raw.astype(np.complex64)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow -> inf -> refused below
+        image = raw.astype(np.complex64)
     if not np.all(np.isfinite(image)):
         raise DataError(
             f"{src}: key {key!r}: expected finite values, found "

@@ -57,7 +57,13 @@ def test_train_then_reconstruct_writes_run_folders(
     assert len(info["input"]["sha256"]) == 64
     assert set(info["metrics"]) == {"reconstruction", "chance_level"}
     assert info["steps"] > 0 and info["timings_s"]["train"] > 0
-    for name in ("amplitude.png", "phase.png", "reconstruction.npz", "model.weights.h5"):
+    for name in (
+        "amplitude.png",
+        "phase.png",
+        "reconstruction.npz",
+        "reconstruction.h5",
+        "model.weights.h5",
+    ):
         assert (run / name).stat().st_size > 0
     rec = tmp_path / "rec"
     assert main(["reconstruct", str(data), "--model", str(run), "--out", str(rec)]) == 0
@@ -93,4 +99,21 @@ def test_wrong_patch_size_for_the_data_is_a_clear_error(
     assert (
         main(["train", str(data), "--N", "64", "--epochs", "1", "--out", str(tmp_path / "r")]) == 2
     )
-    assert "patterns are 32x32 but N is 64" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "d.npz" in err and "N=64 is larger than the 32x32 patterns" in err
+
+
+def test_inspect_prints_a_summary_and_refuses_bad_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "d.npz"
+    assert main(["simulate", "--out", str(data), "--N", "32", "--positions", "30"]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "format: pinn-npz" in out and "patterns: 30" in out
+    bad = tmp_path / "bad.h5"
+    bad.write_text("not an HDF5 file")
+    assert main(["inspect", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "bad.h5" in err and len(err.splitlines()) == 1 and "Traceback" not in err

@@ -11,6 +11,7 @@ from ptycho_engine.errors import ModelError
 from ptycho_engine.grouping import GroupedPatterns, make_groups
 from ptycho_engine.inference import reconstruct_all
 from ptycho_engine.models import (
+    Backprojection,
     ComplexPatch,
     FarField,
     IntensityScale,
@@ -128,6 +129,7 @@ def test_weights_round_trip_and_keras_file_loads_in_safe_mode(tmp_path: object) 
         (FarField(32, True, False, name="f"), None),
         (Magnitude(name="m"), None),
         (LogCompress(5.0, name="l"), None),
+        (Backprojection(32, True, name="b"), None),
     ],
 )
 def test_custom_layers_round_trip_get_config(layer: keras.layers.Layer, inputs: object) -> None:
