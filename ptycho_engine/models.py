@@ -493,6 +493,43 @@ def build_models(
     )
 
 
+def rebuild_from(
+    bundle: ModelBundle,
+    probe: np.ndarray,
+    intensity_scale: float,
+    max_offset_px: float | None = None,
+    learning_rate: float = 1e-3,
+) -> ModelBundle:
+    """New models with another probe or intensity scale, starting from ``bundle``'s weights.
+
+    The network weights are copied (a warm start: fine-tuning with the physics loss); the
+    probe and the intensity scale are the new ones. ``bundle`` itself is left unchanged.
+    """
+    new = build_models(
+        bundle.config,
+        probe,
+        intensity_scale,
+        max_offset_px=bundle.max_offset_px if max_offset_px is None else max_offset_px,
+        learning_rate=learning_rate,
+        seed=bundle.seed,
+    )
+    fresh = {id(v): np.array(v.numpy()) for v in _physics_weights(new)}
+    new.training.set_weights(bundle.training.get_weights())
+    for variable in _physics_weights(new):
+        variable.assign(fresh[id(variable)])
+    return new
+
+
+def _physics_weights(bundle: ModelBundle) -> list[Any]:
+    """Variables that hold the probe and the intensity scale (not network weights)."""
+    names = ("farfield", "backprojection", "intensity_scale")
+    out = []
+    for layer in bundle.training.layers:
+        if layer.name in names:
+            out.extend(layer.weights)
+    return out
+
+
 def ensure_canvas(bundle: ModelBundle, max_offset_px: float) -> ModelBundle:
     """The bundle itself when its overlap canvas holds groups of ``max_offset_px``; otherwise
     a rebuilt bundle with a larger canvas and the same weights (the canvas has no weights)."""

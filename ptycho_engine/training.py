@@ -34,9 +34,15 @@ from ptycho_engine.data import DiffractionData, HealthCheck, Preview, TrainingSn
 from ptycho_engine.errors import DataError
 from ptycho_engine.grouping import GroupedPatterns, Groups, make_groups
 from ptycho_engine.inference import inference_groups, reconstruct_all
-from ptycho_engine.models import ModelBundle, build_models, ensure_canvas, intensity_scale_for
+from ptycho_engine.models import (
+    ModelBundle,
+    build_models,
+    ensure_canvas,
+    intensity_scale_for,
+    rebuild_from,
+)
 from ptycho_engine.physics.losses import amplitude_mae, poisson_nll
-from ptycho_engine.physics.probe import support_mask
+from ptycho_engine.physics.probe import normalize_probe, support_mask
 
 SATURATION_LEVEL = 0.99
 
@@ -131,7 +137,9 @@ def train(
     probe : ndarray, (N, N) complex, optional
         Probe to use; default ``data.probe``.
     bundle : ModelBundle, optional
-        Models to start from (warm start) when they were built for the same ``model_config``.
+        Models to start from (warm start) when they were built for the same ``model_config``:
+        reused as they are for the same probe and intensity scale, otherwise rebuilt with the
+        new probe and scale and the same network weights (fine-tuning with the physics loss).
 
     Yields
     ------
@@ -162,8 +170,16 @@ def train(
     )
     scale = intensity_scale_for(data.photons_per_pattern, model_config.N)
     if bundle is not None and bundle.config == model_config:
-        bundle = ensure_canvas(bundle, max_offset)
-        bundle.training.optimizer.learning_rate.assign(tcfg.learning_rate)
+        same_probe = np.array_equal(
+            normalize_probe(probe_arr, model_config.probe_scale), bundle.probe
+        )
+        if same_probe and math.isclose(scale, bundle.intensity_scale, rel_tol=1e-9):
+            bundle = ensure_canvas(bundle, max_offset)
+            bundle.training.optimizer.learning_rate.assign(tcfg.learning_rate)
+        else:
+            bundle = rebuild_from(
+                bundle, probe_arr, scale, max(max_offset, bundle.max_offset_px), tcfg.learning_rate
+            )
     else:
         bundle = build_models(
             model_config, probe_arr, scale, max_offset, tcfg.learning_rate, tcfg.seed

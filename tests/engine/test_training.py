@@ -127,3 +127,26 @@ def test_default_recipe_leaves_the_fog_plateau() -> None:
     ssim_bad, _, corr_bad = _scores(fog, data)
     assert ssim_good > chance + 0.05 and corr_good > 0.3
     assert ssim_bad < chance + 0.02 and abs(corr_bad) < 0.15
+
+
+def test_warm_start_with_a_new_probe_keeps_network_weights(small_data: object) -> None:
+    from ptycho_engine.simulate import make_probe
+
+    mcfg = ModelConfig(N=32, gridsize=1, n_filters_scale=1)
+    tcfg = TrainingConfig(epochs=1, batch_size=8, preview_every=0)
+    dcfg = DataConfig(validation_fraction=0.0)
+    first = run_training(small_data, mcfg, tcfg, dcfg)  # type: ignore[arg-type]
+    before = first.bundle.training.get_layer("enc0_conv_a").get_weights()[0].copy()
+    probe = make_probe("gaussian", 32)
+    zero = TrainingConfig(epochs=0, batch_size=8, preview_every=0)
+    second = run_training(small_data, mcfg, zero, dcfg, probe=probe, bundle=first.bundle)  # type: ignore[arg-type]
+    assert second.bundle is not first.bundle
+    np.testing.assert_array_equal(
+        second.bundle.training.get_layer("enc0_conv_a").get_weights()[0], before
+    )
+    far = second.bundle.training.get_layer("farfield")
+    np.testing.assert_allclose(far.probe_real.numpy(), second.bundle.probe.real, atol=1e-6)
+    assert not np.allclose(second.bundle.probe, first.bundle.probe)
+    # the same probe and data reuse the very same models
+    third = run_training(small_data, mcfg, zero, dcfg, bundle=first.bundle)  # type: ignore[arg-type]
+    assert third.bundle.training is first.bundle.training
