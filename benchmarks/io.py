@@ -1,0 +1,146 @@
+"""Reading benchmark: our reader against a bare h5py read of the same dataset, in one run.
+
+Writes 10,000 patterns of 128x128 uint16 counts to a chunked (one pattern per chunk),
+gzip-compressed HDF5 file with positions, then measures, each in a fresh subprocess:
+
+* bare: ``h5py.File(path)["data"][...]`` (uint16 in memory);
+* ours: ``ptycho_engine.io.read_data(path, profile)`` (float32 amplitudes, positions in
+  pixels, sha256 of the file, validation).
+
+Prints the time ratio (target <= 1.5) and our peak memory above the process's baseline
+divided by the size of the array we return (float32, target <= 1.3).
+
+Run: ``.venv/bin/python benchmarks/io.py [--patterns 10000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+N = 128
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return float(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _child(mode: str, path: str, profile: str) -> None:
+    import h5py
+    import numpy as np
+
+    from ptycho_engine.io import read_data
+
+    baseline = _rss_mb()
+    t = time.perf_counter()
+    if mode == "bare":
+        with h5py.File(path, "r") as f:
+            array = f["data"][...]
+        nbytes = array.nbytes
+    else:
+        data = read_data(path, profile)
+        nbytes = data.amplitudes.nbytes
+        array = data.amplitudes
+    elapsed = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "seconds": elapsed,
+                "peak_mb": peak,
+                "baseline_mb": baseline,
+                "nbytes": nbytes,
+                "checksum": float(np.sum(array[::997], dtype=np.float64)),
+            }
+        )
+    )
+
+
+def _run(mode: str, path: Path, profile: Path) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(path), str(profile)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--patterns", type=int, default=10_000)
+    args = parser.parse_args()
+    import h5py
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "patterns.h5"
+        profile = Path(tmp) / "profile.json"
+        rng = np.random.default_rng(0)
+        yy, xx = np.mgrid[:N, :N]
+        mean = 200.0 * np.exp(-((yy - N // 2) ** 2 + (xx - N // 2) ** 2) / (2 * 12.0**2)) + 0.5
+        t = time.perf_counter()
+        with h5py.File(path, "w") as f:
+            dset = f.create_dataset(
+                "data",
+                (args.patterns, N, N),
+                dtype=np.uint16,
+                chunks=(1, N, N),
+                compression="gzip",
+                compression_opts=4,
+            )
+            for start in range(0, args.patterns, 500):
+                stop = min(args.patterns, start + 500)
+                dset[start:stop] = rng.poisson(mean, size=(stop - start, N, N)).astype(np.uint16)
+            f["positions"] = rng.uniform(0, 1e-6, size=(args.patterns, 2))
+        profile.write_text(
+            json.dumps(
+                {
+                    "format": "ptycho-mapping-profile",
+                    "version": 1,
+                    "name": "benchmark",
+                    "patterns": {"path": "data", "values": "intensity", "origin": "centred"},
+                    "positions": {"path": "positions", "unit": "m", "order": "yx"},
+                    "energy_ev": 8800.0,
+                    "distance_m": 2.2,
+                    "detector_pixel_m": 7.5e-05,
+                }
+            )
+        )
+        size_mb = path.stat().st_size / 1e6
+        print(
+            f"wrote {args.patterns} patterns of {N}x{N} uint16, gzip, one chunk per pattern: "
+            f"{size_mb:.0f} MB in {time.perf_counter() - t:.1f} s"
+        )
+        bare = _run("bare", path, profile)
+        ours = _run("ours", path, profile)
+        bare2 = _run("bare", path, profile)
+        t_bare = min(bare["seconds"], bare2["seconds"])
+        extra = ours["peak_mb"] - ours["baseline_mb"]
+        print(
+            f"bare h5py read: {t_bare:.2f} s; read_data: {ours['seconds']:.2f} s; "
+            f"time ratio {ours['seconds'] / t_bare:.2f} (target <= 1.5)"
+        )
+        print(
+            f"read_data peak memory above baseline {extra:.0f} MB for a returned float32 "
+            f"array of {ours['nbytes'] / 2**20:.0f} MB: ratio {extra * 2**20 / ours['nbytes']:.2f}"
+            " (target <= 1.3)"
+        )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _child(sys.argv[2], sys.argv[3], sys.argv[4])
+    else:
+        main()
