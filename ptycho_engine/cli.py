@@ -7,7 +7,6 @@ shows the traceback instead.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import threading
 import time
@@ -102,14 +101,6 @@ def _parser() -> argparse.ArgumentParser:
     model_options(rec)
     rec.add_argument("--model", required=True, type=Path, help="run folder written by train")
     return parser
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -267,7 +258,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             "kind": "train",
             "input": {
                 "path": str(args.data),
-                "sha256": data.provenance.get("sha256") or _sha256(args.data),
+                "sha256": data.provenance.get("sha256"),
             },
             "probe_file": str(args.probe) if args.probe else None,
             "model_config": mcfg.to_dict(),

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,20 +33,11 @@ RECONSTRUCTION = "reconstruction.npz"
 
 
 def atomic_write(path: Path, write: Callable[[Path], object], suffix: str = "") -> Path:
-    """Call ``write(tmp)`` on a temporary file in ``path``'s folder, then rename it to ``path``."""
+    """Create ``path``'s folder if needed, then write atomically (temporary file, rename)."""
+    from ptycho_engine.io._common import atomic_write as write_atomically
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return write_atomically(path, write, suffix=suffix)
 
 
 def _json_safe(value: Any) -> Any:

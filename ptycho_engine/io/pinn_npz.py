@@ -34,6 +34,7 @@ import numpy as np
 
 from ptycho_engine.data import DiffractionData
 from ptycho_engine.errors import DataError
+from ptycho_engine.io._common import same_file
 
 FORMAT_NAME = "pinn-npz"
 DIFFRACTION_KEYS = ("diffraction", "diff3d")
@@ -81,7 +82,7 @@ def write_pinn_npz(path: str | os.PathLike[str], data: DiffractionData) -> Path:
         raise DataError(f"{path}: expected a DiffractionData to write, got {type(data).__name__}")
     target = Path(path)
     source = data.provenance.get("path")
-    if source is not None and _same_file(target, Path(str(source))):
+    if source is not None and same_file(target, Path(str(source))):
         raise DataError(
             f"{target}: refusing to overwrite the input file of this data set ({source}); "
             "write to another path"
@@ -217,15 +218,6 @@ def _read_members(
     if "objectGuess" in keys:
         obj = _complex_image(_member(archive, "objectGuess", src), src, "objectGuess")
     return amplitudes, coords, probe, obj
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return a.resolve() == b.resolve()
 
 
 def _check_and_hash(file: Path) -> str:
