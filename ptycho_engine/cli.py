@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ptycho_engine import study_cli
 from ptycho_engine.config import DataConfig, ModelConfig, TrainingConfig
 from ptycho_engine.errors import PtychoError
 
@@ -95,11 +96,26 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--mae-warmup-epochs", type=int, default=None)
     train.add_argument("--n-filters-scale", type=int, default=None)
     train.add_argument("--preview-every", type=int, default=None)
+    train.add_argument("--reduce-lr-patience", type=int, default=None)
+    train.add_argument(
+        "--probe-scale",
+        type=_positive_float,
+        default=None,
+        help="probe normalisation (default 4); lower it when the amplitude saturates",
+    )
+    train.add_argument("--amp-activation", choices=["sigmoid", "softplus"], default=None)
+    train.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=None,
+        help="fraction of groups held out for the validation loss (default 0.05)",
+    )
     train.add_argument("--seed", type=int, default=0)
 
     rec = sub.add_parser("reconstruct", help="reconstruct a data file with a trained run's weights")
     model_options(rec)
     rec.add_argument("--model", required=True, type=Path, help="run folder written by train")
+    study_cli.add_parser(sub)
     return parser
 
 
@@ -206,13 +222,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "mae_warmup_epochs": args.mae_warmup_epochs,
         "preview_every": args.preview_every,
         "batch_size": args.batch_size,
+        "reduce_lr_patience": args.reduce_lr_patience,
     }
     tcfg = TrainingConfig(
         epochs=args.epochs, seed=args.seed, **{k: v for k, v in overrides.items() if v is not None}
     )
-    mkw = {"n_filters_scale": args.n_filters_scale} if args.n_filters_scale is not None else {}
+    mopts = {
+        "n_filters_scale": args.n_filters_scale,
+        "probe_scale": args.probe_scale,
+        "amp_activation": args.amp_activation,
+    }
+    mkw = {k: v for k, v in mopts.items() if v is not None}
     mcfg = ModelConfig(N=args.N, gridsize=args.gridsize, **mkw)
-    dcfg = DataConfig(n_groups=args.n_groups, seed=args.seed)
+    dkw = {"validation_fraction": args.validation_fraction}
+    dcfg = DataConfig(
+        n_groups=args.n_groups, seed=args.seed, **{k: v for k, v in dkw.items() if v is not None}
+    )
     t0 = time.perf_counter()
     data = _load(args, args.N)
     probe = _load_probe(args.probe, data.N)
@@ -368,6 +393,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 def _write_product(out: Path, data: Any, snap: Any, probe: Any, history: list[Any]) -> Path:
     """The run's ptychodus product (``reconstruction.h5``)."""
+    import numpy as np
 
     from ptycho_engine.io import write_product
 
@@ -381,13 +407,13 @@ def _write_product(out: Path, data: Any, snap: Any, probe: Any, history: list[An
         out / "reconstruction.h5",
         snap.object,
         probe,
-        data.positions_px,
+        data.positions_px - np.asarray(snap.origin_px),  # in pixels of the stitched object
         pixel,
         comments=comments,
         detector_object_distance_m=data.distance_m or 0.0,
         probe_energy_eV=data.energy_ev or 0.0,
         probe_photon_count=data.photons_per_pattern,
-        object_center_m=(centre_px[1] * pixel, centre_px[0] * pixel),
+        object_center_m=(centre_px[0] * pixel, centre_px[1] * pixel),  # (y, x)
         loss_epochs=[int(e) for e, _ in history],
         loss_values=[float(v) for _, v in history],
         inputs=[data.provenance.get("path")] if data.provenance.get("path") else (),
@@ -399,6 +425,7 @@ COMMANDS = {
     "simulate": _cmd_simulate,
     "train": _cmd_train,
     "reconstruct": _cmd_reconstruct,
+    "study": study_cli.run,
 }
 
 

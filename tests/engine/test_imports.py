@@ -23,6 +23,8 @@ ENGINE_MODULES = [
     "ptycho_engine.io.prepare",
     "ptycho_engine.io.images",
     "ptycho_engine.runs",
+    "ptycho_engine.study",
+    "ptycho_engine.study_cli",
     "ptycho_engine.physics",
     "ptycho_engine.physics.translate",
     "ptycho_engine.physics.patches",

@@ -1,0 +1,157 @@
+"""Entry point: ``python -m ptycho_gui.app [FILE] [options]`` (console script ``ptycho-gui``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+ORGANISATION = "ptycho-explorer"
+APPLICATION = "Ptycho Explorer"
+SCREENSHOT_DELAY_MS = 250
+
+
+def preload_tensorflow() -> None:
+    """Import TensorFlow in the main thread, before Qt starts.
+
+    Measured here: when TensorFlow's first import happens in the worker thread of the full
+    application, building a Keras model there crashes the process (segmentation fault in
+    ``Graph.graph_def_versions``); imported first in the main thread, it works. The worker
+    still sizes TensorFlow's thread pool in its first job, before any operation runs.
+    """
+    import tensorflow  # noqa: F401
+
+
+def configure_pyqtgraph() -> None:
+    """Global pyqtgraph options, set once at start (PySide6 is already imported)."""
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of the app."""
+    parser = argparse.ArgumentParser(
+        prog="ptycho-gui",
+        description="Explore ptychographic reconstructions made by a physics-informed network.",
+    )
+    parser.add_argument("file", nargs="?", help="diffraction file (default: the sample data)")
+    parser.add_argument("--N", type=int, default=64, help="patch size (default 64)")
+    parser.add_argument("--gridsize", type=int, default=2, help="gridsize 1-3 (default 2)")
+    parser.add_argument("--probe", default="", help="probe file (default: the data's probe)")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs (default 10)")
+    parser.add_argument(
+        "--filters-scale", type=int, default=2, help="network width multiplier (default 2)"
+    )
+    parser.add_argument("--autostart", action="store_true", help="train as soon as data load")
+    parser.add_argument(
+        "--screenshot", default="", help="save the window as PNG when the run finishes"
+    )
+    parser.add_argument(
+        "--quit-when-done", action="store_true", help="exit after the run (and the screenshot)"
+    )
+    parser.add_argument("--cache-dir", default="", help="folder of the generated sample data")
+    return parser
+
+
+class LaunchController(QObject):
+    """Carries out ``--probe``, ``--autostart``, ``--screenshot`` and ``--quit-when-done``."""
+
+    def __init__(self, window: object, args: argparse.Namespace) -> None:
+        super().__init__()
+        from ptycho_gui.main_window import MainWindow
+
+        assert isinstance(window, MainWindow)
+        self.window = window
+        self.args = args
+        self.exit_code = 0
+        self._data_seen = False
+        self._done = False
+        window.data_ready.connect(self._on_window_data_ready)
+        window.run_completed.connect(self._on_window_run_completed)
+        window.worker.error_occurred.connect(self._on_worker_error_occurred)
+
+    def _on_window_data_ready(self, _summary: object) -> None:
+        if self._data_seen:
+            return
+        self._data_seen = True
+        if self.args.probe:
+            self.window.settings_panel.set_probe_path(self.args.probe)
+            self.window.settings_model.flush()
+        if self.args.autostart:
+            self.window.start_run()
+        else:
+            QTimer.singleShot(SCREENSHOT_DELAY_MS, self._finish)
+
+    def _on_window_run_completed(self, outcome: object) -> None:
+        if self.args.autostart and not self._done:
+            if getattr(outcome, "state", "") == "failed":
+                self.exit_code = 1
+            QTimer.singleShot(SCREENSHOT_DELAY_MS, self._finish)
+
+    def _on_worker_error_occurred(self, _message: str) -> None:
+        if not self._data_seen and not self._done:
+            self.exit_code = 1
+            QTimer.singleShot(SCREENSHOT_DELAY_MS, self._finish)
+
+    def _finish(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self.args.screenshot:
+            target = Path(self.args.screenshot)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not self.window.grab().save(str(target), "PNG"):
+                print(f"could not write the screenshot {target}", file=sys.stderr)
+                self.exit_code = 1
+        if self.args.quit_when_done:
+            self.window.close()
+            QApplication.exit(self.exit_code)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the application; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    preload_tensorflow()
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "ptycho-gui"])
+    assert isinstance(app, QApplication)
+    app.setOrganizationName(ORGANISATION)
+    app.setApplicationName(APPLICATION)
+    configure_pyqtgraph()
+
+    from ptycho_gui.main_window import MainWindow
+    from ptycho_gui.sample_data import RECIPE_PATH, default_cache_dir
+    from ptycho_gui.view_models.run_settings import RunSettings
+
+    try:
+        run_settings = RunSettings(
+            N=args.N,
+            gridsize=args.gridsize,
+            epochs=args.epochs,
+            n_filters_scale=args.filters_scale,
+        )
+    except ValueError as exc:
+        print(f"ptycho-gui: {exc}", file=sys.stderr)
+        return 2
+    settings = QSettings(
+        QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANISATION, "ptycho-gui"
+    )
+    window = MainWindow(settings, run_settings, show_error_dialogs=not args.quit_when_done)
+    controller = LaunchController(window, args)
+    window.show()
+    if args.file:
+        window.open_file(args.file)
+    else:
+        cache = args.cache_dir or str(default_cache_dir())
+        window.open_sample(str(RECIPE_PATH), cache)
+    status = app.exec()
+    window.shutdown()
+    return controller.exit_code if status == 0 else status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

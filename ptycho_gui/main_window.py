@@ -1,0 +1,574 @@
+"""The main window: data, settings, live views, runs; owns the engine worker's thread."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QScrollArea,
+    QSplitter,
+    QWidget,
+)
+
+from ptycho_engine.data import DiffractionData
+from ptycho_engine.errors import PtychoError
+from ptycho_gui.view_models.comparison import position_scale
+from ptycho_gui.view_models.run_settings import RunSettings, valid_n_choices
+from ptycho_gui.view_models.run_table_model import RunTableModel
+from ptycho_gui.view_models.runs import (
+    DataSummary,
+    RunInfo,
+    RunOutcome,
+    RunRecord,
+    RunSnapshot,
+)
+from ptycho_gui.view_models.settings_model import SettingsModel
+from ptycho_gui.widgets.compare_window import CompareWindow
+from ptycho_gui.widgets.data_panel import DataPanelWidget
+from ptycho_gui.widgets.image_views import (
+    DiffractionPairWidget,
+    LossPlotWidget,
+    ObjectViewsWidget,
+    ProbeViewWidget,
+)
+from ptycho_gui.widgets.run_table import RunTableWidget
+from ptycho_gui.widgets.settings_panel import SettingsPanelWidget
+from ptycho_gui.worker import EngineWorker
+
+REDRAW_INTERVAL_MS = 50  # at most 20 redraws per second
+MAX_RECENT_FILES = 8
+DATA_FILTER = "Diffraction data (*.npz *.h5 *.hdf5 *.cxi *.nxs);;All files (*)"
+EXPORT_FILTER = (
+    "Ptychodus product (*.h5);;TIFF amplitude + phase (*.tif);;PNG amplitude + phase (*.png)"
+)
+
+
+class MainWindow(QMainWindow):
+    """The application window.
+
+    Parameters
+    ----------
+    settings : QSettings
+        Where the session (layout, last folder, recent files) is kept.
+    run_settings : RunSettings, optional
+        Initial settings of the model and training panels.
+    show_error_dialogs : bool
+        Also show errors in a (non-modal) message box; tests keep it off and read
+        :attr:`error_label`.
+
+    Signals
+    -------
+    data_ready(DataSummary)
+        New data are shown.
+    run_completed(RunOutcome)
+        A run ended (finished, stopped or failed) and its record is updated.
+    """
+
+    data_ready = Signal(object)
+    run_completed = Signal(object)
+
+    def __init__(
+        self,
+        settings: QSettings,
+        run_settings: RunSettings | None = None,
+        show_error_dialogs: bool = False,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Ptycho Explorer")
+        self.resize(1500, 950)
+        self.qsettings = settings
+        self.show_error_dialogs = show_error_dialogs
+        self.data: DiffractionData | None = None
+        self.summary: DataSummary | None = None
+        self.current_run_id: int | None = None
+        self.last_folder = str(settings.value("session/last_folder", "", str))
+        self.compare_windows: list[CompareWindow] = []
+        self._pending_snapshot: RunSnapshot | None = None
+        self.redraws = 0
+        self._closed = False
+
+        self.settings_model = SettingsModel(run_settings or RunSettings(), self)
+        self.run_model = RunTableModel(self)
+        self._build_widgets()
+        self._build_menus()
+
+        self.worker = EngineWorker()
+        self.engine_thread = QThread(self)
+        self.engine_thread.setObjectName("engine-worker")
+        self.worker.moveToThread(self.engine_thread)
+        self.engine_thread.finished.connect(self.worker.deleteLater)
+        w = self.worker
+        w.data_loaded.connect(self._on_worker_data_loaded)
+        w.run_started.connect(self._on_worker_run_started)
+        w.snapshot_ready.connect(self._on_worker_snapshot_ready)
+        w.run_finished.connect(self._on_worker_run_finished)
+        w.error_occurred.connect(self._on_worker_error_occurred)
+        w.progress_changed.connect(self._on_worker_progress_changed)
+        w.pattern_predicted.connect(self._on_worker_pattern_predicted)
+        w.status_changed.connect(self._on_worker_status_changed)
+        self.engine_thread.start()
+        self.worker.request_warmup()
+
+        self.settings_model.settings_committed.connect(self._on_settings_model_settings_committed)
+        self.settings_panel.start_clicked.connect(self._on_settings_panel_start_clicked)
+        self.settings_panel.stop_clicked.connect(self.worker.stop_run)
+        self.settings_panel.probe_rejected.connect(self._on_settings_panel_probe_rejected)
+        self.data_panel.open_requested.connect(self.choose_file)
+        self.data_panel.position_clicked.connect(self._on_data_panel_position_clicked)
+        self.run_table.show_requested.connect(self.show_run)
+        self.run_table.compare_requested.connect(self.open_comparison)
+        self.run_table.export_requested.connect(self._on_run_table_export_requested)
+
+        self.redraw_timer = QTimer(self)
+        self.redraw_timer.setInterval(REDRAW_INTERVAL_MS)
+        self.redraw_timer.timeout.connect(self._on_redraw_timer_timeout)
+        self.redraw_timer.start()
+        self.setAcceptDrops(True)
+        self._restore_session()
+
+    # ------------------------------------------------------------------ construction
+
+    def _build_widgets(self) -> None:
+        self.object_views = ObjectViewsWidget()
+        self.probe_view = ProbeViewWidget()
+        self.loss_plot = LossPlotWidget()
+        self.diffraction_view = DiffractionPairWidget()
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        lower.setObjectName("lower_splitter")
+        lower.addWidget(self.probe_view)
+        lower.addWidget(self.loss_plot)
+        lower.addWidget(self.diffraction_view)
+        lower.setSizes([380, 300, 380])
+        central = QSplitter(Qt.Orientation.Vertical)
+        central.setObjectName("central_splitter")
+        central.addWidget(self.object_views)
+        central.addWidget(lower)
+        central.setSizes([560, 300])
+        self.central_splitter = central
+        self.lower_splitter = lower
+        self.setCentralWidget(central)
+
+        self.data_panel = DataPanelWidget()
+        self.settings_panel = SettingsPanelWidget(self.settings_model)
+        self.run_table = RunTableWidget(self.run_model)
+        self.data_panel.setMinimumWidth(250)
+        data_dock = self._add_dock(
+            "data_dock", "Data", self.data_panel, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.settings_panel)
+        scroll.setMinimumWidth(330)
+        self._add_dock(
+            "settings_dock", "Model and training", scroll, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        runs_dock = self._add_dock(
+            "runs_dock", "Runs", self.run_table, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.resizeDocks([runs_dock], [150], Qt.Orientation.Vertical)
+        self.resizeDocks([data_dock], [270], Qt.Orientation.Horizontal)
+
+        self.status_label = QLabel("Starting the engine…")
+        self.error_label = QLabel("")
+        self.error_label.setStyleSheet("color: #d04040;")
+        self.error_label.setWordWrap(False)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(220)
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.eta_label = QLabel("")
+        bar = self.statusBar()
+        bar.addWidget(self.status_label, 1)
+        bar.addWidget(self.error_label, 2)
+        bar.addPermanentWidget(self.progress_bar)
+        bar.addPermanentWidget(self.eta_label)
+
+    def _add_dock(
+        self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea
+    ) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        open_action = QAction("&Open data…", self)
+        open_action.setShortcut("Ctrl+O")
+        open_action.triggered.connect(self.choose_file)
+        file_menu.addAction(open_action)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut("Ctrl+Q")
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        run_menu = self.menuBar().addMenu("&Run")
+        start = QAction("&Start", self)
+        start.triggered.connect(self._on_settings_panel_start_clicked)
+        stop = QAction("S&top", self)
+        stop.triggered.connect(lambda: self.worker.stop_run())
+        run_menu.addAction(start)
+        run_menu.addAction(stop)
+        self._rebuild_recent_menu()
+
+    # ------------------------------------------------------------------ public actions
+
+    def open_file(self, path: str) -> None:
+        """Load a diffraction file in the worker (stops the current run)."""
+        self.last_folder = str(Path(path).parent)
+        self.status_label.setText(f"Opening {path}…")
+        self.worker.request_load(path)
+
+    def open_sample(self, recipe_path: str, cache_dir: str) -> None:
+        """Load the bundled sample data (simulated on first use)."""
+        self.worker.request_sample(recipe_path, cache_dir)
+
+    def choose_file(self) -> None:
+        """Ask for a data file."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open data", self.last_folder, DATA_FILTER)
+        if path:
+            self.open_file(path)
+
+    def start_run(self) -> None:
+        """Run the current settings now."""
+        self._on_settings_panel_start_clicked()
+
+    def recent_files(self) -> list[str]:
+        """Recently opened files, newest first."""
+        value = self.qsettings.value("session/recent_files", [], list)
+        return [str(v) for v in (value or [])]
+
+    def show_run(self, run_id: int) -> None:
+        """Show a finished run's object and probe in the live views."""
+        record = self.run_model.record(run_id)
+        if record is None or record.object is None:
+            return
+        self.object_views.reset_levels()
+        self.object_views.show_object(
+            np.abs(record.object).astype(np.float32),
+            np.angle(record.object).astype(np.float32),
+            record.valid,
+        )
+        self.probe_view.show_probe(record.probe)
+        self.loss_plot.clear_history()
+        for epoch, loss, val in record.history:
+            self.loss_plot.add_point(epoch, loss, val)
+
+    def open_comparison(self, run_ids: list[int]) -> CompareWindow | None:
+        """Open a comparison of 2 to 6 runs; errors go to the status bar."""
+        records = [r for r in (self.run_model.record(i) for i in run_ids) if r is not None]
+        try:
+            scales = [self._scale_of(r) for r in records]
+            window = CompareWindow(records, scales)
+        except ValueError as exc:
+            self._show_error(str(exc))
+            return None
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        window.destroyed.connect(lambda _obj=None, w=window: self._forget_comparison(w))
+        self.compare_windows.append(window)
+        window.show()
+        return window
+
+    def export_run(self, run_id: int, path: str) -> list[Path]:
+        """Write a run as a ptychodus product (.h5), or amplitude and phase TIFF/PNG files.
+
+        Returns
+        -------
+        list of Path
+            The files written.
+        """
+        from ptycho_engine.io import write_png, write_product, write_tiff
+
+        record = self.run_model.record(run_id)
+        if record is None or record.object is None:
+            raise PtychoError(f"run #{run_id} has no reconstruction to export")
+        target = Path(path)
+        suffix = target.suffix.lower()
+        pixel = record.pixel_size_m
+        if suffix in (".h5", ".hdf5"):
+            assert record.probe is not None and record.positions_px is not None
+            positions = record.positions_px - np.asarray(record.origin_px)
+            # ptychodus needs a pixel size; 1 m marks "dimensionless pixels" when unknown.
+            written = write_product(
+                target,
+                record.object,
+                record.probe,
+                positions,
+                pixel or 1.0,
+                name=f"ptycho-explorer run {run_id}",
+                comments=record.settings.label(),
+                loss_epochs=[h[0] for h in record.history],
+                loss_values=[h[1] for h in record.history],
+            )
+            return [written]
+        phase_path = target.with_name(f"{target.stem}_phase{target.suffix}")
+        amp_path = target.with_name(f"{target.stem}_amplitude{target.suffix}")
+        if suffix in (".tif", ".tiff"):
+            return [
+                write_tiff(amp_path, record.object, "amplitude", pixel_size_m=pixel),
+                write_tiff(phase_path, record.object, "phase", pixel_size_m=pixel),
+            ]
+        if suffix == ".png":
+            title = f"run {run_id}"
+            return [
+                write_png(
+                    amp_path,
+                    record.object,
+                    "amplitude",
+                    pixel_size_m=pixel,
+                    title=title,
+                    valid=record.valid,
+                ),
+                write_png(
+                    phase_path,
+                    record.object,
+                    "phase",
+                    pixel_size_m=pixel,
+                    title=title,
+                    valid=record.valid,
+                ),
+            ]
+        raise PtychoError(f"{target}: unknown export type: use .h5, .tif or .png")
+
+    def shutdown(self) -> None:
+        """Stop the worker and wait for its thread; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self.redraw_timer.stop()
+        self.worker.shutdown()
+        self.engine_thread.quit()
+        self.engine_thread.wait()
+        for window in list(self.compare_windows):
+            window.close()
+
+    # ------------------------------------------------------------------ slots: settings
+
+    def _on_settings_model_settings_committed(self, settings: RunSettings) -> None:
+        if self.data is not None and self.settings_panel.rerun_check.isChecked():
+            self.worker.request_run(settings)
+
+    def _on_settings_panel_start_clicked(self) -> None:
+        if self.data is None:
+            self._show_error("no data loaded: open a diffraction file first")
+            return
+        self.worker.request_run(self.settings_model.flush())
+
+    def _on_settings_panel_probe_rejected(self, message: str) -> None:
+        self._show_error(message)
+
+    # ------------------------------------------------------------------ slots: worker
+
+    def _on_worker_data_loaded(self, data: DiffractionData, summary: DataSummary) -> None:
+        self.data = data
+        self.summary = summary
+        self.error_label.setText("")
+        self.data_panel.set_data(data, summary)
+        choices = valid_n_choices(data.N)
+        current = self.settings_model.settings
+        if not choices:
+            self._show_error(f"patterns are {data.N}x{data.N}: the model needs at least 32x32")
+        elif current.N not in choices:
+            fitting = [n for n in choices if n <= current.N] or choices
+            self.settings_model.reset(current.replace(N=fitting[-1]))
+        self.settings_panel.set_detector(data.N)
+        self.settings_panel.data_probe = data.probe
+        if not self.settings_model.settings.probe_path:
+            self.settings_panel.probe_view.show_probe(data.probe)
+        self._remember_file(summary.path)
+        self.data_ready.emit(summary)
+
+    def _on_worker_run_started(self, info: RunInfo) -> None:
+        record = RunRecord(
+            info.run_id,
+            info.settings,
+            warm=info.warm,
+            probe=info.probe,
+            positions_px=info.positions_px,
+            pixel_size_m=self.data.pixel_size_m if self.data is not None else None,
+        )
+        self.run_model.add(record)
+        self.current_run_id = info.run_id
+        self._pending_snapshot = None
+        self.object_views.reset_levels()
+        self.loss_plot.clear_history()
+        if info.probe is not None:
+            self.probe_view.show_probe(info.probe)
+        self.progress_bar.setRange(0, info.settings.epochs)
+        self.progress_bar.setValue(0)
+        self.eta_label.setText("")
+        self.error_label.setText("")
+        self.status_label.setText(f"Run #{info.run_id} ({info.warm}): {info.settings.label()}")
+
+    def _on_worker_snapshot_ready(self, snap: RunSnapshot) -> None:
+        record = self.run_model.record(snap.run_id)
+        if record is not None and snap.epoch > 0:
+            record.history.append((snap.epoch, snap.loss, snap.val_loss))
+            record.elapsed_s = snap.elapsed_s
+        if snap.run_id != self.current_run_id:
+            return
+        if snap.epoch > 0:
+            self.loss_plot.add_point(snap.epoch, snap.loss, snap.val_loss)
+        if snap.has_image:
+            self._pending_snapshot = snap  # latest wins: the timer draws only the newest
+
+    def _on_redraw_timer_timeout(self) -> None:
+        snap = self._pending_snapshot
+        if snap is None:
+            return
+        self._pending_snapshot = None
+        assert snap.amplitude is not None and snap.phase is not None
+        self.object_views.show_object(snap.amplitude, snap.phase, snap.valid)
+        self.redraws += 1
+
+    def _on_worker_run_finished(self, outcome: RunOutcome) -> None:
+        record = self.run_model.record(outcome.run_id)
+        if record is not None:
+            record.state = outcome.state
+            record.elapsed_s = outcome.elapsed_s
+            record.message = outcome.message
+            record.object = outcome.object
+            record.valid = outcome.valid
+            record.origin_px = outcome.origin_px
+            record.metrics = dict(outcome.metrics)
+            record.history = list(outcome.history) or record.history
+            self.run_model.refresh(outcome.run_id)
+        if outcome.run_id == self.current_run_id:
+            self._on_redraw_timer_timeout()  # the final image, without waiting for the timer
+            text = f"Run #{outcome.run_id} {outcome.state} in {outcome.elapsed_s:.1f} s"
+            if outcome.metrics:
+                text += (
+                    f" — amplitude SSIM {outcome.metrics.get('amp_ssim', math.nan):.3f}, "
+                    f"phase SSIM {outcome.metrics.get('phase_ssim', math.nan):.3f}"
+                )
+            self.status_label.setText(text)
+            self.eta_label.setText("")
+        self.run_completed.emit(outcome)
+
+    def _on_worker_error_occurred(self, message: str) -> None:
+        self._show_error(message)
+
+    def _on_worker_progress_changed(self, done: int, total: int, eta_s: float) -> None:
+        self.progress_bar.setRange(0, max(total, 1))
+        self.progress_bar.setValue(done)
+        self.eta_label.setText(f"ETA {eta_s:.0f} s" if eta_s >= 0 and done < total else "")
+
+    def _on_worker_pattern_predicted(
+        self, index: int, measured: np.ndarray, predicted: np.ndarray
+    ) -> None:
+        self.diffraction_view.show_pair(index, measured, predicted)
+
+    def _on_worker_status_changed(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    # ------------------------------------------------------------------ slots: panels
+
+    def _on_data_panel_position_clicked(self, index: int) -> None:
+        if self.data is None:
+            return
+        self.diffraction_view.show_measured(index, self.data.amplitudes[index])
+        self.worker.request_prediction(index)
+
+    def _on_run_table_export_requested(self, run_id: int) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Export run #{run_id}", self.last_folder, EXPORT_FILTER
+        )
+        if not path:
+            return
+        try:
+            written = self.export_run(run_id, path)
+        except (PtychoError, OSError) as exc:
+            self._show_error(str(exc))
+            return
+        self.status_label.setText("Exported " + ", ".join(str(p) for p in written))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _scale_of(self, record: RunRecord) -> float:
+        if self.data is None or record.positions_px is None:
+            return 1.0
+        return position_scale(record.positions_px, self.data.positions_px)
+
+    def _forget_comparison(self, window: CompareWindow) -> None:
+        if window in self.compare_windows:
+            self.compare_windows.remove(window)
+
+    def _show_error(self, message: str) -> None:
+        first_line = message.splitlines()[0] if message else ""
+        self.error_label.setText(first_line)
+        self.error_label.setToolTip(message)
+        self.statusBar().showMessage(first_line, 15000)
+        if self.show_error_dialogs:
+            box = QMessageBox(QMessageBox.Icon.Warning, "Ptycho Explorer", message, parent=self)
+            box.setModal(False)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+            box.show()
+
+    def _remember_file(self, path: str) -> None:
+        recent = [p for p in self.recent_files() if p != path]
+        recent.insert(0, path)
+        self.qsettings.setValue("session/recent_files", recent[:MAX_RECENT_FILES])
+        self.qsettings.setValue("session/last_folder", str(Path(path).parent))
+        self._rebuild_recent_menu()
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent_files():
+            action = QAction(path, self)
+            action.triggered.connect(lambda _checked=False, p=path: self.open_file(p))
+            self.recent_menu.addAction(action)
+        self.recent_menu.setEnabled(bool(self.recent_files()))
+
+    def _restore_session(self) -> None:
+        geometry = self.qsettings.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = self.qsettings.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        for name, splitter in (
+            ("central", self.central_splitter),
+            ("lower", self.lower_splitter),
+        ):
+            sizes = self.qsettings.value(f"window/{name}_splitter")
+            if isinstance(sizes, QByteArray):
+                splitter.restoreState(sizes)
+
+    def _save_session(self) -> None:
+        self.qsettings.setValue("window/geometry", self.saveGeometry())
+        self.qsettings.setValue("window/state", self.saveState())
+        self.qsettings.setValue("window/central_splitter", self.central_splitter.saveState())
+        self.qsettings.setValue("window/lower_splitter", self.lower_splitter.saveState())
+        self.qsettings.setValue("session/last_folder", self.last_folder)
+        self.qsettings.sync()
+
+    # ------------------------------------------------------------------ Qt events
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.open_file(url.toLocalFile())
+                event.acceptProposedAction()
+                return
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        self._save_session()
+        self.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,108 @@
+"""The settings of one run, as the GUI edits them (no Qt).
+
+:class:`RunSettings` is frozen: every edit makes a new value through :meth:`RunSettings.replace`,
+so the worker can hold on to the settings it runs while the user keeps editing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ptycho_engine.config import SUPPORTED_N, DataConfig, ModelConfig, TrainingConfig
+
+PREP_MODES = ("crop", "bin")
+
+
+def valid_n_choices(detector_side: int) -> list[int]:
+    """Powers of two from 32 to 256 not above the detector side (``[]`` if it is below 32)."""
+    return [n for n in SUPPORTED_N if n <= detector_side]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything a run needs besides the data.
+
+    Attributes
+    ----------
+    N : int
+        Patch size in pixels.
+    prep_mode : str
+        ``"crop"`` or ``"bin"``: how larger patterns are brought to ``N``.
+    gridsize : int
+        Positions per group side (1 to 3).
+    probe_path : str
+        Probe file; empty to use the data's probe.
+    n_filters_scale : int
+        Network width multiplier.
+    nll_weight, mae_weight : float
+        Loss weights.
+    epochs, batch_size : int
+    learning_rate : float
+    preview_every : int
+        A stitched preview every this many epochs.
+    n_groups : int or None
+        Groups to train on (None: one per position).
+    """
+
+    N: int = 64
+    prep_mode: str = "crop"
+    gridsize: int = 2
+    probe_path: str = ""
+    n_filters_scale: int = 2
+    nll_weight: float = 1.0
+    mae_weight: float = 0.0
+    epochs: int = 10
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    preview_every: int = 1
+    n_groups: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.prep_mode not in PREP_MODES:
+            raise ValueError(f"prep_mode must be one of {PREP_MODES}, got {self.prep_mode!r}")
+        # Build the engine configs once so an invalid value fails here, naming its field.
+        self.model_config()
+        self.training_config()
+        self.data_config()
+
+    def replace(self, **changes: object) -> RunSettings:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def model_config(self) -> ModelConfig:
+        """The engine's model settings."""
+        return ModelConfig(N=self.N, gridsize=self.gridsize, n_filters_scale=self.n_filters_scale)
+
+    def training_config(self) -> TrainingConfig:
+        """The engine's training settings (a short MAE warm-up, at most a third of the run)."""
+        return TrainingConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            nll_weight=self.nll_weight,
+            mae_weight=self.mae_weight,
+            mae_warmup_epochs=min(3, self.epochs // 3),
+            preview_every=self.preview_every,
+            min_learning_rate=min(1e-5, self.learning_rate),
+        )
+
+    def data_config(self) -> DataConfig:
+        """The engine's grouping settings."""
+        return DataConfig(n_groups=self.n_groups)
+
+    def needs_new_model(self, other: RunSettings) -> bool:
+        """True when ``other`` needs another model (N, gridsize, probe or architecture)."""
+        return (
+            self.model_config() != other.model_config()
+            or self.probe_path != other.probe_path
+            or self.prep_mode != other.prep_mode
+        )
+
+    def label(self) -> str:
+        """A short description for tables and titles."""
+        probe = f", probe {self.probe_path.rsplit('/', 1)[-1]}" if self.probe_path else ""
+        return (
+            f"N={self.N} {self.prep_mode}, g={self.gridsize}, f={self.n_filters_scale}, "
+            f"{self.epochs} ep{probe}"
+        )

@@ -1,0 +1,220 @@
+"""Qt-free records that the worker sends to the GUI and the GUI keeps per run.
+
+Everything here holds numpy arrays and Python values only, so it crosses threads safely.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ptycho_engine.data import DiffractionData
+from ptycho_gui.view_models.run_settings import RunSettings
+
+STATES = ("queued", "running", "finished", "stopped", "failed")
+
+
+@dataclass(frozen=True, eq=False)
+class DataSummary:
+    """What the data panel shows about a loaded file.
+
+    Attributes
+    ----------
+    path, format : str
+    patterns : int
+    detector : int
+        Pattern side in pixels.
+    pixel_size_m : float or None
+    counts_mean, counts_min, counts_max : float
+        Total counts per pattern.
+    has_ground_truth, has_probe : bool
+    warnings : tuple of str
+    """
+
+    path: str
+    format: str
+    patterns: int
+    detector: int
+    pixel_size_m: float | None
+    counts_mean: float
+    counts_min: float
+    counts_max: float
+    has_ground_truth: bool
+    has_probe: bool
+    warnings: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        """Human-readable lines, one per fact."""
+        pixel = f"{self.pixel_size_m * 1e9:.3g} nm" if self.pixel_size_m else "unknown"
+        out = [
+            f"Format: {self.format}",
+            f"Patterns: {self.patterns}",
+            f"Detector: {self.detector} x {self.detector} px",
+            f"Object pixel size: {pixel}",
+            f"Counts per pattern: mean {self.counts_mean:.4g} "
+            f"(min {self.counts_min:.4g}, max {self.counts_max:.4g})",
+            f"Probe in file: {'yes' if self.has_probe else 'no'}; "
+            f"ground truth: {'yes' if self.has_ground_truth else 'no'}",
+        ]
+        out.extend(f"Warning: {w}" for w in self.warnings)
+        return out
+
+
+def summarise(data: DiffractionData, path: str) -> DataSummary:
+    """Summarise a data set (counts per pattern computed in chunks, float64)."""
+    totals = np.concatenate(
+        [
+            np.sum(np.square(data.amplitudes[i : i + 1024], dtype=np.float64), axis=(1, 2))
+            for i in range(0, data.n_patterns, 1024)
+        ]
+    )
+    warnings = [str(w) for w in data.provenance.get("warnings", [])]
+    if data.probe is None:
+        warnings.append("no probe in the file: choose a probe file")
+    if float(totals.min()) <= 0:
+        warnings.append(f"{int(np.sum(totals <= 0))} patterns hold no counts")
+    if data.N < 32:
+        warnings.append(f"patterns are {data.N}x{data.N}: the model needs at least 32x32")
+    return DataSummary(
+        path=path,
+        format=str(data.provenance.get("format", "unknown")),
+        patterns=data.n_patterns,
+        detector=data.N,
+        pixel_size_m=data.pixel_size_m,
+        counts_mean=float(totals.mean()),
+        counts_min=float(totals.min()),
+        counts_max=float(totals.max()),
+        has_ground_truth=data.object_gt is not None,
+        has_probe=data.probe is not None,
+        warnings=tuple(warnings),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class RunInfo:
+    """A run has started.
+
+    Attributes
+    ----------
+    run_id : int
+    settings : RunSettings
+    warm : str
+        ``"scratch"``, ``"cached"`` (weights trained before at these settings) or
+        ``"transfer"`` (network weights of the same model with another probe).
+    probe : ndarray, (N, N) complex64, or None
+        The probe of this run (None when the run failed before it was read).
+    positions_px : ndarray, (M, 2) float64, or None
+        Scan positions of the prepared data.
+    """
+
+    run_id: int
+    settings: RunSettings
+    warm: str
+    probe: np.ndarray | None
+    positions_px: np.ndarray | None
+
+
+@dataclass(frozen=True, eq=False)
+class RunSnapshot:
+    """Live progress of a run, for the views.
+
+    Attributes
+    ----------
+    run_id : int
+    epoch, epochs : int
+        ``epoch = 0`` for the first image of a warm start (before any training).
+    loss, val_loss : float
+        NaN when not known.
+    elapsed_s : float
+    amplitude, phase : ndarray, (H, W) float32, optional
+        Stitched object (None when the epoch carried no preview).
+    valid : ndarray, (H, W) bool, optional
+    origin_px : (float, float)
+    """
+
+    run_id: int
+    epoch: int
+    epochs: int
+    loss: float = math.nan
+    val_loss: float = math.nan
+    elapsed_s: float = 0.0
+    amplitude: np.ndarray | None = None
+    phase: np.ndarray | None = None
+    valid: np.ndarray | None = None
+    origin_px: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def has_image(self) -> bool:
+        return self.amplitude is not None
+
+
+@dataclass(frozen=True, eq=False)
+class RunOutcome:
+    """The end of a run.
+
+    Attributes
+    ----------
+    run_id : int
+    state : str
+        ``"finished"``, ``"stopped"`` or ``"failed"``.
+    elapsed_s : float
+    message : str
+        The error for a failed run.
+    object : ndarray, (H, W) complex64, optional
+    valid : ndarray, (H, W) bool, optional
+    origin_px : (float, float)
+    metrics : dict
+        ``amp_ssim``, ``phase_ssim``, ``amp_psnr``, ``phase_psnr``, ``amp_frc_px``,
+        ``phase_frc_px`` when a ground truth exists.
+    history : tuple of (epoch, loss, val_loss)
+    """
+
+    run_id: int
+    state: str
+    elapsed_s: float
+    message: str = ""
+    object: np.ndarray | None = None
+    valid: np.ndarray | None = None
+    origin_px: tuple[float, float] = (0.0, 0.0)
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: tuple[tuple[int, float, float], ...] = ()
+
+
+@dataclass
+class RunRecord:
+    """Everything the GUI keeps about one run (mutable: it fills in as the run proceeds)."""
+
+    run_id: int
+    settings: RunSettings
+    warm: str = "scratch"
+    state: str = "running"
+    elapsed_s: float = 0.0
+    message: str = ""
+    probe: np.ndarray | None = None
+    positions_px: np.ndarray | None = None
+    object: np.ndarray | None = None
+    valid: np.ndarray | None = None
+    origin_px: tuple[float, float] = (0.0, 0.0)
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: list[tuple[int, float, float]] = field(default_factory=list)
+    pixel_size_m: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_object(self) -> bool:
+        return self.object is not None
+
+
+def metrics_of(report: Any) -> dict[str, float]:
+    """Flatten a :class:`ptycho_engine.metrics.QualityReport` to the table's numbers."""
+    return {
+        "amp_ssim": float(report.amplitude.ssim),
+        "phase_ssim": float(report.phase.ssim),
+        "amp_psnr": float(report.amplitude.psnr),
+        "phase_psnr": float(report.phase.psnr),
+        "amp_frc_px": float(report.amplitude.frc_1_7_px),
+        "phase_frc_px": float(report.phase.frc_1_7_px),
+    }

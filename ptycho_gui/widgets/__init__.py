@@ -1,0 +1,1 @@
+"""Widgets of the GUI: image views, panels, the run table and the comparison window."""

@@ -1,0 +1,223 @@
+"""Side-by-side comparison of 2 to 6 runs: linked views, shared levels, difference, FRC."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ptycho_gui.view_models.comparison import (
+    MAX_RUNS,
+    MIN_RUNS,
+    FrameImage,
+    common_frame,
+    shared_levels,
+)
+from ptycho_gui.view_models.complex_display import amplitude_lut, phase_lut
+from ptycho_gui.view_models.runs import RunRecord
+from ptycho_gui.widgets.image_views import PHASE_LEVELS, ImagePaneWidget
+
+CURVE_COLOURS = ("#4da3ff", "#ff9f40", "#50d050", "#ff5050", "#c080ff", "#e0e040")
+METRIC_COLUMNS = (
+    ("amp_ssim", "Amp SSIM"),
+    ("phase_ssim", "Phase SSIM"),
+    ("amp_psnr", "Amp PSNR"),
+    ("phase_psnr", "Phase PSNR"),
+    ("amp_frc_px", "Amp FRC (px)"),
+    ("phase_frc_px", "Phase FRC (px)"),
+)
+
+
+class CompareWindow(QWidget):
+    """Compare finished runs.
+
+    Parameters
+    ----------
+    records : list of RunRecord
+        2 to 6 runs that hold an object.
+    scales : list of float
+        Each run's pixels per raw-data pixel (see :mod:`ptycho_gui.view_models.comparison`).
+    """
+
+    def __init__(
+        self, records: list[RunRecord], scales: list[float], parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        if not MIN_RUNS <= len(records) <= MAX_RUNS:
+            raise ValueError(f"select {MIN_RUNS} to {MAX_RUNS} runs, got {len(records)}")
+        missing = [r.run_id for r in records if r.object is None]
+        if missing:
+            raise ValueError(f"runs {missing} have no reconstruction to compare")
+        self.setWindowTitle("Compare runs " + ", ".join(f"#{r.run_id}" for r in records))
+        self.resize(1200, 800)
+        self.records = records
+        self._frames_in = [
+            FrameImage(
+                r.object,
+                r.valid if r.valid is not None else np.ones(r.object.shape, bool),
+                r.origin_px,
+                s,
+            )
+            for r, s in zip(records, scales, strict=True)
+        ]
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItems(["amplitude", "phase"])
+        self.reference_combo = QComboBox()
+        for r in records:
+            self.reference_combo.addItem(f"#{r.run_id}", r.run_id)
+        self.message = QLabel("")
+        self.panes: list[ImagePaneWidget] = []
+        grid_widget = QWidget()
+        grid = QGridLayout(grid_widget)
+        columns = 3 if len(records) > 4 else 2
+        for k, r in enumerate(records):
+            pane = ImagePaneWidget(f"#{r.run_id}: {r.settings.label()}", amplitude_lut())
+            if self.panes:
+                pane.view.setXLink(self.panes[0].view)
+                pane.view.setYLink(self.panes[0].view)
+            self.panes.append(pane)
+            grid.addWidget(pane, k // columns, k % columns)
+        self.difference_view = ImagePaneWidget("Difference", _diverging_lut())
+        self.difference_view.view.setXLink(self.panes[0].view)
+        self.difference_view.view.setYLink(self.panes[0].view)
+        self.difference_combo = QComboBox()
+        for r in records:
+            self.difference_combo.addItem(f"#{r.run_id}", r.run_id)
+        self.difference_combo.setCurrentIndex(1)
+        self.metrics_table = QTableWidget(len(records), len(METRIC_COLUMNS) + 1)
+        self.metrics_table.setHorizontalHeaderLabels(["Run"] + [c[1] for c in METRIC_COLUMNS])
+        self.frc_plot = pg.PlotWidget(title="FRC against the reference run")
+        self.frc_plot.setLabel("bottom", "spatial frequency (cycles/px)")
+        self.frc_plot.setYRange(-0.1, 1.05)
+        self.frc_plot.addLegend()
+
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Show"))
+        controls.addWidget(self.mode_combo)
+        controls.addWidget(QLabel("Reference run"))
+        controls.addWidget(self.reference_combo)
+        controls.addWidget(QLabel("Difference of"))
+        controls.addWidget(self.difference_combo)
+        controls.addWidget(self.message, 1)
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        lower.addWidget(self.difference_view)
+        lower.addWidget(self.frc_plot)
+        lower.addWidget(self.metrics_table)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(grid_widget)
+        splitter.addWidget(lower)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addWidget(splitter, 1)
+
+        self.frames: list[FrameImage] = []
+        self.mode_combo.currentTextChanged.connect(lambda _t: self._redraw())
+        self.reference_combo.currentIndexChanged.connect(lambda _i: self._rebuild())
+        self.difference_combo.currentIndexChanged.connect(lambda _i: self._draw_difference())
+        self._fill_metrics()
+        self._rebuild()
+
+    @property
+    def reference_index(self) -> int:
+        """Position of the reference run in :attr:`records`."""
+        return max(0, self.reference_combo.currentIndex())
+
+    def _rebuild(self) -> None:
+        try:
+            self.frames = common_frame(self._frames_in, self.reference_index)
+        except ValueError as exc:
+            self.message.setText(str(exc))
+            self.frames = []
+            return
+        self.message.setText(
+            f"common region {self.frames[0].object.shape[1]} x "
+            f"{self.frames[0].object.shape[0]} px (reference grid)"
+        )
+        self._redraw()
+        self._draw_frc()
+
+    def _channel(self, frame: FrameImage) -> np.ndarray:
+        if self.mode_combo.currentText() == "phase":
+            return np.angle(frame.object).astype(np.float32)
+        return np.abs(frame.object).astype(np.float32)
+
+    def _redraw(self) -> None:
+        if not self.frames:
+            return
+        images = [self._channel(f) for f in self.frames]
+        phase = self.mode_combo.currentText() == "phase"
+        levels = PHASE_LEVELS if phase else shared_levels(images, [f.valid for f in self.frames])
+        lut = phase_lut() if phase else amplitude_lut()
+        for pane, image in zip(self.panes, images, strict=True):
+            pane.image.setLookupTable(lut)
+            pane.set_image(image, levels=levels)
+        self._draw_difference()
+
+    def _draw_difference(self) -> None:
+        if not self.frames:
+            return
+        k = max(0, self.difference_combo.currentIndex())
+        ref = self.frames[self.reference_index]
+        run = self.frames[k]
+        if self.mode_combo.currentText() == "phase":
+            diff = np.angle(run.object * np.conj(ref.object)).astype(np.float32)
+        else:
+            diff = (np.abs(run.object) - np.abs(ref.object)).astype(np.float32)
+        both = run.valid & ref.valid
+        diff = np.where(both, diff, 0.0).astype(np.float32)
+        span = float(np.percentile(np.abs(diff[both]), 99.5)) if both.any() else 1.0
+        span = span if span > 0 else 1.0
+        self.difference_view.set_image(diff, levels=(-span, span))
+        self.difference_view.set_title(
+            f"#{self.records[k].run_id} minus #{self.records[self.reference_index].run_id} "
+            f"({self.mode_combo.currentText()})"
+        )
+
+    def _draw_frc(self) -> None:
+        from ptycho_engine.metrics import frc
+
+        self.frc_plot.clear()
+        ref = self.frames[self.reference_index]
+        for k, frame in enumerate(self.frames):
+            if k == self.reference_index:
+                continue
+            both = frame.valid & ref.valid
+            if not both.any():
+                continue
+            freq, curve, _ = frc(frame.object, ref.object, both)
+            pen = pg.mkPen(CURVE_COLOURS[k % len(CURVE_COLOURS)], width=2)
+            self.frc_plot.plot(freq, curve, pen=pen, name=f"#{self.records[k].run_id}")
+        self.frc_plot.plot([0, 0.5], [1 / 7, 1 / 7], pen=pg.mkPen("#888888", width=1), name="1/7")
+
+    def _fill_metrics(self) -> None:
+        for row, record in enumerate(self.records):
+            self.metrics_table.setItem(row, 0, QTableWidgetItem(f"#{record.run_id}"))
+            for col, (key, _title) in enumerate(METRIC_COLUMNS, start=1):
+                value = record.metrics.get(key)
+                text = "-" if value is None or not math.isfinite(value) else f"{value:.3f}"
+                self.metrics_table.setItem(row, col, QTableWidgetItem(text))
+        self.metrics_table.resizeColumnsToContents()
+
+
+def _diverging_lut(n: int = 256) -> np.ndarray:
+    """Blue - white - red, (n, 3) uint8."""
+    t = np.linspace(-1.0, 1.0, n)
+    r = np.where(t < 0, 1.0 + t, 1.0)
+    b = np.where(t > 0, 1.0 - t, 1.0)
+    g = 1.0 - np.abs(t)
+    return np.round(np.stack([r, g, b], axis=-1) * 255).astype(np.uint8)

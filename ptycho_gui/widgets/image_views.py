@@ -1,0 +1,251 @@
+"""pyqtgraph image panes: object (amplitude, phase, complex), probe, loss and diffraction.
+
+Every pane keeps its colour levels fixed after the first frame of a run (``autoLevels`` is
+never used), so a redraw costs one ``setImage``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from ptycho_gui.view_models.complex_display import (
+    amplitude_lut,
+    complex_to_rgb,
+    downsample,
+    log_scale,
+    phase_lut,
+    phase_wheel,
+    robust_range,
+)
+
+PHASE_LEVELS = (-math.pi, math.pi)
+
+
+def rgba_pixmap(rgba: np.ndarray) -> QPixmap:
+    """A QPixmap of an (H, W, 4) uint8 RGBA array (copied)."""
+    rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
+    h, w = rgba.shape[:2]
+    image = QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
+    return QPixmap.fromImage(image.copy())
+
+
+class ImagePaneWidget(pg.GraphicsLayoutWidget):
+    """One titled image in a ViewBox with a locked aspect ratio, row 0 at the top.
+
+    Parameters
+    ----------
+    title : str
+    lut : ndarray, (n, 3) uint8, optional
+        Colour map; None for RGB images.
+    fixed_levels : (float, float), optional
+        Levels that never change (phase); otherwise set from the first frame.
+    """
+
+    def __init__(
+        self,
+        title: str,
+        lut: np.ndarray | None = None,
+        fixed_levels: tuple[float, float] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setMinimumSize(140, 140)
+        self.title = title
+        self._label = self.addLabel(title, row=0, col=0, size="9pt")
+        self.view = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True)
+        self.view.setMenuEnabled(False)
+        self.image = pg.ImageItem()
+        if lut is not None:
+            self.image.setLookupTable(lut)
+        self.view.addItem(self.image)
+        self._fixed_levels = fixed_levels
+        self.levels: tuple[float, float] | None = fixed_levels
+        self.frames = 0
+
+    def set_title(self, text: str) -> None:
+        """Change the title line."""
+        self._label.setText(text, size="9pt")
+
+    def reset_levels(self) -> None:
+        """Take the levels from the next frame again."""
+        self.levels = self._fixed_levels
+
+    def set_image(
+        self,
+        image: np.ndarray,
+        levels: tuple[float, float] | None = None,
+        valid: np.ndarray | None = None,
+    ) -> None:
+        """Show ``image`` (float (H, W) or uint8 (H, W, 3)) without automatic levels.
+
+        ``levels`` overrides the stored ones; otherwise the first frame sets them from
+        :func:`robust_range` of the (valid) pixels and later frames reuse them.
+        """
+        if levels is not None:
+            self.levels = levels
+        elif self.levels is None:
+            self.levels = (0.0, 255.0) if image.ndim == 3 else robust_range(image, valid)
+        first = self.frames == 0
+        self.image.setImage(image, autoLevels=False, levels=self.levels)
+        self.frames += 1
+        if first:
+            self.view.autoRange(padding=0.0)
+
+    def clear_image(self) -> None:
+        """Remove the image (keeps the title)."""
+        self.image.clear()
+        self.frames = 0
+        self.reset_levels()
+
+
+class ObjectViewsWidget(QWidget):
+    """Object amplitude, phase (cyclic map) and complex view (hue = phase), linked zoom."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.amplitude_view = ImagePaneWidget("Object amplitude", amplitude_lut())
+        self.phase_view = ImagePaneWidget("Object phase (rad, cyclic)", phase_lut(), PHASE_LEVELS)
+        self.complex_view = ImagePaneWidget("Complex (hue = phase, value = amplitude)")
+        for pane in (self.phase_view, self.complex_view):
+            pane.view.setXLink(self.amplitude_view.view)
+            pane.view.setYLink(self.amplitude_view.view)
+        self.wheel = QLabel()
+        self.wheel.setPixmap(rgba_pixmap(phase_wheel(56)))
+        self.wheel.setToolTip("Phase wheel: angle = phase, radius = amplitude")
+        self.wheel.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        complex_box = QWidget()
+        box = QVBoxLayout(complex_box)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.complex_view, 1)
+        box.addWidget(self.wheel, 0)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.amplitude_view, 1)
+        layout.addWidget(self.phase_view, 1)
+        layout.addWidget(complex_box, 1)
+        self.frames = 0
+
+    def reset_levels(self) -> None:
+        """New run: the next frame sets the amplitude levels again."""
+        self.amplitude_view.reset_levels()
+
+    def show_object(
+        self, amplitude: np.ndarray, phase: np.ndarray, valid: np.ndarray | None = None
+    ) -> None:
+        """Show one stitched object; arrays (H, W) float32, large ones strided for display."""
+        amp = downsample(amplitude)
+        ph = downsample(phase)
+        val = None if valid is None else downsample(valid)
+        self.amplitude_view.set_image(amp, valid=val)
+        self.phase_view.set_image(ph)
+        self.complex_view.set_image(
+            complex_to_rgb(amp, ph, self.amplitude_view.levels, val), (0.0, 255.0)
+        )
+        self.frames += 1
+
+
+class ProbeViewWidget(QWidget):
+    """Probe amplitude and phase side by side."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.amplitude_view = ImagePaneWidget("Probe amplitude", amplitude_lut())
+        self.phase_view = ImagePaneWidget("Probe phase", phase_lut(), PHASE_LEVELS)
+        self.phase_view.view.setXLink(self.amplitude_view.view)
+        self.phase_view.view.setYLink(self.amplitude_view.view)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.amplitude_view)
+        layout.addWidget(self.phase_view)
+
+    def show_probe(self, probe: np.ndarray | None) -> None:
+        """Show a complex (N, N) probe; None clears the views."""
+        if probe is None:
+            self.amplitude_view.clear_image()
+            self.phase_view.clear_image()
+            return
+        amp = np.abs(probe).astype(np.float32)
+        peak = float(amp.max()) or 1.0
+        self.amplitude_view.set_image(amp, levels=(0.0, peak))
+        # The phase where the probe is dark is noise: show it as 0 there.
+        phase = np.where(amp > 0.02 * peak, np.angle(probe), 0.0).astype(np.float32)
+        self.phase_view.set_image(phase)
+
+
+class LossPlotWidget(pg.PlotWidget):
+    """Training and validation loss per epoch."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMinimumSize(200, 140)
+        self.setTitle("Loss", size="9pt")
+        self.setLabel("bottom", "epoch")
+        self.addLegend(offset=(-10, 10))
+        self.showGrid(x=True, y=True, alpha=0.3)
+        self.train_curve = self.plot([], [], pen=pg.mkPen("#4da3ff", width=2), name="train")
+        self.val_curve = self.plot(
+            [], [], pen=pg.mkPen("#ff9f40", width=2, style=Qt.PenStyle.DashLine), name="validation"
+        )
+        self.epochs: list[int] = []
+        self.losses: list[float] = []
+        self.val_losses: list[float] = []
+
+    def clear_history(self) -> None:
+        """Forget the curves (a new run starts)."""
+        self.epochs, self.losses, self.val_losses = [], [], []
+        self.train_curve.setData([], [])
+        self.val_curve.setData([], [])
+
+    def add_point(self, epoch: int, loss: float, val_loss: float) -> None:
+        """Append one epoch and redraw both curves."""
+        self.epochs.append(epoch)
+        self.losses.append(loss)
+        self.val_losses.append(val_loss)
+        x = np.asarray(self.epochs, dtype=float)
+        self.train_curve.setData(x, np.asarray(self.losses, dtype=float))
+        val = np.asarray(self.val_losses, dtype=float)
+        keep = np.isfinite(val)
+        self.val_curve.setData(x[keep], val[keep])
+
+
+class DiffractionPairWidget(QWidget):
+    """Measured and predicted diffraction of one scan position, log scale, same levels."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.measured_view = ImagePaneWidget("Measured (log10)", amplitude_lut())
+        self.predicted_view = ImagePaneWidget("Predicted (log10)", amplitude_lut())
+        self.predicted_view.view.setXLink(self.measured_view.view)
+        self.predicted_view.view.setYLink(self.measured_view.view)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.measured_view)
+        layout.addWidget(self.predicted_view)
+        self.index: int | None = None
+
+    def show_measured(self, index: int, amplitude: np.ndarray) -> None:
+        """Show the measured pattern of ``index`` and clear a stale prediction."""
+        self.index = index
+        counts = log_scale(np.square(amplitude))
+        levels = (0.0, max(float(counts.max()), 1e-3))
+        self.measured_view.set_image(counts, levels=levels)
+        self.measured_view.set_title(f"Measured #{index} (log10 counts)")
+        self.predicted_view.clear_image()
+        self.predicted_view.set_title("Predicted (computing…)")
+
+    def show_pair(self, index: int, measured: np.ndarray, predicted: np.ndarray) -> None:
+        """Show measured and predicted amplitudes ``(N, N)`` as log10 counts."""
+        self.index = index
+        meas = log_scale(np.square(measured))
+        pred = log_scale(np.square(predicted))
+        levels = (0.0, max(float(meas.max()), float(pred.max()), 1e-3))
+        self.measured_view.set_image(meas, levels=levels)
+        self.predicted_view.set_image(pred, levels=levels)
+        self.measured_view.set_title(f"Measured #{index} (log10 counts)")
+        self.predicted_view.set_title(f"Predicted #{index} (log10 counts)")

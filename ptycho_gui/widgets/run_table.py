@@ -1,0 +1,100 @@
+"""The run table with its actions: show, compare, export."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ptycho_gui.view_models.comparison import MAX_RUNS, MIN_RUNS
+from ptycho_gui.view_models.run_table_model import RunTableModel
+
+
+class RunTableWidget(QWidget):
+    """A table of every run and buttons acting on the selection.
+
+    Signals
+    -------
+    show_requested(int)
+        Run id to show in the live views.
+    compare_requested(list)
+        Run ids (2 to 6) to compare.
+    export_requested(int)
+        Run id to export.
+    """
+
+    show_requested = Signal(int)
+    compare_requested = Signal(list)
+    export_requested = Signal(int)
+
+    def __init__(self, model: RunTableModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.table = QTableView()
+        self.table.setModel(model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.doubleClicked.connect(lambda index: self._on_show_clicked())
+        self.show_button = QPushButton("Show")
+        self.compare_button = QPushButton(f"Compare ({MIN_RUNS}-{MAX_RUNS})")
+        self.export_button = QPushButton("Export…")
+        self.hint = QLabel("")
+        self.show_button.clicked.connect(self._on_show_clicked)
+        self.compare_button.clicked.connect(self._on_compare_clicked)
+        self.export_button.clicked.connect(self._on_export_clicked)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.show_button)
+        buttons.addWidget(self.compare_button)
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.hint, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+
+    def selected_run_ids(self) -> list[int]:
+        """Run ids of the selected rows, in table order."""
+        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        return [self.model.records[row].run_id for row in rows]
+
+    def select_run_ids(self, run_ids: list[int]) -> None:
+        """Select the rows of ``run_ids`` (for tests and scripting)."""
+        self.table.clearSelection()
+        mode = self.table.selectionMode()
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
+        for row, record in enumerate(self.model.records):
+            if record.run_id in run_ids:
+                self.table.selectRow(row)
+        self.table.setSelectionMode(mode)
+
+    def _on_show_clicked(self) -> None:
+        ids = self.selected_run_ids()
+        if ids:
+            self.show_requested.emit(ids[0])
+
+    def _on_compare_clicked(self) -> None:
+        ids = self.selected_run_ids()
+        if not MIN_RUNS <= len(ids) <= MAX_RUNS:
+            self.hint.setText(f"Select {MIN_RUNS} to {MAX_RUNS} runs to compare.")
+            return
+        self.hint.setText("")
+        self.compare_requested.emit(ids)
+
+    def _on_export_clicked(self) -> None:
+        ids = self.selected_run_ids()
+        if len(ids) != 1:
+            self.hint.setText("Select one run to export.")
+            return
+        self.hint.setText("")
+        self.export_requested.emit(ids[0])
