@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
             "--probe", type=Path, default=None, help="probe file (.npy, .npz, product, CXI)"
         )
         p.add_argument("--batch-size", type=int, default=None)
+        p.add_argument(
+            "--stitch-window",
+            choices=["support", "probe"],
+            default="support",
+            help="stitching weight: the object support (default) or the probe amplitude on it",
+        )
         size = p.add_mutually_exclusive_group()
         size.add_argument(
             "--crop",
@@ -268,7 +274,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             _print_scores(scores)
     t_train = result.elapsed_s
     t1 = time.perf_counter()
-    final = reconstruct_all(result.bundle, data, dcfg)
+    final = reconstruct_all(result.bundle, data, dcfg, window=args.stitch_window)
     t_infer = time.perf_counter() - t1
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -289,6 +295,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             "model_config": mcfg.to_dict(),
             "training_config": tcfg.to_dict(),
             "data_config": dcfg.to_dict(),
+            "stitch_window": args.stitch_window,
             "intensity_scale": result.bundle.intensity_scale,
             "max_offset_px": result.bundle.max_offset_px,
             "timings_s": {"load": t_load, "train": t_train, "reconstruct": t_infer},
@@ -350,7 +357,9 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
         max_offset_px=float(info.get("max_offset_px", 0.0)),
     )
     bundle.load_weights(args.model / runs.WEIGHTS)
-    final = reconstruct_all(bundle, data, dcfg, batch_size=args.batch_size or 64)
+    final = reconstruct_all(
+        bundle, data, dcfg, batch_size=args.batch_size or 64, window=args.stitch_window
+    )
     elapsed = time.perf_counter() - t0
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,20 @@ from ptycho_engine.stitching import Stitcher
 DEFAULT_BATCH = 64
 
 
+WINDOWS = ("support", "probe")
+
+
+def stitch_window(bundle: ModelBundle, window: str = "support") -> np.ndarray:
+    """Stitching weights ``(N, N)`` float32: the support, or the probe amplitude on it."""
+    support = support_mask(bundle.config.N, bundle.config.pad_object)
+    if window == "support":
+        return support
+    if window == "probe":
+        amplitude = np.abs(bundle.probe).astype(np.float32)
+        return support * amplitude / max(float(amplitude.max()), 1e-30)
+    raise ValueError(f"window = {window!r} is invalid: expected one of {WINDOWS}")
+
+
 def inference_groups(data: DiffractionData, gridsize: int, data_config: DataConfig) -> Groups:
     """One group per scan position (every position is a seed once), from the config's seed."""
     return make_groups(
@@ -53,6 +67,7 @@ def reconstruct(
     batch_size: int = DEFAULT_BATCH,
     stop_event: threading.Event | None = None,
     groups: Groups | None = None,
+    window: str = "support",
 ) -> Generator[StitchSnapshot, None, StitchSnapshot]:
     """Predict every group and stitch the object, yielding the canvas after each batch.
 
@@ -68,6 +83,10 @@ def reconstruct(
         Set it to stop after the current batch; the returned snapshot is then partial.
     groups : Groups, optional
         Groups to predict; default one per scan position.
+    window : {"support", "probe"}
+        Stitching weight of each patch pixel: the object support (default) or the probe
+        amplitude on the support (weights each pixel by how well it was illuminated, which
+        hides seams where a tapered probe leaves the patch edges poorly determined).
 
     Returns
     -------
@@ -78,9 +97,9 @@ def reconstruct(
     groups = groups or inference_groups(data, bundle.config.gridsize, dcfg)
     bundle = ensure_canvas(bundle, groups.max_offset_px)
     grouped = GroupedPatterns(data.amplitudes, groups)
-    window = support_mask(bundle.config.N, bundle.config.pad_object)
+    weights = stitch_window(bundle, window)
     positions = data.positions_px[groups.indices]  # (G, C, 2)
-    stitcher = Stitcher(data.positions_px, bundle.config.N, window)
+    stitcher = Stitcher(data.positions_px, bundle.config.N, weights)
     n = bundle.config.N
     done = 0
     snapshot = stitcher.snapshot(0, groups.n_groups)
@@ -99,9 +118,10 @@ def reconstruct_all(
     data: DiffractionData,
     data_config: DataConfig | None = None,
     batch_size: int = DEFAULT_BATCH,
+    window: str = "support",
 ) -> StitchSnapshot:
     """Run :func:`reconstruct` to the end and return the final snapshot."""
-    gen = reconstruct(bundle, data, data_config, batch_size)
+    gen = reconstruct(bundle, data, data_config, batch_size, window=window)
     while True:
         try:
             next(gen)

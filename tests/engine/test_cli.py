@@ -117,3 +117,19 @@ def test_inspect_prints_a_summary_and_refuses_bad_files(
     assert main(["inspect", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert "bad.h5" in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_probe_window_stitching_weights_by_illumination() -> None:
+    from ptycho_engine.config import ModelConfig
+    from ptycho_engine.inference import stitch_window
+    from ptycho_engine.models import build_models
+    from ptycho_engine.simulate import make_probe
+
+    bundle = build_models(ModelConfig(N=32, gridsize=1), make_probe("gaussian", 32), 1.0)
+    support = stitch_window(bundle, "support")
+    probe = stitch_window(bundle, "probe")
+    assert support.max() == 1 and set(np.unique(support)) == {0.0, 1.0}
+    assert probe.max() == pytest.approx(1.0) and np.all(probe <= support)
+    assert probe[16, 16] > probe[9, 9] > 0 and probe[0, 0] == 0
+    with pytest.raises(ValueError, match="window"):
+        stitch_window(bundle, "hann")
