@@ -176,6 +176,7 @@ class MainWindow(QMainWindow):
         runs_dock = self._add_dock(
             "runs_dock", "Runs", self.run_table, Qt.DockWidgetArea.BottomDockWidgetArea
         )
+        self._default_docks = (runs_dock, data_dock)
         self.resizeDocks([runs_dock], [150], Qt.Orientation.Vertical)
         self.resizeDocks([data_dock], [270], Qt.Orientation.Horizontal)
 
@@ -539,6 +540,9 @@ class MainWindow(QMainWindow):
         state = self.qsettings.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
+        else:
+            # dock sizes only take once the window is laid out: apply the defaults then
+            QTimer.singleShot(0, self._apply_default_dock_sizes)
         for name, splitter in (
             ("central", self.central_splitter),
             ("lower", self.lower_splitter),
@@ -546,6 +550,11 @@ class MainWindow(QMainWindow):
             sizes = self.qsettings.value(f"window/{name}_splitter")
             if isinstance(sizes, QByteArray):
                 splitter.restoreState(sizes)
+
+    def _apply_default_dock_sizes(self) -> None:
+        runs_dock, data_dock = self._default_docks
+        self.resizeDocks([runs_dock], [150], Qt.Orientation.Vertical)
+        self.resizeDocks([data_dock], [270], Qt.Orientation.Horizontal)
 
     def _save_session(self) -> None:
         self.qsettings.setValue("window/geometry", self.saveGeometry())

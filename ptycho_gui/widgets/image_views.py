@@ -188,9 +188,24 @@ class LossPlotWidget(pg.PlotWidget):
         self.setLabel("bottom", "epoch")
         self.addLegend(offset=(-10, 10))
         self.showGrid(x=True, y=True, alpha=0.3)
-        self.train_curve = self.plot([], [], pen=pg.mkPen("#4da3ff", width=2), name="train")
+        # symbols too, so the first epochs (a single point) are visible
+        self.train_curve = self.plot(
+            [],
+            [],
+            pen=pg.mkPen("#4da3ff", width=2),
+            symbol="o",
+            symbolSize=5,
+            symbolBrush="#4da3ff",
+            name="train",
+        )
         self.val_curve = self.plot(
-            [], [], pen=pg.mkPen("#ff9f40", width=2, style=Qt.PenStyle.DashLine), name="validation"
+            [],
+            [],
+            pen=pg.mkPen("#ff9f40", width=2, style=Qt.PenStyle.DashLine),
+            symbol="s",
+            symbolSize=5,
+            symbolBrush="#ff9f40",
+            name="validation",
         )
         self.epochs: list[int] = []
         self.losses: list[float] = []
