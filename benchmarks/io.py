@@ -7,6 +7,9 @@ gzip-compressed HDF5 file with positions, then measures, each in a fresh subproc
 * ours: ``ptycho_engine.io.read_data(path, profile)`` (float32 amplitudes, positions in
   pixels, sha256 of the file, validation).
 
+Each subprocess first reads a 10-pattern file of the same layout, so one-off imports are not
+counted (the app has them loaded).
+
 Prints the time ratio (target <= 1.5) and our peak memory above the process's baseline
 divided by the size of the array we return (float32, target <= 1.3).
 
@@ -41,6 +44,14 @@ def _child(mode: str, path: str, profile: str) -> None:
 
     from ptycho_engine.io import read_data
 
+    # warm up on a 10-pattern file of the same layout: one-off imports (scipy.spatial for
+    # the scan-step check, compression filters) are not part of the cost of a read
+    warm = str(Path(path).with_name("warmup.h5"))
+    if mode == "bare":
+        with h5py.File(warm, "r") as f:
+            f["data"][...]
+    else:
+        read_data(warm, profile)
     baseline = _rss_mb()
     t = time.perf_counter()
     if mode == "bare":
@@ -91,6 +102,14 @@ def main() -> None:
         yy, xx = np.mgrid[:N, :N]
         mean = 200.0 * np.exp(-((yy - N // 2) ** 2 + (xx - N // 2) ** 2) / (2 * 12.0**2)) + 0.5
         t = time.perf_counter()
+        with h5py.File(Path(tmp) / "warmup.h5", "w") as f:
+            f.create_dataset(
+                "data",
+                data=rng.poisson(mean, size=(10, N, N)).astype(np.uint16),
+                chunks=(1, N, N),
+                compression="gzip",
+            )
+            f["positions"] = rng.uniform(0, 1e-6, size=(10, 2))
         with h5py.File(path, "w") as f:
             dset = f.create_dataset(
                 "data",

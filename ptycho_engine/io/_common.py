@@ -379,6 +379,24 @@ def read_pattern_stack(
                 f"{src}: {key!r}: patterns {start}..{stop - 1} could not be read (truncated or "
                 f"corrupt data, or a missing compression filter): {exc}"
             ) from exc
+        dest = out[start:stop]
+        if dtype.kind in "iu":
+            # integers are always finite: one pass to convert, one for the square root
+            if dtype.kind == "i":
+                low_int = int(block.min())
+                if low_int < 0:
+                    raise DataError(
+                        f"{src}: {key!r}: expected non-negative "
+                        f"{'counts' if intensities else 'amplitudes'}, found "
+                        f"{int(np.count_nonzero(block < 0))} negative values in patterns "
+                        f"{start}..{stop - 1} (minimum {low_int})"
+                    )
+            dest[...] = block.reshape(stop - start, n, n)
+            if intensities:
+                np.sqrt(dest, out=dest)
+            if progress is not None:
+                progress(stop, m)
+            continue
         with np.errstate(over="ignore", invalid="ignore"):  # overflow -> inf -> bad pixel
             block = block.reshape(stop - start, n, n).astype(np.float32)
         finite = np.isfinite(block)
