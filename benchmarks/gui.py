@@ -122,7 +122,11 @@ def main() -> None:
         times.append((time.perf_counter() - t0) * 1e3)
     print(f"1024x1024 snapshot to three views: median {np.median(times):.1f} ms (target < 10 ms)")
     views.close()
+    window.shutdown()  # stop the worker and wait for its thread before Python tears down
     window.close()
+    views.deleteLater()
+    window.deleteLater()
+    app.processEvents()
 
 
 if __name__ == "__main__":

@@ -9,11 +9,13 @@ goes through :func:`shift_resample`, which is the same operation with an output 
 size may differ from the input's, aligned on the centre pixel. There is no second code path
 and no second sign.
 
-Implementation: the shift is separable, so it is done as two 1-D bilinear resamplings, each
-a pair of ``tf.gather`` calls with per-sample integer indices and real weights. This runs in
+Implementation: the shift is separable, so it is two 1-D bilinear resamplings, each a
+(batched) product with a sparse interpolation matrix of two diagonals built with ``one_hot``:
+``out = R @ in @ C^T``. Complex images are shifted as real and imaginary parts. This runs in
 eager mode, inside ``tf.function`` and under XLA (``jit_compile=True``), has gradients with
-respect to the images, and costs a few memory passes: no projective-transform kernel (about
-10x the FFT cost here and no XLA kernel) and no FFT.
+respect to the images, and is about 2x faster here than the same shift written with
+``tf.gather`` (measured on 64 complex 64x64 patches placed on 90x90 canvases); there is no
+projective-transform kernel (about 10x the FFT cost here and no XLA kernel) and no FFT.
 """
 
 from __future__ import annotations
@@ -51,55 +53,34 @@ def _check_shapes(x: tf.Tensor, d: tf.Tensor) -> None:
         )
 
 
-def _axis_weights(
-    shift: tf.Tensor, length_in: int, length_out: int, origin: int, real_dtype: tf.DType
-) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Indices and weights of a 1-D bilinear shift for every sample.
+def _interpolation_matrix(
+    shift: tf.Tensor, length_in: int, length_out: int, origin: int
+) -> tf.Tensor:
+    """Matrices of a 1-D bilinear shift, one per sample: ``(B, length_out, length_in)``.
 
     ``out[i] = in[i - origin - shift]``: with ``k = floor(shift)`` and ``f = shift - k`` the
     two source pixels are ``i - origin - k`` (weight ``1 - f``) and ``i - origin - k - 1``
-    (weight ``f``). Sources outside ``[0, length_in)`` get weight 0 (zero fill).
-
-    Parameters
-    ----------
-    shift : Tensor, (B,)
-    Returns indices ``(B, length_out)`` int32 (clipped) and weights ``(B, length_out)``.
+    (weight ``f``). A source outside ``[0, length_in)`` has no column (``one_hot`` of an
+    out-of-range index is a zero row): zero fill.
     """
     k = tf.floor(shift)
     f = shift - k
-    i = tf.range(length_out, dtype=real_dtype)[tf.newaxis, :] - origin
-    src_hi = i - k[:, tf.newaxis]
-    src_lo = src_hi - 1.0
-    upper = float(length_in - 1)
-    w_hi = tf.where((src_hi >= 0) & (src_hi <= upper), 1.0 - f[:, tf.newaxis], 0.0)
-    w_lo = tf.where((src_lo >= 0) & (src_lo <= upper), f[:, tf.newaxis], 0.0)
-    idx_hi = tf.cast(tf.clip_by_value(src_hi, 0.0, upper), tf.int32)
-    idx_lo = tf.cast(tf.clip_by_value(src_lo, 0.0, upper), tf.int32)
-    return idx_hi, w_hi, idx_lo, w_lo
+    i = tf.range(length_out, dtype=shift.dtype)[tf.newaxis, :] - origin
+    src_hi = tf.cast(i - k[:, tf.newaxis], tf.int32)
+    hi = tf.one_hot(src_hi, length_in, dtype=shift.dtype)
+    lo = tf.one_hot(src_hi - 1, length_in, dtype=shift.dtype)
+    return hi * (1.0 - f)[:, tf.newaxis, tf.newaxis] + lo * f[:, tf.newaxis, tf.newaxis]
 
 
-def _resample_axis(
-    x: tf.Tensor, shift: tf.Tensor, axis: int, length_out: int, origin: int, per_sample: bool
-) -> tf.Tensor:
-    length_in = int(x.shape[axis])
-    real_dtype = shift.dtype
-    idx_hi, w_hi, idx_lo, w_lo = _axis_weights(shift, length_in, length_out, origin, real_dtype)
-    if x.dtype.is_complex:
-        w_hi = tf.cast(w_hi, x.dtype)
-        w_lo = tf.cast(w_lo, x.dtype)
-    # weights (B, L) broadcast against x: L on `axis`, singleton axes elsewhere
-    w_hi = w_hi[:, :, tf.newaxis] if axis == 1 else w_hi[:, tf.newaxis, :]
-    w_lo = w_lo[:, :, tf.newaxis] if axis == 1 else w_lo[:, tf.newaxis, :]
-    if x.shape.rank == 4:
-        w_hi = w_hi[..., tf.newaxis]
-        w_lo = w_lo[..., tf.newaxis]
+def _apply(x: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor, per_sample: bool) -> tf.Tensor:
+    """``rows @ x @ cols^T`` over the image axes of a real ``(B, H, W[, C])`` tensor."""
+    if x.shape.rank == 3:
+        if per_sample:
+            return tf.matmul(tf.matmul(rows, x), cols, transpose_b=True)
+        return tf.einsum("yh,bhw,xw->byx", rows[0], x, cols[0])
     if per_sample:
-        hi = tf.gather(x, idx_hi, axis=axis, batch_dims=1)
-        lo = tf.gather(x, idx_lo, axis=axis, batch_dims=1)
-    else:
-        hi = tf.gather(x, idx_hi[0], axis=axis)
-        lo = tf.gather(x, idx_lo[0], axis=axis)
-    return w_hi * hi + w_lo * lo
+        return tf.einsum("byh,bhwc,bxw->byxc", rows, x, cols)
+    return tf.einsum("yh,bhwc,xw->byxc", rows[0], x, cols[0])
 
 
 def shift_resample(images: Any, offsets: Any, out_hw: tuple[int, int] | None = None) -> tf.Tensor:
@@ -139,8 +120,14 @@ def shift_resample(images: Any, offsets: Any, out_hw: tuple[int, int] | None = N
             "an even number of pixels on each axis"
         )
     per_sample = d.shape[0] != 1
-    y = _resample_axis(x, d[:, 0], 1, h_out, (h_out - h_in) // 2, per_sample)
-    return _resample_axis(y, d[:, 1], 2, w_out, (w_out - w_in) // 2, per_sample)
+    rows = _interpolation_matrix(d[:, 0], h_in, h_out, (h_out - h_in) // 2)
+    cols = _interpolation_matrix(d[:, 1], w_in, w_out, (w_out - w_in) // 2)
+    if x.dtype.is_complex:
+        rows_c, cols_c = (tf.cast(m, real_dtype) for m in (rows, cols))
+        re = _apply(tf.math.real(x), rows_c, cols_c, per_sample)
+        im = _apply(tf.math.imag(x), rows_c, cols_c, per_sample)
+        return tf.complex(re, im)
+    return _apply(x, tf.cast(rows, x.dtype), tf.cast(cols, x.dtype), per_sample)
 
 
 def translate(images: Any, offsets: Any) -> tf.Tensor:

@@ -109,3 +109,22 @@ def test_canvas_size_grows_with_offsets() -> None:
     assert canvas_size(64, 10.2) == 64 + 2 * 12
     with pytest.raises(ValueError, match="max_offset_px"):
         canvas_size(64, float("nan"))
+
+
+@pytest.mark.parametrize("channels", [4, 9])
+def test_cropped_support_placement_equals_the_full_computation(channels: int) -> None:
+    """overlap_constraint places only the support box on a smaller canvas; the extracted
+    patches must equal the full-size computation of physics.md section 4 exactly."""
+    rng = np.random.default_rng(5)
+    patches = _patches(rng, 3, channels)
+    offsets = rng.uniform(-6, 6, size=(3, channels, 2)).astype(np.float32)
+    support = support_mask(N)
+    size = canvas_size(N, 6)
+    fast = overlap_constraint(tf.constant(patches), tf.constant(offsets), support, size).numpy()
+    numerator = place_patches(tf.constant(patches), tf.constant(offsets), size)
+    mask = np.broadcast_to(support, (3, channels, N, N)).astype(np.float32)
+    denominator = place_patches(tf.constant(mask), tf.constant(offsets), size) + OVERLAP_EPS
+    canvas = numerator / tf.cast(denominator, tf.complex64)
+    full = extract_patches(canvas, tf.constant(offsets), N).numpy()
+    np.testing.assert_allclose(fast, full, atol=1e-5)
+    assert np.abs(full).max() > 0.1
