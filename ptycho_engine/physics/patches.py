@@ -17,7 +17,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from ptycho_engine.physics.translate import shift_resample
+from ptycho_engine.physics.translate import shift_box_profiles, shift_resample
 
 OVERLAP_EPS = 1e-3
 
@@ -112,8 +112,16 @@ def overlap_constraint(
         size -= n - (hi - lo)
     numerator = place_patches(patches, offsets, size)
     side = int(support.shape[0])
-    mask_shape = tf.concat([tf.shape(offsets)[:2], [side, side]], axis=0)
-    mask = tf.broadcast_to(tf.constant(support)[tf.newaxis, tf.newaxis], mask_shape)
-    denominator = place_patches(mask, offsets, size) + OVERLAP_EPS
+    if np.all(support == 1):
+        # a box of ones placed with a separable shift is an outer product of two profiles
+        channels = int(offsets.shape[1])
+        rows, cols = shift_box_profiles(tf.reshape(offsets, [-1, 2]), side, size)
+        placed = rows[:, :, tf.newaxis] * cols[:, tf.newaxis, :]
+        denominator = tf.reduce_sum(tf.reshape(placed, [-1, channels, size, size]), axis=1)
+    else:
+        mask_shape = tf.concat([tf.shape(offsets)[:2], [side, side]], axis=0)
+        mask = tf.broadcast_to(tf.constant(support)[tf.newaxis, tf.newaxis], mask_shape)
+        denominator = place_patches(mask, offsets, size)
+    denominator = denominator + OVERLAP_EPS
     canvas = numerator / tf.cast(denominator, numerator.dtype)
     return extract_patches(canvas, offsets, n)

@@ -130,6 +130,32 @@ def shift_resample(images: Any, offsets: Any, out_hw: tuple[int, int] | None = N
     return _apply(x, tf.cast(rows, x.dtype), tf.cast(cols, x.dtype), per_sample)
 
 
+def shift_box_profiles(
+    offsets: tf.Tensor, length_in: int, length_out: int
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Row and column profiles of a shifted box of ones, for every offset.
+
+    A ``length_in``-square box of ones shifted with :func:`shift_resample` into a
+    ``length_out``-square frame is the outer product of these two profiles (the shift is
+    separable and the box is a product of two 1-D boxes), so it costs ``2 * length_out``
+    values instead of a full resampling.
+
+    Parameters
+    ----------
+    offsets : Tensor, (B, 2) float32, ``(dy, dx)``
+    length_in, length_out : int
+
+    Returns
+    -------
+    (Tensor, Tensor), each (B, length_out): row profile and column profile.
+    """
+    d = tf.cast(offsets, tf.float32)
+    origin = (length_out - length_in) // 2
+    rows = tf.reduce_sum(_interpolation_matrix(d[:, 0], length_in, length_out, origin), axis=2)
+    cols = tf.reduce_sum(_interpolation_matrix(d[:, 1], length_in, length_out, origin), axis=2)
+    return rows, cols
+
+
 def translate(images: Any, offsets: Any) -> tf.Tensor:
     """Translate images by ``+offsets``: ``out[y, x] = in[y - dy, x - dx]``.
 
