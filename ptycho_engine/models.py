@@ -30,6 +30,7 @@ from ptycho_engine.config import ModelConfig
 from ptycho_engine.errors import ModelError
 from ptycho_engine.physics.farfield import checkerboard, farfield_amplitude
 from ptycho_engine.physics.patches import canvas_size as _canvas_size
+from ptycho_engine.physics.patches import centred_box as _support_box
 from ptycho_engine.physics.patches import overlap_constraint
 from ptycho_engine.physics.probe import disk_mask, matched_amplitude, normalize_probe, support_mask
 
@@ -158,20 +159,38 @@ class ComplexPatch(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class OverlapConstraint(keras.layers.Layer):
-    """Group-consistent patches ``O'`` from the patches ``O`` of each group (C > 1)."""
+    """Group-consistent patches ``O'`` from the patches ``O`` of each group (C > 1).
 
-    def __init__(self, N: int, canvas: int, pad_object: bool = True, **kwargs: Any) -> None:
+    Inputs are ``(B, N, N, C)``; with ``channels_first`` the outputs are ``(B, C, N, N)``, the
+    layout of the FFT, which spares the far-field layer two transposes per step.
+    """
+
+    def __init__(
+        self,
+        N: int,
+        canvas: int,
+        pad_object: bool = True,
+        channels_first: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.N = int(N)
         self.canvas = int(canvas)
         self.pad_object = bool(pad_object)
+        self.channels_first = bool(channels_first)
 
     def call(self, inputs: Any) -> Any:
         re, im, offsets = inputs
-        obj = tf.complex(tf.transpose(re, [0, 3, 1, 2]), tf.transpose(im, [0, 3, 1, 2]))
         support = support_mask(self.N, self.pad_object)
-        out = overlap_constraint(obj, offsets, support, self.canvas)
-        out = tf.transpose(out, [0, 2, 3, 1])
+        lo, hi = _support_box(support)
+        # the patches are zero outside the support box: cut it before building the complex
+        # channel-first tensor (4x less data to move); the constraint then places the box
+        # on a canvas smaller by the same margin and extracts full N x N patches
+        obj = tf.transpose(tf.complex(re[:, lo:hi, lo:hi], im[:, lo:hi, lo:hi]), [0, 3, 1, 2])
+        size = self.canvas - (self.N - (hi - lo))
+        out = overlap_constraint(obj, offsets, support[lo:hi, lo:hi], size, out_size=self.N)
+        if not self.channels_first:
+            out = tf.transpose(out, [0, 2, 3, 1])
         return tf.math.real(out), tf.math.imag(out)
 
     def get_config(self) -> dict[str, Any]:
@@ -180,6 +199,7 @@ class OverlapConstraint(keras.layers.Layer):
             "N": self.N,
             "canvas": self.canvas,
             "pad_object": self.pad_object,
+            "channels_first": self.channels_first,
         }
 
 
@@ -193,12 +213,18 @@ class FarField(keras.layers.Layer):
     """
 
     def __init__(
-        self, N: int, probe_mask: bool = False, probe_trainable: bool = False, **kwargs: Any
+        self,
+        N: int,
+        probe_mask: bool = False,
+        probe_trainable: bool = False,
+        channels_first: bool = False,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.N = int(N)
         self.probe_mask = bool(probe_mask)
         self.probe_trainable = bool(probe_trainable)
+        self.channels_first = bool(channels_first)
 
     def build(self, input_shape: Any) -> None:
         shape = (self.N, self.N)
@@ -218,7 +244,9 @@ class FarField(keras.layers.Layer):
 
     def call(self, inputs: Any) -> Any:
         re, im = inputs
-        obj = tf.complex(tf.transpose(re, [0, 3, 1, 2]), tf.transpose(im, [0, 3, 1, 2]))
+        obj = tf.complex(re, im)
+        if not self.channels_first:
+            obj = tf.transpose(obj, [0, 3, 1, 2])
         amp = farfield_amplitude(obj * self.effective_probe(), centred_input=True)
         return tf.transpose(amp, [0, 2, 3, 1])
 
@@ -228,6 +256,7 @@ class FarField(keras.layers.Layer):
             "N": self.N,
             "probe_mask": self.probe_mask,
             "probe_trainable": self.probe_trainable,
+            "channels_first": self.channels_first,
         }
 
 
@@ -397,7 +426,8 @@ def build_models(
     x = normalised
     if config.input_compression == "log":
         x = LogCompress(name="log_compress")(x)
-    farfield = FarField(n, config.probe_mask, config.probe_trainable, name="farfield")
+    # with the overlap constraint, patches reach the far field channel-first (FFT layout)
+    farfield = FarField(n, config.probe_mask, config.probe_trainable, channels > 1, name="farfield")
     if config.input_backprojection:
         backprojection = Backprojection(n, config.pad_object, name="backprojection")
         backprojection.build(None)
@@ -460,9 +490,14 @@ def build_models(
     canvas = n
     if channels > 1:
         canvas = _canvas_size(n, max_offset_px)
-        re, im = OverlapConstraint(n, canvas, config.pad_object, name="overlap")([re, im, offsets])
+        re, im = OverlapConstraint(n, canvas, config.pad_object, True, name="overlap")(
+            [re, im, offsets]
+        )
     predicted = scale_layer(farfield([re, im]), inverse=True)
     object_amp, object_phase = Magnitude(name="object")([re, im])
+    if channels > 1:
+        to_last = keras.layers.Permute((2, 3, 1), name="object_channels_last")
+        object_amp, object_phase = to_last(object_amp), to_last(object_phase)
 
     training = keras.Model(
         [diffraction, offsets], predicted, name=f"pinn_train_N{n}_g{config.gridsize}"

@@ -17,7 +17,11 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from ptycho_engine.physics.translate import shift_box_profiles, shift_resample
+from ptycho_engine.physics.translate import (
+    shift_box_profiles,
+    shift_resample_many,
+    shift_resample_sum,
+)
 
 OVERLAP_EPS = 1e-3
 
@@ -43,10 +47,7 @@ def place_patches(patches: tf.Tensor, offsets: tf.Tensor, size: int) -> tf.Tenso
     -------
     Tensor, (B, size, size): one canvas per sample.
     """
-    channels, n = int(patches.shape[1]), int(patches.shape[2])
-    flat = tf.reshape(patches, [-1, n, n])
-    placed = shift_resample(flat, tf.reshape(offsets, [-1, 2]), (size, size))
-    return tf.reduce_sum(tf.reshape(placed, [-1, channels, size, size]), axis=1)
+    return shift_resample_sum(patches, offsets, size)
 
 
 def extract_patches(canvas: tf.Tensor, offsets: tf.Tensor, N: int) -> tf.Tensor:
@@ -62,13 +63,10 @@ def extract_patches(canvas: tf.Tensor, offsets: tf.Tensor, N: int) -> tf.Tensor:
     -------
     Tensor, (B, C, N, N).
     """
-    channels = int(offsets.shape[1])
-    tiled = tf.repeat(canvas, channels, axis=0)
-    out = shift_resample(tiled, -tf.reshape(offsets, [-1, 2]), (N, N))
-    return tf.reshape(out, [-1, channels, N, N])
+    return shift_resample_many(canvas, -offsets, N)
 
 
-def _centred_box(support: np.ndarray) -> tuple[int, int]:
+def centred_box(support: np.ndarray) -> tuple[int, int]:
     """``(lo, hi)`` of the smallest centred square holding every non-zero support pixel."""
     n = int(support.shape[0])
     rows = np.flatnonzero(np.any(support != 0, axis=1))
@@ -80,7 +78,11 @@ def _centred_box(support: np.ndarray) -> tuple[int, int]:
 
 
 def overlap_constraint(
-    patches: tf.Tensor, offsets: tf.Tensor, support: np.ndarray, size: int
+    patches: tf.Tensor,
+    offsets: tf.Tensor,
+    support: np.ndarray,
+    size: int,
+    out_size: int | None = None,
 ) -> tf.Tensor:
     """Make the patches of each group agree where they overlap.
 
@@ -94,18 +96,23 @@ def overlap_constraint(
     support : ndarray, (N, N) float32
     size : int
         Canvas side.
+    out_size : int, optional
+        Side of the extracted patches (default the input side). A caller that already cut
+        the patches to their support box passes the full ``N`` here, with the box's support
+        and a canvas smaller by ``N`` minus the box side.
 
     Returns
     -------
-    Tensor, (B, C, N, N) complex64.
+    Tensor, (B, C, out_size, out_size) complex64.
     """
     n = int(patches.shape[2])
+    n_out = n if out_size is None else int(out_size)
     # The patches are zero outside the support: when the support is a centred box, only the
     # box is placed (same centred frame), on a canvas smaller by the same margin. Outside the
     # placed boxes the canvas is zero either way, and extraction zero-fills beyond the canvas,
     # so every extracted patch is identical to the full-size computation, at a fraction of
     # the cost.
-    lo, hi = _centred_box(support)
+    lo, hi = centred_box(support)
     if hi - lo < n:
         patches = patches[:, :, lo:hi, lo:hi]
         support = support[lo:hi, lo:hi]
@@ -124,4 +131,4 @@ def overlap_constraint(
         denominator = place_patches(mask, offsets, size)
     denominator = denominator + OVERLAP_EPS
     canvas = numerator / tf.cast(denominator, numerator.dtype)
-    return extract_patches(canvas, offsets, n)
+    return extract_patches(canvas, offsets, n_out)
