@@ -46,11 +46,11 @@ def _engine_train(*args: Any, **kwargs: Any) -> Any:
     return train(*args, **kwargs)
 
 
-def _engine_reconstruct_all(*args: Any, **kwargs: Any) -> Any:
-    """``ptycho_engine.inference.reconstruct_all``, imported on first use."""
-    from ptycho_engine.inference import reconstruct_all
+def _engine_reconstruct(*args: Any, **kwargs: Any) -> Any:
+    """``ptycho_engine.inference.reconstruct`` (a generator of partial canvases)."""
+    from ptycho_engine.inference import reconstruct
 
-    return reconstruct_all(*args, **kwargs)
+    return reconstruct(*args, **kwargs)
 
 
 def probe_digest(probe: np.ndarray) -> str:
@@ -310,18 +310,21 @@ class EngineWorker(QObject):
     def _first_image(
         self, run_id: int, settings: RunSettings, bundle: Any, data: DiffractionData, dcfg: Any
     ) -> None:
-        snap = _engine_reconstruct_all(bundle, data, dcfg)
-        self.snapshot_ready.emit(
-            RunSnapshot(
-                run_id,
-                0,
-                settings.epochs,
-                amplitude=np.abs(snap.object).astype(np.float32),
-                phase=np.angle(snap.object).astype(np.float32),
-                valid=snap.valid,
-                origin_px=snap.origin_px,
+        # partial canvases as the batches finish: the first one is on screen after one batch
+        # (about 0.1 s), not after the whole scan (seconds at N=64, gridsize 2); the views
+        # keep only the newest, so emitting each is cheap
+        for snap in _engine_reconstruct(bundle, data, dcfg, stop_event=self._stop_event):
+            self.snapshot_ready.emit(
+                RunSnapshot(
+                    run_id,
+                    0,
+                    settings.epochs,
+                    amplitude=np.abs(snap.object).astype(np.float32),
+                    phase=np.angle(snap.object).astype(np.float32),
+                    valid=snap.valid,
+                    origin_px=snap.origin_px,
+                )
             )
-        )
 
     def _train(
         self,
