@@ -21,16 +21,6 @@ from ptycho_engine.errors import PtychoError
 EXIT_USAGE = 2
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ptycho-engine",
@@ -43,19 +33,25 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", required=True, type=Path, help="output .npz file")
     sim.add_argument("--N", type=int, default=64, help="pattern size (default 64)")
     sim.add_argument("--positions", type=int, default=1000, help="scan positions (default 1000)")
-    sim.add_argument("--photons", type=_positive_float, default=1e6, help="counts per pattern")
+    sim.add_argument(
+        "--photons", type=study_cli.positive_float, default=1e6, help="counts per pattern"
+    )
     sim.add_argument("--object", default="lines", help="lines, siemens or file:PATH")
     sim.add_argument("--scan", default="spiral", choices=["spiral", "raster", "random"])
     sim.add_argument("--probe", default="disk", choices=["disk", "gaussian"])
-    sim.add_argument("--step", type=_positive_float, default=None, help="scan step in px (N/8)")
+    sim.add_argument(
+        "--step", type=study_cli.positive_float, default=None, help="scan step in px (N/8)"
+    )
     sim.add_argument("--seed", type=int, default=0)
 
     def data_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("data", type=Path, help="diffraction data file (any readable format)")
         p.add_argument("--profile", type=Path, default=None, help="JSON mapping profile")
-        p.add_argument("--energy-ev", type=_positive_float, default=None, help="override")
-        p.add_argument("--distance-m", type=_positive_float, default=None, help="override")
-        p.add_argument("--detector-pixel-m", type=_positive_float, default=None, help="override")
+        p.add_argument("--energy-ev", type=study_cli.positive_float, default=None, help="override")
+        p.add_argument("--distance-m", type=study_cli.positive_float, default=None, help="override")
+        p.add_argument(
+            "--detector-pixel-m", type=study_cli.positive_float, default=None, help="override"
+        )
 
     def model_options(p: argparse.ArgumentParser) -> None:
         data_options(p)
@@ -105,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--reduce-lr-patience", type=int, default=None)
     train.add_argument(
         "--probe-scale",
-        type=_positive_float,
+        type=study_cli.positive_float,
         default=None,
         help="probe normalisation (default 4); lower it when the amplitude saturates",
     )

@@ -19,7 +19,8 @@ from ptycho_engine.study import EXECUTORS, LOSSES, StudyError, StudyProgress, St
 EXIT_INTERRUPTED = 130
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (shared by every ``ptycho-engine`` subcommand)."""
     try:
         value = float(text)
     except ValueError as exc:
@@ -45,7 +46,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--gridsize", type=int, nargs="+", required=True, help="e.g. 1 2")
     p.add_argument(
         "--photons",
-        type=_positive_float,
+        type=positive_float,
         nargs="+",
         required=True,
         help="counts per pattern, e.g. 1e3 1e4 1e6 1e9",
@@ -59,7 +60,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--probe", default="disk", choices=["disk", "gaussian"])
     p.add_argument("--n-filters-scale", type=int, default=2, help="network width (default 2)")
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--learning-rate", type=_positive_float, default=1e-3)
+    p.add_argument("--learning-rate", type=positive_float, default=1e-3)
     p.add_argument(
         "--mae-warmup-epochs",
         type=int,
