@@ -80,6 +80,7 @@ __all__ = [
     "ground_truth",
     "limit_tensorflow_threads",
     "read_results",
+    "read_spec",
     "run_setting",
     "run_study",
     "setting_id",
@@ -985,11 +986,31 @@ def write_grid(
     return atomic_write(path, save, suffix=".png")
 
 
+def read_spec(out: str | Path) -> StudySpec:
+    """The :class:`StudySpec` of a study folder (its ``study.json``).
+
+    Raises
+    ------
+    StudyError
+        The folder holds no study, or its ``study.json`` is not a study spec.
+    """
+    marker = Path(out) / STUDY_JSON
+    if not marker.is_file():
+        raise StudyError(f"{out}: not a study folder (no {STUDY_JSON})")
+    try:
+        stored = json.loads(marker.read_text(encoding="utf-8"))["spec"]
+        if not isinstance(stored, dict):
+            raise TypeError(f"'spec' is a {type(stored).__name__}, expected an object")
+        return StudySpec.from_dict(stored)
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise StudyError(f"{marker}: not a study spec file ({exc})") from exc
+
+
 def write_figures(out: Path, spec: StudySpec | None = None) -> list[Path]:
     """Write the dose-response figure and the reconstruction grids from a study folder."""
     out = Path(out)
     if spec is None:
-        spec = StudySpec.from_dict(json.loads((out / STUDY_JSON).read_text("utf-8"))["spec"])
+        spec = read_spec(out)
     rows = read_results(out)
     if not rows:
         raise StudyError(f"{out}: no finished settings to plot")

@@ -17,11 +17,14 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QScrollArea,
     QSplitter,
+    QTabWidget,
     QWidget,
 )
 
 from ptycho_engine.data import DiffractionData
 from ptycho_engine.errors import PtychoError
+from ptycho_engine.study import StudyProgress, StudyResult, StudySpec
+from ptycho_gui.study_worker import StudyWorker
 from ptycho_gui.view_models.comparison import position_scale
 from ptycho_gui.view_models.run_settings import RunSettings, valid_n_choices
 from ptycho_gui.view_models.run_table_model import RunTableModel
@@ -33,6 +36,7 @@ from ptycho_gui.view_models.runs import (
     RunSnapshot,
 )
 from ptycho_gui.view_models.settings_model import SettingsModel
+from ptycho_gui.view_models.study import StudyFolder
 from ptycho_gui.widgets.compare_window import CompareWindow
 from ptycho_gui.widgets.data_panel import DataPanelWidget
 from ptycho_gui.widgets.image_views import (
@@ -43,6 +47,7 @@ from ptycho_gui.widgets.image_views import (
 )
 from ptycho_gui.widgets.run_table import RunTableWidget
 from ptycho_gui.widgets.settings_panel import SettingsPanelWidget
+from ptycho_gui.widgets.study_panel import StudyPanelWidget, default_study_folder
 from ptycho_gui.worker import EngineWorker
 
 REDRAW_INTERVAL_MS = 50  # at most 20 redraws per second
@@ -72,10 +77,13 @@ class MainWindow(QMainWindow):
         New data are shown.
     run_completed(RunOutcome)
         A run ended (finished, stopped or failed) and its record is updated.
+    study_completed(StudyResult)
+        A study run ended (all done, cancelled or with failures) and the tab shows it.
     """
 
     data_ready = Signal(object)
     run_completed = Signal(object)
+    study_completed = Signal(object)
 
     def __init__(
         self,
@@ -97,6 +105,7 @@ class MainWindow(QMainWindow):
         self._pending_snapshot: RunSnapshot | None = None
         self.redraws = 0
         self._closed = False
+        self._study_out = ""
 
         self.settings_model = SettingsModel(run_settings or RunSettings(), self)
         self.run_model = RunTableModel(self)
@@ -119,6 +128,22 @@ class MainWindow(QMainWindow):
         w.status_changed.connect(self._on_worker_status_changed)
         self.engine_thread.start()
         self.worker.request_warmup()
+
+        self.study_worker = StudyWorker()
+        self.study_thread = QThread(self)
+        self.study_thread.setObjectName("study-worker")
+        self.study_worker.moveToThread(self.study_thread)
+        self.study_thread.finished.connect(self.study_worker.deleteLater)
+        sw = self.study_worker
+        sw.setting_started.connect(self._on_study_worker_setting_started)
+        sw.setting_finished.connect(self._on_study_worker_setting_finished)
+        sw.study_finished.connect(self._on_study_worker_study_finished)
+        sw.study_failed.connect(self._on_study_worker_study_failed)
+        self.study_thread.start()
+        self.study_panel.run_requested.connect(self.start_study)
+        self.study_panel.cancel_requested.connect(self.cancel_study)
+        self.study_panel.open_requested.connect(self.open_study)
+        self.study_panel.compare_requested.connect(self.open_study_comparison)
 
         self.settings_model.settings_committed.connect(self._on_settings_model_settings_committed)
         self.settings_panel.start_clicked.connect(self._on_settings_panel_start_clicked)
@@ -157,7 +182,15 @@ class MainWindow(QMainWindow):
         central.setSizes([560, 300])
         self.central_splitter = central
         self.lower_splitter = lower
-        self.setCentralWidget(central)
+        self.study_panel = StudyPanelWidget()
+        base = Path(str(self.qsettings.value("study/base", str(Path.home() / "ptycho-studies"))))
+        self.study_panel.folder_edit.setText(str(default_study_folder(base)))
+        self.study_panel.last_folder = str(base)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("main_tabs")
+        self.tabs.addTab(central, "Reconstruction")
+        self.tabs.addTab(self.study_panel, "Study")
+        self.setCentralWidget(self.tabs)
 
         self.data_panel = DataPanelWidget()
         self.settings_panel = SettingsPanelWidget(self.settings_model)
@@ -170,13 +203,17 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.settings_panel)
         scroll.setMinimumWidth(330)
-        self._add_dock(
+        settings_dock = self._add_dock(
             "settings_dock", "Model and training", scroll, Qt.DockWidgetArea.RightDockWidgetArea
         )
         runs_dock = self._add_dock(
             "runs_dock", "Runs", self.run_table, Qt.DockWidgetArea.BottomDockWidgetArea
         )
         self._default_docks = (runs_dock, data_dock)
+        # the docks belong to the Reconstruction tab: the Study tab gets the whole window
+        self._reconstruction_docks = (data_dock, settings_dock, runs_dock)
+        self._hidden_docks: list[QDockWidget] = []
+        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
         self.resizeDocks([runs_dock], [150], Qt.Orientation.Vertical)
         self.resizeDocks([data_dock], [270], Qt.Orientation.Horizontal)
 
@@ -344,15 +381,82 @@ class MainWindow(QMainWindow):
             ]
         raise PtychoError(f"{target}: unknown export type: use .h5, .tif or .png")
 
+    def start_study(self, spec: StudySpec, out: str) -> bool:
+        """Run (or resume) a study into the folder ``out`` in the study worker's thread.
+
+        Returns False (and says why in the tab) when a study is already running.
+        """
+        if not self.study_worker.start(spec, out):
+            self.study_panel.show_error("a study is running: cancel it first")
+            return False
+        self.study_panel.show_error("")
+        self.study_panel.set_spec(spec)
+        self.study_panel.folder_edit.setText(out)
+        self.study_panel.set_running(True)
+        self.study_panel.progress_bar.setRange(0, len(spec.settings()))
+        self.study_panel.status_label.setText(f"Starting the study in {out}…")
+        self.qsettings.setValue("study/base", str(Path(out).parent))
+        self._study_out = out
+        return True
+
+    def cancel_study(self) -> None:
+        """Stop the running study soon (after the current training step); its finished
+        settings stay in the folder, and running it again resumes."""
+        # called directly, not through a queued signal: the worker's thread is busy
+        self.study_worker.cancel()
+        if self.study_worker.busy:
+            self.study_panel.status_label.setText("Cancelling after the current step…")
+
+    def open_study(self, path: str) -> StudyFolder | None:
+        """Show a study folder's results in the Study tab; errors go to the tab."""
+        try:
+            folder = StudyFolder.load(path)
+        except (PtychoError, OSError) as exc:
+            self.study_panel.show_error(str(exc))
+            return None
+        self.study_panel.show_error("")
+        self.study_panel.set_spec(folder.spec)
+        self.study_panel.folder_edit.setText(str(folder.out))
+        self.study_panel.show_folder(folder)
+        self.tabs.setCurrentWidget(self.study_panel)
+        return folder
+
+    def open_study_comparison(self, setting_ids: list[str]) -> CompareWindow | None:
+        """Compare study settings with their ground truth (the truth is the reference)."""
+        folder = self.study_panel.folder
+        if folder is None or not setting_ids:
+            return None
+        try:
+            seed = folder.setting(setting_ids[0]).seed
+            truth = folder.truth_record(seed, run_id=0)
+            assert truth.object is not None
+            records = [truth] + [
+                folder.record(sid, run_id=k, truth=truth.object)
+                for k, sid in enumerate(setting_ids, start=1)
+            ]
+            names = [str(r.extra["name"]) for r in records]
+            window = CompareWindow(records, [1.0] * len(records), names=names)
+        except (PtychoError, ValueError) as exc:
+            self.study_panel.show_error(str(exc))
+            return None
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        window.destroyed.connect(lambda _obj=None, w=window: self._forget_comparison(w))
+        self.compare_windows.append(window)
+        window.show()
+        return window
+
     def shutdown(self) -> None:
-        """Stop the worker and wait for its thread; safe to call twice."""
+        """Stop the workers and wait for their threads; safe to call twice."""
         if self._closed:
             return
         self._closed = True
         self.redraw_timer.stop()
+        self.study_worker.cancel()
         self.worker.shutdown()
         self.engine_thread.quit()
+        self.study_thread.quit()
         self.engine_thread.wait()
+        self.study_thread.wait()
         for window in list(self.compare_windows):
             window.close()
 
@@ -475,6 +579,51 @@ class MainWindow(QMainWindow):
     def _on_worker_status_changed(self, text: str) -> None:
         self.status_label.setText(text)
 
+    # ------------------------------------------------------------------ slots: study worker
+
+    def _on_study_worker_setting_started(self, label: str, done: int, total: int) -> None:
+        self.study_panel.progress_bar.setRange(0, max(total, 1))
+        self.study_panel.progress_bar.setValue(done)
+        self.study_panel.status_label.setText(f"Setting {done + 1} of {total}: {label}")
+
+    def _on_study_worker_setting_finished(self, progress: StudyProgress) -> None:
+        self.study_panel.progress_bar.setValue(progress.done)
+        row = progress.row
+        self.study_panel.status_label.setText(
+            f"Finished {progress.setting.label()}: amplitude SSIM {row['amplitude_ssim']:.3f}, "
+            f"phase SSIM {row['phase_ssim']:.3f}"
+        )
+        self._refresh_study(self._study_out)
+
+    def _on_study_worker_study_finished(self, result: StudyResult) -> None:
+        panel = self.study_panel
+        panel.set_running(False)
+        done = len(result.rows)
+        total = panel.progress_bar.maximum()
+        if result.stopped:
+            text = f"Cancelled: {done} of {total} settings done; run again to resume"
+        elif result.failures:
+            text = f"{len(result.failures)} settings failed; {done} of {total} done"
+            panel.show_error("; ".join(f"{sid}: {msg}" for sid, msg in result.failures))
+        else:
+            text = f"Done: {done} settings ({result.ran} run now, {result.skipped} earlier)"
+        panel.status_label.setText(text)
+        self._refresh_study(str(result.out))
+        self.study_completed.emit(result)
+
+    def _on_study_worker_study_failed(self, message: str) -> None:
+        self.study_panel.set_running(False)
+        self.study_panel.show_error(message)
+        self.study_panel.status_label.setText("The study did not run")
+
+    def _refresh_study(self, out: str) -> None:
+        try:
+            folder = StudyFolder.load(out)
+        except (PtychoError, OSError) as exc:
+            self.study_panel.show_error(str(exc))
+            return
+        self.study_panel.show_folder(folder)
+
     # ------------------------------------------------------------------ slots: panels
 
     def _on_data_panel_position_clicked(self, index: int) -> None:
@@ -556,7 +705,19 @@ class MainWindow(QMainWindow):
         self.resizeDocks([runs_dock], [150], Qt.Orientation.Vertical)
         self.resizeDocks([data_dock], [270], Qt.Orientation.Horizontal)
 
+    def _on_tabs_current_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.study_panel:
+            self._hidden_docks = [d for d in self._reconstruction_docks if d.isVisible()]
+            for dock in self._hidden_docks:
+                dock.hide()
+        else:
+            for dock in self._hidden_docks:
+                dock.show()
+            self._hidden_docks = []
+
     def _save_session(self) -> None:
+        # the layout saved is the Reconstruction tab's, with its docks
+        self.tabs.setCurrentIndex(0)
         self.qsettings.setValue("window/geometry", self.saveGeometry())
         self.qsettings.setValue("window/state", self.saveState())
         self.qsettings.setValue("window/central_splitter", self.central_splitter.saveState())

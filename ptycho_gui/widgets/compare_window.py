@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
@@ -28,7 +29,7 @@ from ptycho_gui.view_models.comparison import (
 )
 from ptycho_gui.view_models.complex_display import amplitude_lut, phase_lut
 from ptycho_gui.view_models.runs import RunRecord
-from ptycho_gui.widgets.image_views import PHASE_LEVELS, ImagePaneWidget
+from ptycho_gui.widgets.image_views import PHASE_LEVELS, ImagePaneWidget, ViewGroup
 
 CURVE_COLOURS = ("#4da3ff", "#ff9f40", "#50d050", "#ff5050", "#c080ff", "#e0e040")
 METRIC_COLUMNS = (
@@ -50,10 +51,17 @@ class CompareWindow(QWidget):
         2 to 6 runs that hold an object.
     scales : list of float
         Each run's pixels per raw-data pixel (see :mod:`ptycho_gui.view_models.comparison`).
+    names : list of str, optional
+        A name per run for titles, menus and the table (default ``#<run id>``, with the run's
+        settings in the pane titles).
     """
 
     def __init__(
-        self, records: list[RunRecord], scales: list[float], parent: QWidget | None = None
+        self,
+        records: list[RunRecord],
+        scales: list[float],
+        names: list[str] | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         if not MIN_RUNS <= len(records) <= MAX_RUNS:
@@ -61,7 +69,11 @@ class CompareWindow(QWidget):
         missing = [r.run_id for r in records if r.object is None]
         if missing:
             raise ValueError(f"runs {missing} have no reconstruction to compare")
-        self.setWindowTitle("Compare runs " + ", ".join(f"#{r.run_id}" for r in records))
+        if names is not None and len(names) != len(records):
+            raise ValueError(f"{len(names)} names for {len(records)} runs")
+        self.names = names or [f"#{r.run_id}" for r in records]
+        titles = names or [f"#{r.run_id}: {r.settings.label()}" for r in records]
+        self.setWindowTitle("Compare " + ", ".join(self.names))
         self.resize(1200, 800)
         self.records = records
         self._frames_in = [
@@ -76,31 +88,29 @@ class CompareWindow(QWidget):
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(["amplitude", "phase"])
         self.reference_combo = QComboBox()
-        for r in records:
-            self.reference_combo.addItem(f"#{r.run_id}", r.run_id)
+        for name, r in zip(self.names, records, strict=True):
+            self.reference_combo.addItem(name, r.run_id)
         self.message = QLabel("")
         self.panes: list[ImagePaneWidget] = []
         grid_widget = QWidget()
         grid = QGridLayout(grid_widget)
         columns = 3 if len(records) > 4 else 2
-        for k, r in enumerate(records):
-            pane = ImagePaneWidget(f"#{r.run_id}: {r.settings.label()}", amplitude_lut())
-            if self.panes:
-                pane.view.setXLink(self.panes[0].view)
-                pane.view.setYLink(self.panes[0].view)
+        for k, title in enumerate(titles):
+            pane = ImagePaneWidget(title, amplitude_lut())
             self.panes.append(pane)
             grid.addWidget(pane, k // columns, k % columns)
         self.difference_view = ImagePaneWidget("Difference", _diverging_lut())
-        self.difference_view.view.setXLink(self.panes[0].view)
-        self.difference_view.view.setYLink(self.panes[0].view)
+        views = [p.view for p in self.panes] + [self.difference_view.view]
+        self.view_group = ViewGroup(views, self)
         self.difference_combo = QComboBox()
-        for r in records:
-            self.difference_combo.addItem(f"#{r.run_id}", r.run_id)
+        for name, r in zip(self.names, records, strict=True):
+            self.difference_combo.addItem(name, r.run_id)
         self.difference_combo.setCurrentIndex(1)
         self.metrics_table = QTableWidget(len(records), len(METRIC_COLUMNS) + 1)
         self.metrics_table.setHorizontalHeaderLabels(["Run"] + [c[1] for c in METRIC_COLUMNS])
         self.frc_plot = pg.PlotWidget(title="FRC against the reference run")
         self.frc_plot.setLabel("bottom", "spatial frequency (cycles/px)")
+        self.frc_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.frc_plot.setYRange(-0.1, 1.05)
         self.frc_plot.addLegend()
 
@@ -131,6 +141,17 @@ class CompareWindow(QWidget):
         self.difference_combo.currentIndexChanged.connect(lambda _i: self._draw_difference())
         self._fill_metrics()
         self._rebuild()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        # The panes were ranged before the window had its size; range the linked views again
+        # once it is laid out, so every pane shows the same region at the same zoom.
+        QTimer.singleShot(0, self.reset_zoom)
+
+    def reset_zoom(self) -> None:
+        """Show the whole common region in every pane (the views are linked)."""
+        if self.panes:
+            self.panes[0].view.autoRange(padding=0.0)
 
     @property
     def reference_index(self) -> int:
@@ -184,7 +205,7 @@ class CompareWindow(QWidget):
         span = span if span > 0 else 1.0
         self.difference_view.set_image(diff, levels=(-span, span))
         self.difference_view.set_title(
-            f"#{self.records[k].run_id} minus #{self.records[self.reference_index].run_id} "
+            f"{self.names[k]} minus {self.names[self.reference_index]} "
             f"({self.mode_combo.currentText()})"
         )
 
@@ -201,12 +222,12 @@ class CompareWindow(QWidget):
                 continue
             freq, curve, _ = frc(frame.object, ref.object, both)
             pen = pg.mkPen(CURVE_COLOURS[k % len(CURVE_COLOURS)], width=2)
-            self.frc_plot.plot(freq, curve, pen=pen, name=f"#{self.records[k].run_id}")
+            self.frc_plot.plot(freq, curve, pen=pen, name=self.names[k])
         self.frc_plot.plot([0, 0.5], [1 / 7, 1 / 7], pen=pg.mkPen("#888888", width=1), name="1/7")
 
     def _fill_metrics(self) -> None:
         for row, record in enumerate(self.records):
-            self.metrics_table.setItem(row, 0, QTableWidgetItem(f"#{record.run_id}"))
+            self.metrics_table.setItem(row, 0, QTableWidgetItem(self.names[row]))
             for col, (key, _title) in enumerate(METRIC_COLUMNS, start=1):
                 value = record.metrics.get(key)
                 text = "-" if value is None or not math.isfinite(value) else f"{value:.3f}"

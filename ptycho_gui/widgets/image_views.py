@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
@@ -33,6 +33,35 @@ def rgba_pixmap(rgba: np.ndarray) -> QPixmap:
     h, w = rgba.shape[:2]
     image = QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
     return QPixmap.fromImage(image.copy())
+
+
+class ViewGroup(QObject):
+    """Keeps image views showing the same region of their images, wherever they sit.
+
+    pyqtgraph's own ``setXLink``/``setYLink`` line views up by their screen geometry, which
+    suits stacked plots but, with locked aspect ratios in a grid of panes, lets panes in
+    different rows and columns drift to different zooms. Here a zoom or pan of any view sets
+    the same view rectangle in every other one (each then widens one axis to keep its aspect).
+    """
+
+    def __init__(self, views: list[pg.ViewBox], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.views = list(views)
+        self._busy = False
+        for view in self.views:
+            view.sigRangeChanged.connect(self._on_range_changed)
+
+    def _on_range_changed(self, view: pg.ViewBox, _ranges: object) -> None:
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            rect = view.viewRect()
+            for other in self.views:
+                if other is not view:
+                    other.setRange(rect=rect, padding=0.0)
+        finally:
+            self._busy = False
 
 
 class ImagePaneWidget(pg.GraphicsLayoutWidget):

@@ -1,0 +1,113 @@
+"""The Qt-free model of the Study tab: form parsing, grid layout, dose series."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ptycho_engine.data import StitchSnapshot
+from ptycho_engine.study import StudyError, StudySetting, StudySpec, setting_id
+from ptycho_gui.view_models.study import (
+    chance_mean,
+    display_phase,
+    dose_series,
+    parse_numbers,
+    shared_amplitude_levels,
+    spec_from_form,
+    study_grid,
+)
+
+
+def test_parse_numbers_accepts_spaces_and_commas_and_names_the_field():
+    assert parse_numbers("1e3, 1e4 1e6", "photons") == (1e3, 1e4, 1e6)
+    assert parse_numbers(" 0 1 ", "seeds", integers=True) == (0.0, 1.0)
+    for text, fragment in (
+        ("", "at least one"),
+        ("1e3 x", "'x' is not a number"),
+        ("nan", "not a finite"),
+        ("1.5", "not a whole number"),
+    ):
+        with pytest.raises(StudyError, match="seeds") as info:
+            parse_numbers(text, "seeds", integers=True)
+        assert fragment in str(info.value)
+
+
+def test_spec_from_form_builds_the_study_the_form_shows():
+    spec = spec_from_form(
+        N=[32, 64],
+        gridsize=[1, 2],
+        photons="1e4 1e6",
+        loss=["nll", "mae"],
+        seeds="0 1",
+        epochs=3,
+        positions=50,
+    )
+    assert len(spec.settings()) == 2 * 2 * 2 * 2 * 2
+    assert spec.photons == (1e4, 1e6) and spec.seeds == (0, 1) and spec.epochs == 3
+    with pytest.raises(StudyError, match=r"^N:"):
+        spec_from_form(
+            N=[], gridsize=[1], photons="1e4", loss=["nll"], seeds="0", epochs=1, positions=50
+        )
+    with pytest.raises(StudyError, match="photons"):
+        spec_from_form(
+            N=[32], gridsize=[1], photons="-5", loss=["nll"], seeds="0", epochs=1, positions=50
+        )
+
+
+def test_grid_rows_are_doses_ascending_and_columns_settings():
+    spec = StudySpec(N=(64, 32), gridsize=(1, 2), photons=(1e6, 1e3), loss=("nll",), seeds=(3, 4))
+    grid = study_grid(spec, seed=4)
+    assert grid.doses == (1e3, 1e6)
+    assert grid.columns == ((64, 1, "nll"), (64, 2, "nll"), (32, 1, "nll"), (32, 2, "nll"))
+    sid = setting_id(spec, StudySetting(32, 2, 1e6, "nll", 4))
+    assert grid.ids[1][3] == sid and grid.cell_of(sid) == (1, 3)
+    assert study_grid(spec).seed == 3
+    with pytest.raises(StudyError, match="seed 9"):
+        study_grid(spec, seed=9)
+
+
+def _row(n, g, loss, photons, seed, value):
+    return {
+        "N": n,
+        "gridsize": g,
+        "loss": loss,
+        "photons": photons,
+        "seed": seed,
+        "amplitude_ssim": value,
+        "chance_amplitude_ssim": 0.1,
+    }
+
+
+def test_dose_series_mean_and_std_over_seeds():
+    rows = [
+        _row(64, 2, "nll", 1e3, 0, 0.4),
+        _row(64, 2, "nll", 1e3, 1, 0.6),
+        _row(64, 2, "nll", 1e6, 0, 0.8),
+        _row(64, 1, "mae", 1e3, 0, math.nan),
+        _row(64, 1, "mae", 1e6, 0, 0.5),
+    ]
+    series = {s.label: s for s in dose_series(rows, "amplitude_ssim")}
+    nll = series["N=64 g=2 nll"]
+    assert nll.doses == (1e3, 1e6) and nll.counts == (2, 1)
+    assert nll.means == pytest.approx((0.5, 0.8)) and nll.stds == pytest.approx((0.1, 0.0))
+    assert series["N=64 g=1 mae"].doses == (1e6,)  # a NaN score leaves its dose out
+    assert chance_mean(rows, "amplitude_ssim") == pytest.approx(0.1)
+    assert chance_mean(rows, "phase_ssim") is None
+    with pytest.raises(StudyError, match="unknown metric"):
+        dose_series(rows, "loss")
+
+
+def test_display_phase_removes_the_global_offset_and_levels_are_shared():
+    rng = np.random.default_rng(0)
+    phase = rng.uniform(-0.5, 0.5, (16, 16))
+    valid = np.ones((16, 16), bool)
+    a = StitchSnapshot((np.exp(1j * (phase + 2.0))).astype(np.complex64), valid, 1, 1, (0.0, 0.0))
+    b = StitchSnapshot(
+        (3 * np.exp(1j * (phase - 1.0))).astype(np.complex64), valid, 1, 1, (0.0, 0.0)
+    )
+    assert np.allclose(display_phase(a), display_phase(b), atol=1e-5)
+    assert abs(float(np.mean(display_phase(a)))) < 0.05
+    low, high = shared_amplitude_levels([a, b])
+    assert low == pytest.approx(1.0, abs=1e-4) and high == pytest.approx(3.0, abs=1e-4)
