@@ -1192,7 +1192,18 @@ def study(
     _prepare_folder(out, spec)
     settings = spec.settings()
     ids = {setting_id(spec, s): s for s in settings}
-    rows = {r["setting_id"]: r for r in read_results(out) if r.get("setting_id") in ids}
+    stored = read_results(out)
+    foreign = [str(r.get("setting_id")) for r in stored if r.get("setting_id") not in ids]
+    if foreign:
+        # Rewriting the results would drop these rows: refuse, and change nothing.
+        listed = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
+        raise StudyError(
+            f"{out / RESULTS_JSON} holds {len(foreign)} result(s) that are not settings of this "
+            f"study as this engine defines them ({listed}): the engine's settings or version "
+            "changed since they ran. Nothing was changed; choose another --out folder to run "
+            "the study again"
+        )
+    rows = {r["setting_id"]: r for r in stored}
     # Rewrite both files from results.json: a crash between the two renames of an earlier run
     # may have left results.csv one row short.
     order = list(ids)

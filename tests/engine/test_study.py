@@ -21,12 +21,15 @@ import pytest
 from ptycho_engine import training
 from ptycho_engine.study import (
     METRIC_COLUMNS,
+    RESULTS_CSV,
+    RESULTS_JSON,
     StudyError,
     StudyResult,
     StudySetting,
     StudySpec,
     run_study,
     setting_id,
+    write_results,
 )
 
 SPEC = StudySpec(
@@ -244,3 +247,23 @@ def test_study_cli_errors_are_one_line_and_importing_study_skips_tensorflow(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
     )
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_resume_refuses_results_it_does_not_know_and_changes_nothing(tmp_path: Path) -> None:
+    # Results from another engine version (other setting ids) must not be silently dropped
+    # by the rewrite of the results files at the start of a resume.
+    spec = dataclasses.replace(SPEC, N=(32,), gridsize=(1,), photons=(1e3,))
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "study.json").write_text(
+        json.dumps({"format": 1, "spec": spec.to_dict()}), encoding="utf-8"
+    )
+    old_id = "N32-g1-1e3-nll-s0-0123456789"
+    row = {"setting_id": old_id, "N": 32, "gridsize": 1, "photons": 1e3, "loss": "nll"}
+    write_results(out, spec, {old_id: row}, order=[old_id])
+    before = {name: (out / name).read_bytes() for name in (RESULTS_JSON, RESULTS_CSV)}
+    with pytest.raises(StudyError, match="holds 1 result") as info:
+        run_study(spec, out)
+    assert old_id in str(info.value) and "another --out folder" in str(info.value)
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert not (out / "runs").exists()
