@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--quit-when-done", action="store_true", help="exit after the run (and the screenshot)"
     )
     parser.add_argument("--cache-dir", default="", help="folder of the generated sample data")
+    parser.add_argument(
+        "--study",
+        default="",
+        help="open this study folder (written by the app or `ptycho-engine study`) in the "
+        "Study tab",
+    )
     return parser
 
 
@@ -143,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = MainWindow(settings, run_settings, show_error_dialogs=not args.quit_when_done)
     controller = LaunchController(window, args)
     window.show()
+    if args.study:
+        window.open_study(args.study)  # a bad folder is reported in the tab
     if args.file:
         window.open_file(args.file)
     else:

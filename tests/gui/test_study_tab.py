@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,6 +134,44 @@ def test_study_tab_runs_a_study_and_shows_it(qtbot, bare_window: MainWindow, tmp
         str(empty) in panel.error_label.text() and "not a study folder" in panel.error_label.text()
     )
     assert win.open_study(str(out)) is not None and len(grid.images) == 4
+
+
+def test_app_opens_a_study_folder_from_the_command_line(tmp_path: Path, data_file: Path):
+    from ptycho_engine.study import StudySpec, run_study
+
+    out = tmp_path / "study"
+    spec = StudySpec(
+        N=(32,),
+        gridsize=(1,),
+        photons=(1e4, 1e6),
+        loss=("nll",),
+        seeds=(0,),
+        epochs=1,
+        positions=24,
+        n_filters_scale=1,
+    )
+    run_study(spec, out)
+    shot = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ptycho_gui.app",
+            str(data_file),
+            "--study",
+            str(out),
+            "--screenshot",
+            str(shot),
+            "--quit-when-done",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
 
 
 def test_study_tab_cancel_then_resume(qtbot, bare_window: MainWindow, tmp_path: Path):
