@@ -13,11 +13,13 @@ import hashlib
 import math
 import os
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -32,8 +34,10 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 NPY_MAGIC = b"\x93NUMPY"
-#: Bytes of pattern data read from an HDF5 dataset per slice (lazy, chunked reads).
-CHUNK_BYTES = 32 << 20
+#: Bytes of stored pattern data read per slice (lazy, sliced reads). 4 MiB keeps a slice that
+#: HDF5 has just decompressed in the shared L3 cache while another thread converts it, and is
+#: large enough that the cost of each call is negligible; two slice buffers are in use at a time.
+SLICE_BYTES = 4 << 20
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -43,13 +47,63 @@ _HASH_BLOCK = 1 << 20
 # ------------------------------------------------------------------------------------ files
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
+def sha256_file(path: Path, stop: threading.Event | None = None) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    stop : threading.Event, optional
+        Checked between blocks: once set, hashing ends with ``CancelledError`` (used by
+        :func:`sha256_in_background` when the read it accompanies fails).
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(_HASH_BLOCK), b""):
+            if stop is not None and stop.is_set():
+                raise CancelledError(f"{path}: hashing stopped")
             digest.update(block)
     return digest.hexdigest()
+
+
+@contextmanager
+def sha256_in_background(path: Path) -> Iterator[Callable[[], str]]:
+    """Compute a file's sha256 in a worker thread while the caller reads the file.
+
+    Reading and hashing overlap: ``hashlib`` and file reads release the GIL, so the hash costs
+    (almost) no wall time next to a read that decompresses or converts data. The thread is
+    joined when the block ends; when the block raises, hashing stops at the next 1 MiB block.
+
+    Yields
+    ------
+    callable
+        ``digest()`` waits for the hash (if it is still running) and returns the hex sha256, as
+        :func:`sha256_file` would. A file that cannot be read raises ``DataError`` naming it.
+
+    Notes
+    -----
+    Used next to a reader's own ``with``::
+
+        with sha256_in_background(file) as digest, open_hdf5(file, "data") as handle:
+            amplitudes, bad = read_pattern_stack(handle["data"], src, "data", intensities=True)
+        provenance = {"sha256": digest()}
+    """
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ptycho-sha256") as pool:
+        job = pool.submit(sha256_file, path, stop)
+
+        def digest() -> str:
+            try:
+                return job.result()
+            except OSError as exc:
+                raise DataError(f"{path}: could not be read to compute its sha256: {exc}") from exc
+
+        try:
+            yield digest
+        except BaseException:
+            stop.set()
+            raise
 
 
 def check_readable_file(path: str | os.PathLike[str], what: str) -> Path:
@@ -335,6 +389,15 @@ def read_pattern_stack(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Read a pattern stack in slices and convert it to float32 amplitudes.
 
+    Two threads share the work. The calling thread reads slice ``k + 1`` (h5py releases the
+    GIL while HDF5 decompresses) while a worker thread validates slice ``k`` and writes its
+    amplitudes into the output in one pass (numpy releases the GIL in its loops). An HDF5
+    dataset is read with ``read_direct`` into two reused slice buffers, so peak memory is the
+    returned array plus two slices of :data:`SLICE_BYTES`. Only the calling thread calls h5py
+    (HDF5 is not safe to call from several threads at once); the worker only touches arrays.
+    An error found by the worker is raised here, in the caller, and the worker is joined
+    whatever happens.
+
     Parameters
     ----------
     source : h5py.Dataset or ndarray
@@ -344,7 +407,8 @@ def read_pattern_stack(
     intensities : bool
         True when the values are counts (the square root is taken).
     progress : callable, optional
-        ``progress(done, total)`` after every slice, ``total = M``.
+        ``progress(done, total)`` after every slice, ``total = M``, called from the calling
+        thread.
 
     Returns
     -------
@@ -356,7 +420,8 @@ def read_pattern_stack(
     Raises
     ------
     DataError
-        Wrong rank or dtype, empty, negative values, or a pattern that is entirely non-finite.
+        Wrong rank or dtype, empty, negative values, a pattern that is entirely non-finite, or
+        a slice that cannot be read.
     """
     shape = tuple(int(s) for s in source.shape)
     m, n, _ = pattern_stack_shape(shape, src, key)
@@ -366,61 +431,121 @@ def read_pattern_stack(
             f"{src}: {key!r}: expected real numeric patterns, found dtype {dtype}"
             + (" (complex)" if dtype.kind == "c" else "")
         )
-    per_pattern = max(1, n * n * max(dtype.itemsize, 4))
-    step = max(1, CHUNK_BYTES // per_pattern)
+    step = max(1, SLICE_BYTES // (n * n * dtype.itemsize))
     out = np.empty((m, n, n), dtype=np.float32)
-    bad: np.ndarray | None = None
-    for start in range(0, m, step):
-        stop = min(m, start + step)
+    read = _slice_reader(source, shape, dtype, step, src, key)
+    convert = _SliceConverter(out, dtype, src, key, intensities)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ptycho-patterns") as worker:
+        pending: Future[None] | None = None
+        for index, start in enumerate(range(0, m, step)):
+            block = read(index, start, min(m, start + step))
+            if pending is not None:
+                pending.result()  # the previous slice is converted: its buffer is free again
+                if progress is not None:
+                    progress(start, m)
+            pending = worker.submit(convert, block, start)
+        assert pending is not None  # m >= 1
+        pending.result()
+    if progress is not None:
+        progress(m, m)
+    return out, convert.bad
+
+
+def _slice_reader(
+    source: Any, shape: tuple[int, ...], dtype: np.dtype, step: int, src: Path | str, key: str
+) -> Callable[[int, int, int], np.ndarray]:
+    """Return ``read(index, start, stop)``: patterns ``start:stop`` of ``source`` as an array.
+
+    A dataset with ``read_direct`` (h5py) is read into one of two buffers of ``step``
+    patterns, alternating with ``index``: the array returned for slice ``index`` is overwritten
+    by the read of slice ``index + 2``. Other sources (ndarrays) are sliced. A failed read
+    raises DataError naming the file, the dataset and the patterns.
+    """
+    read_direct = getattr(source, "read_direct", None)
+    buffers: list[np.ndarray] = []
+    if read_direct is not None:
+        slices = 2 if shape[0] > step else 1
+        buffers = [np.empty((min(step, shape[0]), *shape[1:]), dtype=dtype) for _ in range(slices)]
+
+    def read(index: int, start: int, stop: int) -> np.ndarray:
         try:
-            block = np.asarray(source[start:stop])
+            if read_direct is None:
+                return np.asarray(source[start:stop])
+            buffer = buffers[index % len(buffers)][: stop - start]
+            read_direct(buffer, np.s_[start:stop])
+            return buffer
         except (OSError, ValueError, RuntimeError, TypeError) as exc:
             raise DataError(
                 f"{src}: {key!r}: patterns {start}..{stop - 1} could not be read (truncated or "
                 f"corrupt data, or a missing compression filter): {exc}"
             ) from exc
-        dest = out[start:stop]
-        if dtype.kind in "iu":
-            # integers are always finite: one pass to convert, one for the square root
-            if dtype.kind == "i":
-                low_int = int(block.min())
-                if low_int < 0:
-                    raise DataError(
-                        f"{src}: {key!r}: expected non-negative "
-                        f"{'counts' if intensities else 'amplitudes'}, found "
-                        f"{int(np.count_nonzero(block < 0))} negative values in patterns "
-                        f"{start}..{stop - 1} (minimum {low_int})"
-                    )
-            dest[...] = block.reshape(stop - start, n, n)
-            if intensities:
-                np.sqrt(dest, out=dest)
-            if progress is not None:
-                progress(stop, m)
-            continue
+
+    return read
+
+
+class _SliceConverter:
+    """Validate one slice of stored patterns and write its float32 amplitudes into ``out``.
+
+    Called from the worker thread of :func:`read_pattern_stack`, one slice at a time, so
+    ``bad`` (pixels non-finite in some pattern, or None) needs no lock; the caller reads it
+    once every slice is done.
+    """
+
+    def __init__(
+        self, out: np.ndarray, dtype: np.dtype, src: Path | str, key: str, intensities: bool
+    ) -> None:
+        self.out, self.dtype, self.src, self.key = out, dtype, src, key
+        self.intensities = intensities
+        self.values = "counts" if intensities else "amplitudes"
+        self.bad: np.ndarray | None = None
+
+    def __call__(self, block: np.ndarray, start: int) -> None:
+        count = block.shape[0]
+        n = self.out.shape[1]
+        block = block.reshape(count, n, n)
+        dest = self.out[start : start + count]
+        if self.dtype.kind in "iu":
+            self._integers(block, dest, start)
+        else:
+            self._floats(block, dest, start)
+
+    def _integers(self, block: np.ndarray, dest: np.ndarray, start: int) -> None:
+        # integers are always finite: one pass converts them (and takes the square root)
+        if self.dtype.kind == "i":
+            low = int(block.min())
+            if low < 0:
+                self._negative(block, start, f"{low}")
+        if self.intensities:
+            np.sqrt(block, out=dest, dtype=np.float32)
+        else:
+            np.copyto(dest, block, casting="unsafe")
+
+    def _floats(self, block: np.ndarray, dest: np.ndarray, start: int) -> None:
         with np.errstate(over="ignore", invalid="ignore"):  # overflow -> inf -> bad pixel
-            block = block.reshape(stop - start, n, n).astype(np.float32)
-        finite = np.isfinite(block)
+            np.copyto(dest, block, casting="unsafe")
+        finite = np.isfinite(dest)
         if not finite.all():
-            dead = ~finite.reshape(stop - start, -1).any(axis=1)
+            dead = ~finite.reshape(dest.shape[0], -1).any(axis=1)
             if dead.any():
                 raise DataError(
-                    f"{src}: {key!r}: pattern {start + int(np.argmax(dead))} holds no finite "
-                    "value; expected counts"
+                    f"{self.src}: {self.key!r}: pattern {start + int(np.argmax(dead))} holds no "
+                    "finite value; expected counts"
                 )
             now = ~finite.all(axis=0)
-            bad = now if bad is None else (bad | now)
-            block = np.where(finite, block, np.float32(0.0))
-        low = float(block.min())
+            self.bad = now if self.bad is None else (self.bad | now)
+            dest[~finite] = np.float32(0.0)
+        low = float(dest.min())
         if low < 0.0:
-            raise DataError(
-                f"{src}: {key!r}: expected non-negative {'counts' if intensities else 'amplitudes'}"
-                f", found {int(np.count_nonzero(block < 0))} negative values in patterns "
-                f"{start}..{stop - 1} (minimum {low:g})"
-            )
-        out[start:stop] = np.sqrt(block) if intensities else block
-        if progress is not None:
-            progress(stop, m)
-    return out, bad
+            self._negative(dest, start, f"{low:g}")
+        if self.intensities:
+            np.sqrt(dest, out=dest)
+
+    def _negative(self, values: np.ndarray, start: int, low: str) -> NoReturn:
+        raise DataError(
+            f"{self.src}: {self.key!r}: expected non-negative {self.values}, found "
+            f"{int(np.count_nonzero(values < 0))} negative values in patterns "
+            f"{start}..{start + values.shape[0] - 1} (minimum {low})"
+        )
 
 
 def positions_array(raw: np.ndarray, src: Path | str, key: str, m: int) -> np.ndarray:

@@ -48,7 +48,7 @@ from ptycho_engine.io._common import (
     positions_array,
     positions_from_metres,
     read_pattern_stack,
-    sha256_file,
+    sha256_in_background,
     sniff,
     strongest_mode,
 )
@@ -120,10 +120,9 @@ def read_cxi(
     kind = sniff(file)
     if kind != "hdf5":
         raise DataError(f"{src}: expected a CXI file (HDF5), found a {kind} file")
-    digest = sha256_file(file)
     steps: list[str] = []
     notes: list[str] = []
-    with open_hdf5(file, "a CXI file") as handle:
+    with sha256_in_background(file) as file_digest, open_hdf5(file, "a CXI file") as handle:
         data_key, data = _first_dataset(handle, DATA_PATHS, src)
         if data is None:
             raise DataError(
@@ -208,7 +207,7 @@ def read_cxi(
     provenance: dict[str, Any] = {
         "path": src,
         "format": FORMAT_NAME,
-        "sha256": digest,
+        "sha256": file_digest(),
         "steps": steps,
         "propagation": record,
         "positions_unit": "m",
