@@ -18,6 +18,9 @@ from ptycho_engine import study_cli
 from ptycho_engine.config import DataConfig, ModelConfig, TrainingConfig
 from ptycho_engine.errors import PtychoError
 
+#: Object amplitude needed by the brightest patterns above which ``train`` warns of saturation.
+SATURATION_WARNING_LEVEL = 0.9
+
 EXIT_USAGE = 2
 
 
@@ -103,7 +106,13 @@ def _parser() -> argparse.ArgumentParser:
         "--probe-scale",
         type=study_cli.positive_float,
         default=None,
-        help="probe normalisation (default 4); lower it when the amplitude saturates",
+        help="probe normalisation (default 4, physics.md section 2)",
+    )
+    train.add_argument(
+        "--auto-probe-scale",
+        action="store_true",
+        help="treat the probe scale as an upper bound, lowered when the brightest patterns "
+        "would saturate the amplitude head (recommended for measured data)",
     )
     train.add_argument("--amp-activation", choices=["sigmoid", "softplus"], default=None)
     train.add_argument(
@@ -138,8 +147,30 @@ def _load(args: argparse.Namespace, n: int | None) -> Any:
         target = args.crop
     overrides = _read_options(args)
     if target != data.N or overrides or data.provenance.get("format") != "pinn-npz":
-        data = prepare(data, target, mode, **overrides)
+        data = _with_probe_modes(prepare(data, target, mode, **overrides), data, mode)
     return data
+
+
+def _with_probe_modes(prepared: Any, original: Any, mode: str) -> Any:
+    """``prepared`` with the probe modes of ``original`` carried over (resized like the probe).
+
+    :func:`ptycho_engine.io.prepare` keeps the strongest mode only; the other incoherent modes
+    are brought to the prepared size the same way (Fourier-resampled for a crop, centre-cut
+    for binning), so the strongest mode stays identical to the prepared probe.
+    """
+    import numpy as np
+
+    from ptycho_engine.io import fourier_resample
+    from ptycho_engine.io._common import pad_center
+
+    modes = original.probe_modes
+    if modes is None or prepared.probe is None:
+        return prepared
+    n = prepared.N
+    if n != original.N:
+        resize = fourier_resample if mode == "crop" else pad_center
+        modes = np.stack([resize(m, n) for m in modes])
+    return prepared.replace(probe_modes=modes)
 
 
 def _load_probe(path: Path | None, n: int) -> Any:
@@ -212,6 +243,38 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn_saturation(data: Any, mcfg: ModelConfig, probe: Any) -> None:
+    """Warn (stderr) when the brightest patterns need more object amplitude than the sigmoid
+    amplitude head can give at a fixed probe scale, and say which flag fixes it."""
+    if mcfg.auto_probe_scale or mcfg.amp_activation != "sigmoid":
+        return
+    from ptycho_engine.physics.probe import auto_probe_scale, brightest_level, normalize_probe
+
+    used = probe if probe is not None else data.probe_all_modes
+    if used is None:
+        return
+    try:
+        level = brightest_level(
+            data.amplitudes,
+            normalize_probe(used, mcfg.probe_scale),
+            mcfg.pad_object,
+            mcfg.probe_mask,
+        )
+        better = auto_probe_scale(
+            data.amplitudes, used, mcfg.probe_scale, mcfg.pad_object, mcfg.probe_mask
+        )
+    except PtychoError:
+        return
+    if level > SATURATION_WARNING_LEVEL:
+        print(
+            f"warning: at probe scale {mcfg.probe_scale:g} the brightest patterns need an "
+            f"object amplitude of {level:.2f}, near or above the sigmoid head's limit of 1: "
+            f"the amplitude will saturate; add --auto-probe-scale (it would use "
+            f"{better:.3g}) or pass --probe-scale {better:.3g}",
+            file=sys.stderr,
+        )
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from ptycho_engine import runs
     from ptycho_engine.inference import reconstruct_all
@@ -235,6 +298,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "amp_activation": args.amp_activation,
     }
     mkw = {k: v for k, v in mopts.items() if v is not None}
+    if args.auto_probe_scale:
+        mkw["auto_probe_scale"] = True
     mcfg = ModelConfig(N=args.N, gridsize=args.gridsize, **mkw)
     dkw = {"validation_fraction": args.validation_fraction}
     dcfg = DataConfig(
@@ -246,6 +311,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     t_load = time.perf_counter() - t0
     print(f"{args.data}: {data.n_patterns} patterns of {data.N}x{data.N}")
     gen = train(data, mcfg, tcfg, dcfg, stop_event=threading.Event(), probe=probe)
+    if data.probe_modes is not None and probe is None:
+        print(f"probe: {data.probe_modes.shape[0]} incoherent modes (intensities add)")
+    _warn_saturation(data, mcfg, probe)
     history = []
     while True:
         try:
@@ -269,6 +337,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
             print(f"  after {snap.steps} steps: ", end="")
             _print_scores(scores)
     t_train = result.elapsed_s
+    used_scale = result.bundle.config.probe_scale
+    if used_scale != mcfg.probe_scale:
+        print(
+            f"probe scale {used_scale:.4g} (lowered from {mcfg.probe_scale:g} so that the "
+            "brightest patterns do not saturate the amplitude head)"
+        )
     t1 = time.perf_counter()
     final = reconstruct_all(result.bundle, data, dcfg, window=args.stitch_window)
     t_infer = time.perf_counter() - t1
@@ -277,7 +351,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result.bundle.save_weights(out / runs.WEIGHTS)
     runs.write_reconstruction(out, final, data.pixel_size_m)
     runs.write_images(out, final, title=f"N={mcfg.N} gridsize={mcfg.gridsize}")
-    _write_product(out, data, final, result.bundle.probe, [(s.epoch, s.loss) for s, _ in history])
+    _write_product(
+        out, data, final, result.bundle.probe_modes, [(s.epoch, s.loss) for s, _ in history]
+    )
     metrics = _metrics(data, final)
     runs.write_json(
         out / runs.RUN_JSON,
@@ -288,7 +364,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 "sha256": data.provenance.get("sha256"),
             },
             "probe_file": str(args.probe) if args.probe else None,
-            "model_config": mcfg.to_dict(),
+            "probe_modes": int(result.bundle.probe_modes.shape[0]),
+            "model_config": result.bundle.config.to_dict(),
             "training_config": tcfg.to_dict(),
             "data_config": dcfg.to_dict(),
             "stitch_window": args.stitch_window,
@@ -342,7 +419,7 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
         )
     probe = _load_probe(args.probe, data.N)
     if probe is None:
-        probe = data.probe
+        probe = data.probe_all_modes
     if probe is None:
         raise DataError(f"{args.data}: no probe in the file: give --probe")
     t0 = time.perf_counter()
@@ -361,7 +438,7 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     runs.write_reconstruction(out, final, data.pixel_size_m)
     runs.write_images(out, final, title=f"N={mcfg.N} gridsize={mcfg.gridsize}")
-    _write_product(out, data, final, bundle.probe, [])
+    _write_product(out, data, final, bundle.probe_modes, [])
     metrics = _metrics(data, final)
     runs.write_json(
         out / runs.RUN_JSON,
@@ -397,12 +474,14 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _write_product(out: Path, data: Any, snap: Any, probe: Any, history: list[Any]) -> Path:
-    """The run's ptychodus product (``reconstruction.h5``)."""
+    """The run's ptychodus product (``reconstruction.h5``); ``probe`` (H, W) or (K, H, W)."""
     import numpy as np
 
     from ptycho_engine.io import write_product
 
     pixel = data.pixel_size_m or 1.0
+    if np.ndim(probe) == 3 and np.shape(probe)[0] == 1:
+        probe = probe[0]  # a coherent probe is written as one (H, W) mode, as before
     centre_px = (
         snap.origin_px[0] + (snap.object.shape[0] - 1) / 2,
         snap.origin_px[1] + (snap.object.shape[1] - 1) / 2,

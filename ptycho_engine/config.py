@@ -69,6 +69,13 @@ class ModelConfig(_Serialisable):
         Keep the object patch non-zero only in its central ``N/2 x N/2`` support.
     probe_scale : float
         The probe is divided by ``probe_scale * mean(|mask * P|)`` (physics.md section 2).
+    auto_probe_scale : bool
+        With the sigmoid amplitude head, treat ``probe_scale`` as an upper bound: training
+        lowers it when the brightest patterns would need an object amplitude above 0.75
+        (:func:`ptycho_engine.physics.probe.auto_probe_scale`), so that the head does not
+        saturate. The trained bundle's config holds the scale used. Off by default: the
+        contract's default is a fixed ``probe_scale = 4`` (physics.md section 2); the command
+        line warns when the data would saturate the head at the scale in use.
     probe_mask : bool
         Also apply the disk mask of radius ``N/4`` to the exit wave.
     probe_trainable : bool
@@ -94,6 +101,7 @@ class ModelConfig(_Serialisable):
     amp_activation: str = "sigmoid"
     pad_object: bool = True
     probe_scale: float = 4.0
+    auto_probe_scale: bool = False
     probe_mask: bool = False
     probe_trainable: bool = False
     intensity_scale_trainable: bool = False
@@ -141,6 +149,7 @@ class ModelConfig(_Serialisable):
         )
         for name in (
             "pad_object",
+            "auto_probe_scale",
             "probe_mask",
             "probe_trainable",
             "intensity_scale_trainable",
@@ -225,7 +234,8 @@ class TrainingConfig(_Serialisable):
         Epochs of MAE-only training before the weighted loss (0 disables the warm-up).
     reduce_lr_patience : int
         Epochs without improvement of the monitored loss before the rate is halved
-        (0 disables reduce-on-plateau).
+        (0 disables reduce-on-plateau); never fewer epochs than span 300 optimiser steps
+        (see :func:`ptycho_engine.training.plateau_patience`).
     reduce_lr_factor : float
         Factor applied to the learning rate on a plateau.
     min_learning_rate : float

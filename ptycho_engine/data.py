@@ -33,7 +33,8 @@ class DiffractionData:
     positions_px : ndarray, (M, 2) float64
         Scan positions ``(y, x)`` in object pixels.
     probe : ndarray, (N, N) complex64, optional
-        Probe guess (or the true probe of a simulation).
+        Probe guess (or the true probe of a simulation); for a probe of several incoherent
+        modes, the strongest one.
     object_gt : ndarray, (H, W) complex64, optional
         Ground-truth object, in the frame of ``positions_px``.
     bad_pixels : ndarray, (N, N) bool, optional
@@ -44,6 +45,10 @@ class DiffractionData:
         Geometry, when known.
     provenance : dict
         ``path``, ``format``, ``sha256`` of the source and the preparation steps applied.
+    probe_modes : ndarray, (K, N, N) complex64, optional
+        Every mode of a partially coherent probe (mutually incoherent: their intensities
+        add), strongest first, ``K >= 2``; ``probe_modes[0]`` is ``probe`` (filled in from it
+        when ``probe`` is None). None for a coherent probe.
     """
 
     amplitudes: np.ndarray
@@ -56,6 +61,7 @@ class DiffractionData:
     distance_m: float | None = None
     detector_pixel_m: float | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    probe_modes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         source = self.provenance.get("path", "<arrays>")
@@ -80,6 +86,8 @@ class DiffractionData:
                 f"{source}: probe is {np.shape(self.probe)} but the patterns are {n}x{n}: "
                 f"resample the probe or choose N={np.shape(self.probe)[-1]}"
             )
+        if self.probe_modes is not None:
+            self._check_modes(source, n)
         if self.object_gt is not None and np.ndim(self.object_gt) != 2:
             raise DataError(
                 f"{source}: object_gt must be 2-D, got shape {np.shape(self.object_gt)}"
@@ -94,12 +102,48 @@ class DiffractionData:
             object.__setattr__(
                 self, "probe", np.asarray(self.probe).astype(np.complex64, copy=False)
             )
+        if self.probe_modes is not None:
+            object.__setattr__(
+                self, "probe_modes", np.asarray(self.probe_modes).astype(np.complex64, copy=False)
+            )
         if self.object_gt is not None:
             object.__setattr__(
                 self, "object_gt", np.asarray(self.object_gt).astype(np.complex64, copy=False)
             )
         if self.bad_pixels is not None:
             object.__setattr__(self, "bad_pixels", np.asarray(self.bad_pixels).astype(bool))
+
+    def _check_modes(self, source: str, n: int) -> None:
+        modes = np.asarray(self.probe_modes)
+        if modes.ndim != 3 or modes.shape[0] < 2 or modes.shape[1:] != (n, n):
+            raise DataError(
+                f"{source}: probe_modes must be (K, {n}, {n}) with K >= 2 modes, got "
+                f"{modes.shape}; a single-mode probe goes in probe"
+            )
+        power = np.sum(np.abs(modes.astype(np.complex128)) ** 2, axis=(1, 2))
+        if np.any(power[1:] > power[0]):
+            raise DataError(
+                f"{source}: probe_modes must be ordered strongest first, got powers "
+                f"{np.array2string(power, precision=3)}"
+            )
+        if self.probe is None:
+            object.__setattr__(self, "probe", modes[0])
+        elif not np.array_equal(
+            np.asarray(self.probe).astype(np.complex64), modes[0].astype(np.complex64)
+        ):
+            raise DataError(
+                f"{source}: probe differs from probe_modes[0]: give a new probe without "
+                "probe_modes (probe_modes=None) or pass the new modes too"
+            )
+
+    @property
+    def probe_all_modes(self) -> np.ndarray | None:
+        """The probe as modes ``(K, N, N)``: ``probe_modes``, else ``probe[None]``, else None."""
+        if self.probe_modes is not None:
+            return self.probe_modes
+        if self.probe is None:
+            return None
+        return self.probe[np.newaxis]
 
     @property
     def n_patterns(self) -> int:

@@ -15,7 +15,7 @@ from ptycho_engine.config import DataConfig
 from ptycho_engine.data import DiffractionData, StitchSnapshot
 from ptycho_engine.grouping import GroupedPatterns, Groups, make_groups
 from ptycho_engine.models import ModelBundle, ensure_canvas
-from ptycho_engine.physics.probe import support_mask
+from ptycho_engine.physics.probe import probe_amplitude, support_mask
 from ptycho_engine.stitching import Stitcher
 
 DEFAULT_BATCH = 64
@@ -25,12 +25,16 @@ WINDOWS = ("support", "probe")
 
 
 def stitch_window(bundle: ModelBundle, window: str = "support") -> np.ndarray:
-    """Stitching weights ``(N, N)`` float32: the support, or the probe amplitude on it."""
+    """Stitching weights ``(N, N)`` float32: the support, or the probe amplitude on it.
+
+    The probe amplitude of a multi-mode probe is that of the total illumination,
+    ``sqrt(sum_k |P_k|**2)``.
+    """
     support = support_mask(bundle.config.N, bundle.config.pad_object)
     if window == "support":
         return support
     if window == "probe":
-        amplitude = np.abs(bundle.probe).astype(np.float32)
+        amplitude = probe_amplitude(bundle.probe_modes).astype(np.float32)
         return support * amplitude / max(float(amplitude.max()), 1e-30)
     raise ValueError(f"window = {window!r} is invalid: expected one of {WINDOWS}")
 

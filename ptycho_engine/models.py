@@ -10,6 +10,7 @@ Graph of the training model (tensors are ``(B, N, N, C)`` unless noted)::
                                                                \\--phase decoder--> phi (pi tanh)
     O = pad(a * exp(i phi))  --overlap constraint (C > 1, uses offsets (B, C, 2))--> O'
     predicted amplitude = s * |fftshift(fft2(P * O'))| / N
+                        = s * sqrt(sum_k |fftshift(fft2(P_k * O'))|**2) / N   (K probe modes)
 
 The inference model shares every layer and returns the amplitude and phase of ``O'``.
 Complex values never cross a Keras layer boundary: layers exchange real and imaginary parts.
@@ -28,11 +29,23 @@ import tensorflow as tf
 
 from ptycho_engine.config import ModelConfig
 from ptycho_engine.errors import ModelError
-from ptycho_engine.physics.farfield import checkerboard, farfield_amplitude
+from ptycho_engine.physics.farfield import (
+    checkerboard,
+    farfield_amplitude,
+    farfield_amplitude_modes,
+)
 from ptycho_engine.physics.patches import canvas_size as _canvas_size
 from ptycho_engine.physics.patches import centred_box as _support_box
 from ptycho_engine.physics.patches import overlap_constraint
-from ptycho_engine.physics.probe import disk_mask, matched_amplitude, normalize_probe, support_mask
+from ptycho_engine.physics.probe import (
+    coherent_equivalent,
+    disk_mask,
+    matched_amplitude,
+    normalize_probe,
+    probe_modes,
+    sort_modes,
+    support_mask,
+)
 
 _PACKAGE = "ptycho_engine"
 BOTTLENECK = 8
@@ -207,9 +220,14 @@ class OverlapConstraint(keras.layers.Layer):
 class FarField(keras.layers.Layer):
     """Exit wave ``P * O`` and far-field amplitude ``|fftshift(fft2(.))| / N``.
 
-    The probe (normalised) is held as two ``(N, N)`` weights, real and imaginary part, trainable
-    only when ``probe_trainable``; the factory assigns its value after building. The
-    ``fftshift`` is folded into the probe as a checkerboard sign, so no pattern is rolled.
+    The probe (normalised) is held as two weights, real and imaginary part, trainable only
+    when ``probe_trainable``; the factory assigns its value after building. The ``fftshift``
+    is folded into the probe as a checkerboard sign, so no pattern is rolled.
+
+    With ``n_modes = K > 1`` the probe is a stack of ``K`` mutually incoherent modes, weights
+    ``(K, N, N)``, and the amplitude is ``sqrt(sum_k |fftshift(fft2(P_k * O))|**2) / N`` (a
+    partially coherent beam). One mode keeps ``(N, N)`` weights and the single-FFT path, so it
+    costs exactly what a coherent probe costs.
     """
 
     def __init__(
@@ -218,6 +236,7 @@ class FarField(keras.layers.Layer):
         probe_mask: bool = False,
         probe_trainable: bool = False,
         channels_first: bool = False,
+        n_modes: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -225,9 +244,14 @@ class FarField(keras.layers.Layer):
         self.probe_mask = bool(probe_mask)
         self.probe_trainable = bool(probe_trainable)
         self.channels_first = bool(channels_first)
+        self.n_modes = int(n_modes)
+        if self.n_modes < 1:
+            raise ModelError(f"FarField: n_modes must be >= 1, got {n_modes!r}")
 
     def build(self, input_shape: Any) -> None:
-        shape = (self.N, self.N)
+        shape: tuple[int, ...] = (self.N, self.N)
+        if self.n_modes > 1:
+            shape = (self.n_modes, self.N, self.N)
         self.probe_real = self.add_weight(
             name="probe_real", shape=shape, initializer="zeros", trainable=self.probe_trainable
         )
@@ -247,7 +271,10 @@ class FarField(keras.layers.Layer):
         obj = tf.complex(re, im)
         if not self.channels_first:
             obj = tf.transpose(obj, [0, 3, 1, 2])
-        amp = farfield_amplitude(obj * self.effective_probe(), centred_input=True)
+        if self.n_modes == 1:
+            amp = farfield_amplitude(obj * self.effective_probe(), centred_input=True)
+        else:
+            amp = farfield_amplitude_modes(obj, self.effective_probe(), centred_input=True)
         return tf.transpose(amp, [0, 2, 3, 1])
 
     def get_config(self) -> dict[str, Any]:
@@ -257,6 +284,7 @@ class FarField(keras.layers.Layer):
             "probe_mask": self.probe_mask,
             "probe_trainable": self.probe_trainable,
             "channels_first": self.channels_first,
+            "n_modes": self.n_modes,
         }
 
 
@@ -282,7 +310,11 @@ class ModelBundle:
         ``[diffraction, offsets] -> [amplitude, phase]`` of the object patches ``(B, N, N, C)``.
     config : ModelConfig
     probe : ndarray, (N, N) complex64
-        The normalised probe the model was built with.
+        The normalised probe the model was built with (its strongest mode when it has
+        several).
+    probe_modes : ndarray, (K, N, N) complex64
+        Every normalised probe mode, strongest first (``K = 1`` for a coherent probe;
+        ``probe_modes[0]`` is ``probe``).
     intensity_scale : float
         ``s`` at build time.
     canvas : int
@@ -295,6 +327,7 @@ class ModelBundle:
     inference: keras.Model
     config: ModelConfig
     probe: np.ndarray
+    probe_modes: np.ndarray
     intensity_scale: float
     canvas: int
     amp_init: float
@@ -386,8 +419,10 @@ def build_models(
     Parameters
     ----------
     config : ModelConfig
-    probe : ndarray, (N, N) complex
-        Probe before normalisation (it is normalised here, physics.md section 2).
+    probe : ndarray, (N, N) or (K, N, N) complex
+        Probe before normalisation (it is normalised here, physics.md section 2). A stack of
+        ``K > 1`` incoherent modes makes a model whose predicted intensity is the sum over
+        the modes (ordered strongest first here).
     intensity_scale : float
         ``s = sqrt(photons_per_pattern) / (N/2)`` of the data.
     max_offset_px : float
@@ -403,15 +438,17 @@ def build_models(
     """
     n, channels = config.N, config.channels
     probe_arr = np.asarray(probe)
-    if probe_arr.shape != (n, n):
+    if probe_arr.ndim not in (2, 3) or probe_arr.shape[-2:] != (n, n):
         raise ModelError(
-            f"probe is {probe_arr.shape[0]}x{probe_arr.shape[-1]} but N is {n}: resample the "
-            f"probe or choose N={probe_arr.shape[-1]}"
+            f"probe is {'x'.join(str(v) for v in probe_arr.shape)} but N is {n}: resample the "
+            f"probe or choose N={probe_arr.shape[-1]} (a probe is (N, N) or (K, N, N) modes)"
         )
     if not (math.isfinite(intensity_scale) and intensity_scale > 0):
         raise ModelError(f"intensity_scale must be a finite number > 0, got {intensity_scale!r}")
-    probe_n = normalize_probe(probe_arr, config.probe_scale)
-    amp_level = matched_amplitude(probe_n, config.pad_object, config.probe_mask)
+    modes_n = sort_modes(normalize_probe(probe_modes(probe_arr), config.probe_scale))
+    n_modes = int(modes_n.shape[0])
+    probe_n = modes_n[0]
+    amp_level = matched_amplitude(modes_n, config.pad_object, config.probe_mask)
     base = 16 * config.n_filters_scale
     levels = (n // BOTTLENECK).bit_length() - 1
     out_side = n // 2 if config.pad_object else n
@@ -427,12 +464,17 @@ def build_models(
     if config.input_compression == "log":
         x = LogCompress(name="log_compress")(x)
     # with the overlap constraint, patches reach the far field channel-first (FFT layout)
-    farfield = FarField(n, config.probe_mask, config.probe_trainable, channels > 1, name="farfield")
+    farfield = FarField(
+        n, config.probe_mask, config.probe_trainable, channels > 1, n_modes, name="farfield"
+    )
     if config.input_backprojection:
+        # one complex probe with the power of all modes: the estimate's brightness then
+        # matches the measured counts
+        single = coherent_equivalent(modes_n)
         backprojection = Backprojection(n, config.pad_object, name="backprojection")
         backprojection.build(None)
-        backprojection.probe_real.assign(np.real(probe_n).astype(np.float32))
-        backprojection.probe_imag.assign(np.imag(probe_n).astype(np.float32))
+        backprojection.probe_real.assign(np.real(single).astype(np.float32))
+        backprojection.probe_imag.assign(np.imag(single).astype(np.float32))
         x = keras.layers.Concatenate(name="encoder_input")([x, backprojection(normalised)])
     encoder_features = []
     for level in range(levels):
@@ -507,8 +549,9 @@ def build_models(
         [object_amp, object_phase],
         name=f"pinn_infer_N{n}_g{config.gridsize}",
     )
-    farfield.probe_real.assign(np.real(probe_n).astype(np.float32))
-    farfield.probe_imag.assign(np.imag(probe_n).astype(np.float32))
+    held = probe_n if n_modes == 1 else modes_n
+    farfield.probe_real.assign(np.real(held).astype(np.float32))
+    farfield.probe_imag.assign(np.imag(held).astype(np.float32))
     training.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
 
     def _predict(x: tf.Tensor, o: tf.Tensor) -> Any:
@@ -519,6 +562,7 @@ def build_models(
         inference=inference,
         config=config,
         probe=probe_n,
+        probe_modes=modes_n,
         intensity_scale=float(intensity_scale),
         canvas=canvas,
         amp_init=_head_range(amp_level, config.amp_activation),
@@ -534,35 +578,31 @@ def rebuild_from(
     intensity_scale: float,
     max_offset_px: float | None = None,
     learning_rate: float = 1e-3,
+    config: ModelConfig | None = None,
 ) -> ModelBundle:
     """New models with another probe or intensity scale, starting from ``bundle``'s weights.
 
     The network weights are copied (a warm start: fine-tuning with the physics loss); the
-    probe and the intensity scale are the new ones. ``bundle`` itself is left unchanged.
+    probe and the intensity scale are the new ones (the new probe may have another number of
+    modes). ``config`` may change settings that leave the network's weights as they are (the
+    probe scale); default ``bundle.config``. ``bundle`` itself is left unchanged.
     """
     new = build_models(
-        bundle.config,
+        bundle.config if config is None else config,
         probe,
         intensity_scale,
         max_offset_px=bundle.max_offset_px if max_offset_px is None else max_offset_px,
         learning_rate=learning_rate,
         seed=bundle.seed,
     )
-    fresh = {id(v): np.array(v.numpy()) for v in _physics_weights(new)}
-    new.training.set_weights(bundle.training.get_weights())
-    for variable in _physics_weights(new):
-        variable.assign(fresh[id(variable)])
+    old_layers = {layer.name: layer for layer in bundle.training.layers}
+    for layer in new.training.layers:
+        if layer.name not in _PHYSICS_LAYERS and layer.weights:
+            layer.set_weights(old_layers[layer.name].get_weights())
     return new
 
 
-def _physics_weights(bundle: ModelBundle) -> list[Any]:
-    """Variables that hold the probe and the intensity scale (not network weights)."""
-    names = ("farfield", "backprojection", "intensity_scale")
-    out = []
-    for layer in bundle.training.layers:
-        if layer.name in names:
-            out.extend(layer.weights)
-    return out
+_PHYSICS_LAYERS = ("farfield", "backprojection", "intensity_scale")
 
 
 def ensure_canvas(bundle: ModelBundle, max_offset_px: float) -> ModelBundle:
@@ -572,7 +612,7 @@ def ensure_canvas(bundle: ModelBundle, max_offset_px: float) -> ModelBundle:
         return bundle
     rebuilt = build_models(
         bundle.config,
-        bundle.probe,
+        bundle.probe_modes,
         bundle.intensity_scale,
         max_offset_px=max_offset_px,
         seed=bundle.seed,

@@ -1116,7 +1116,8 @@ def _dask_outcomes(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            # any free port: a fixed one (8787) clashes with another cluster on the machine
+            dashboard_address=":0",
         )
         client = Client(cluster)
     else:

@@ -343,7 +343,9 @@ class EngineWorker(QObject):
             settings.training_config(),
             settings.data_config(),
             stop_event=stop,
-            probe=probe,
+            # the data's own probe goes with all its incoherent modes (the views show the
+            # strongest); a probe file replaces it
+            probe=probe if settings.probe_path else data.probe_all_modes,
             bundle=bundle,
         )
         last_image: RunSnapshot | None = None

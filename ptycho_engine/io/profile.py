@@ -32,9 +32,11 @@ Meaning of the entries:
   (default; the engine's convention) or ``"top-left"`` (the first pixel of a
   ``window_px``-wide window; ``window_px/2`` is added to both coordinates, with ``window_px``
   defaulting to the probe's size). ``signs``: ``[sy, sx]`` multipliers (default ``[1, 1]``).
-- ``probe``: an array with optional leading mode axes; the strongest mode is kept, and a probe
-  smaller than the patterns is zero-padded to ``N x N`` (the exit wave is then zero-padded
-  before the FFT, which is how 2x-oversampled simulations are made).
+- ``probe``: an array with optional leading mode axes; the strongest mode becomes ``probe``
+  and, when there are several, all modes (strongest first) become ``probe_modes`` (mutually
+  incoherent modes of a partially coherent beam). A probe smaller than the patterns is
+  zero-padded to ``N x N`` (the exit wave is then zero-padded before the FFT, which is how
+  2x-oversampled simulations are made).
 - ``object``: ground-truth object; leading singleton axes are dropped.
 - ``mask.bad``: ``"nonzero"`` (default: non-zero marks a bad pixel) or ``"zero"``.
 
@@ -72,7 +74,7 @@ from ptycho_engine.io._common import (
     positive_scalar,
     read_pattern_stack,
     require_numeric,
-    sha256_file,
+    sha256_in_background,
     sniff,
     strongest_mode,
 )
@@ -321,7 +323,8 @@ def read_with_profile(
     -------
     DiffractionData
         Centred float32 amplitudes, ``(y, x)`` patch-centre positions in object pixels,
-        probe (strongest mode, padded to N), ground-truth object, mask, geometry, provenance
+        probe (strongest mode, padded to N; every mode in ``probe_modes`` when there are
+        several), ground-truth object, mask, geometry, provenance
         ``{path, format: "profile", profile, sha256, steps, propagation?, warnings}``.
     """
     from ptycho_engine.io.prepare import center_patterns
@@ -329,10 +332,9 @@ def read_with_profile(
     prof = as_profile(profile)
     file = check_readable_file(path, "an NPZ or HDF5 file")
     src = str(file)
-    digest = sha256_file(file)
     steps: list[str] = [f"read through profile {prof.name or prof.source!r}"]
     notes: list[str] = []
-    with _open_source(file) as source:
+    with sha256_in_background(file) as file_digest, _open_source(file) as source:
         pkey = prof.patterns["path"]
         intensities = prof.patterns["values"] == "intensity"
         pat = source.require(pkey, "(M, N, N) diffraction patterns")
@@ -451,17 +453,23 @@ def read_with_profile(
         )
 
     probe = None
+    all_modes = None
     if probe_modes is not None:
         mode, index, share = strongest_mode(probe_modes)
         if probe_modes.shape[0] > 1:
             steps.append(
-                f"probe: kept mode {index} of {probe_modes.shape[0]} ({share:.0%} of the power)"
+                f"probe: {probe_modes.shape[0]} incoherent modes, the strongest (mode {index}) "
+                f"carries {share:.0%} of the power; all modes kept, strongest first"
             )
-        if mode.shape == (n, n):
-            probe = mode
-        elif mode.shape[0] <= n and mode.shape[1] <= n:
-            probe = pad_center(mode, n)
-            steps.append(f"probe {mode.shape[0]}x{mode.shape[1]} zero-padded to {n}x{n}")
+        if mode.shape[0] <= n and mode.shape[1] <= n:
+            power = np.sum(np.abs(probe_modes.astype(np.complex128)) ** 2, axis=(1, 2))
+            order = [index] + [k for k in np.argsort(-power, kind="stable") if k != index]
+            padded = [pad_center(probe_modes[k], n) for k in order]
+            probe = padded[0]
+            if len(padded) > 1:
+                all_modes = np.stack(padded)
+            if mode.shape != (n, n):
+                steps.append(f"probe {mode.shape[0]}x{mode.shape[1]} zero-padded to {n}x{n}")
         else:
             notes.append(
                 f"{src}: probe is {mode.shape[0]}x{mode.shape[1]}, larger than the {n}x{n} "
@@ -476,7 +484,7 @@ def read_with_profile(
         "path": src,
         "format": FORMAT_NAME,
         "profile": prof.name or prof.source,
-        "sha256": digest,
+        "sha256": file_digest(),
         "steps": steps,
         "positions_unit": "m" if spec["unit"] != "px" else "px",
         "warnings": notes,
@@ -487,6 +495,7 @@ def read_with_profile(
         amplitudes,
         positions,
         probe=probe,
+        probe_modes=all_modes,
         object_gt=obj,
         bad_pixels=bad,
         pixel_size_m=pixel,

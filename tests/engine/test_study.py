@@ -197,7 +197,7 @@ def test_dask_executor_on_a_local_cluster_matches_the_local_executor(
     spec = dataclasses.replace(SPEC, N=(32,), photons=(1e3,))  # 2 settings
     out = tmp_path / "dask"
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     try:
         result = run_study(spec, out, executor="dask", scheduler=cluster.scheduler_address)
