@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -159,18 +159,29 @@ class StudyGrid:
         return None
 
 
-def study_grid(spec: StudySpec, seed: int | None = None) -> StudyGrid:
-    """The grid of ``seed`` (default: the spec's first seed)."""
+def study_grid(
+    spec: StudySpec, seed: int | None = None, ids: dict[StudySetting, str] | None = None
+) -> StudyGrid:
+    """The grid of ``seed`` (default: the spec's first seed).
+
+    ``ids`` gives the id of each setting found in a folder (:attr:`StudyFolder.ids`); other
+    settings get the id this engine computes.
+    """
     seed = spec.seeds[0] if seed is None else seed
     if seed not in spec.seeds:
         raise StudyError(f"seed {seed} is not one of the study's seeds {spec.seeds}")
+    known = ids or {}
     doses = tuple(sorted(spec.photons))
     columns = tuple((n, g, loss) for n in spec.N for g in spec.gridsize for loss in spec.loss)
-    ids = tuple(
-        tuple(setting_id(spec, StudySetting(n, g, dose, loss, seed)) for n, g, loss in columns)
+
+    def cell(setting: StudySetting) -> str:
+        return known.get(setting) or setting_id(spec, setting)
+
+    cells = tuple(
+        tuple(cell(StudySetting(n, g, dose, loss, seed)) for n, g, loss in columns)
         for dose in doses
     )
-    return StudyGrid(doses, columns, seed, ids)
+    return StudyGrid(doses, columns, seed, cells)
 
 
 @dataclass(frozen=True)
@@ -247,10 +258,17 @@ class StudyFolder:
     out: Path
     spec: StudySpec
     rows: dict[str, dict[str, Any]]
+    ids: dict[StudySetting, str] = field(default_factory=dict)
+    other_engine: int = 0
 
     @classmethod
     def load(cls, out: str | Path) -> StudyFolder:
         """Read ``study.json`` and ``results.json`` of a folder.
+
+        Rows are matched to the spec's settings by their values (N, gridsize, photons, loss,
+        seed), not by their ids: a folder written by another engine version (whose ids hash
+        other configuration fields) is still shown; :attr:`other_engine` counts those rows
+        (such a study cannot be resumed by this engine).
 
         Raises
         ------
@@ -259,29 +277,52 @@ class StudyFolder:
         """
         out = Path(out)
         spec = read_spec(out)
-        ids = {setting_id(spec, s) for s in spec.settings()}
-        rows = {r["setting_id"]: r for r in read_results(out) if r.get("setting_id") in ids}
-        return cls(out, spec, rows)
+        wanted = set(spec.settings())
+        rows: dict[str, dict[str, Any]] = {}
+        ids: dict[StudySetting, str] = {}
+        other = 0
+        for row in read_results(out):
+            try:
+                setting = StudySetting(
+                    int(row["N"]),
+                    int(row["gridsize"]),
+                    float(row["photons"]),
+                    str(row["loss"]),
+                    int(row["seed"]),
+                )
+                sid = str(row["setting_id"])
+            except (KeyError, TypeError, ValueError):
+                continue  # not a row of a study setting: nothing to show
+            if setting not in wanted:
+                continue
+            rows[sid] = row
+            ids[setting] = sid
+            other += sid != setting_id(spec, setting)
+        return cls(out, spec, rows, ids, other)
 
     @property
     def total(self) -> int:
         return len(self.spec.settings())
 
+    def id_of(self, setting: StudySetting) -> str:
+        """The id of a setting: the folder's when it holds a result, else this engine's."""
+        return self.ids.get(setting) or setting_id(self.spec, setting)
+
     def ordered_rows(self) -> list[dict[str, Any]]:
         """Finished rows in the spec's order."""
-        order = [setting_id(self.spec, s) for s in self.spec.settings()]
+        order = [self.id_of(s) for s in self.spec.settings()]
         return [self.rows[i] for i in order if i in self.rows]
 
     def next_setting(self) -> StudySetting | None:
         """The first setting (spec order) without a result: the one a local run does next."""
         for setting in self.spec.settings():
-            if setting_id(self.spec, setting) not in self.rows:
+            if setting not in self.ids:
                 return setting
         return None
 
     def setting(self, sid: str) -> StudySetting:
         for s in self.spec.settings():
-            if setting_id(self.spec, s) == sid:
+            if self.id_of(s) == sid:
                 return s
         raise StudyError(f"{self.out}: no setting {sid!r} in this study")
 

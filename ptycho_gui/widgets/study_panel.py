@@ -485,10 +485,15 @@ class StudyPanelWidget(QWidget):
                 snap = folder.reconstruction(sid)
                 if snap is not None:
                     self.snaps[sid] = snap
+        other = (
+            f"; {folder.other_engine} made by another engine version (view only)"
+            if folder.other_engine
+            else ""
+        )
         self.title_label.setText(
             f"{folder.out}: {len(folder.rows)} of {folder.total} settings done "
             f"({folder.spec.epochs} epochs, {folder.spec.positions} positions, "
-            f"{folder.spec.object_kind})"
+            f"{folder.spec.object_kind}){other}"
         )
         self._draw_grid()
         self._draw_plot()
@@ -497,7 +502,7 @@ class StudyPanelWidget(QWidget):
         if self.folder is None:
             return
         seed = self.seed_combo.currentData()
-        grid = study_grid(self.folder.spec, None if seed is None else int(seed))
+        grid = study_grid(self.folder.spec, None if seed is None else int(seed), self.folder.ids)
         self.grid_view.show_grid(grid, self.snaps, self.part_combo.currentText())
 
     def _draw_plot(self) -> None:

@@ -111,3 +111,44 @@ def test_display_phase_removes_the_global_offset_and_levels_are_shared():
     assert abs(float(np.mean(display_phase(a)))) < 0.05
     low, high = shared_amplitude_levels([a, b])
     assert low == pytest.approx(1.0, abs=1e-4) and high == pytest.approx(3.0, abs=1e-4)
+
+
+def test_a_folder_from_another_engine_version_is_shown_by_setting_values(tmp_path):
+    import json
+
+    from ptycho_engine.study import write_results
+    from ptycho_gui.view_models.study import StudyFolder
+
+    spec = StudySpec(N=(32,), gridsize=(1, 2), photons=(1e3, 1e6), loss=("nll",), seeds=(0,))
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "study.json").write_text(json.dumps({"format": 1, "spec": spec.to_dict()}))
+    old_id = "N32-g2-1e6-nll-s0-0000000000"  # the id an older engine gave this setting
+    rows = {
+        old_id: {
+            "setting_id": old_id,
+            "N": 32,
+            "gridsize": 2,
+            "photons": 1e6,
+            "loss": "nll",
+            "seed": 0,
+            "amplitude_ssim": 0.5,
+        },
+        "stranger": {
+            "setting_id": "stranger",
+            "N": 64,
+            "gridsize": 1,
+            "photons": 1e6,
+            "loss": "nll",
+            "seed": 0,
+        },
+    }
+    write_results(out, spec, rows, order=[old_id, "stranger"])
+    folder = StudyFolder.load(out)
+    assert list(folder.rows) == [old_id] and folder.other_engine == 1
+    assert folder.setting(old_id) == StudySetting(32, 2, 1e6, "nll", 0)
+    grid = study_grid(spec, 0, folder.ids)
+    assert grid.cell_of(old_id) == (1, 1)
+    assert grid.ids[0][0] == setting_id(spec, StudySetting(32, 1, 1e3, "nll", 0))
+    assert folder.next_setting() == StudySetting(32, 1, 1e3, "nll", 0)
+    assert [r["setting_id"] for r in folder.ordered_rows()] == [old_id]
