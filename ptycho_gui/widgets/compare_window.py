@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -149,9 +149,10 @@ class CompareWindow(QWidget):
         QTimer.singleShot(0, self.reset_zoom)
 
     def reset_zoom(self) -> None:
-        """Show the whole common region in every pane (the views are linked)."""
-        if self.panes:
-            self.panes[0].view.autoRange(padding=0.0)
+        """Show the whole common region in every pane."""
+        if self.frames:
+            h, w = self.frames[0].object.shape
+            self.view_group.show(QRectF(0.0, 0.0, float(w), float(h)))
 
     @property
     def reference_index(self) -> int:

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, QRectF, Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
@@ -40,28 +40,26 @@ class ViewGroup(QObject):
 
     pyqtgraph's own ``setXLink``/``setYLink`` line views up by their screen geometry, which
     suits stacked plots but, with locked aspect ratios in a grid of panes, lets panes in
-    different rows and columns drift to different zooms. Here a zoom or pan of any view sets
-    the same view rectangle in every other one (each then widens one axis to keep its aspect).
+    different rows and columns drift to different zooms. Here a zoom or pan made with the mouse
+    in any view (``sigRangeChangedManually``) sets the same view rectangle in every other one,
+    and :meth:`show` sets one for all. Changes that are not the user's (a view widening one
+    axis to keep its aspect when it is resized) are not passed on: passing those on would
+    widen the views in turn, without end.
     """
 
     def __init__(self, views: list[pg.ViewBox], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.views = list(views)
-        self._busy = False
         for view in self.views:
-            view.sigRangeChanged.connect(self._on_range_changed)
+            view.sigRangeChangedManually.connect(
+                lambda _mask, v=view: self.show(v.viewRect(), source=v)
+            )
 
-    def _on_range_changed(self, view: pg.ViewBox, _ranges: object) -> None:
-        if self._busy:
-            return
-        self._busy = True
-        try:
-            rect = view.viewRect()
-            for other in self.views:
-                if other is not view:
-                    other.setRange(rect=rect, padding=0.0)
-        finally:
-            self._busy = False
+    def show(self, rect: QRectF, source: pg.ViewBox | None = None) -> None:
+        """Show ``rect`` (view coordinates) in every view but ``source``."""
+        for view in self.views:
+            if view is not source:
+                view.setRange(rect=rect, padding=0.0)
 
 
 class ImagePaneWidget(pg.GraphicsLayoutWidget):

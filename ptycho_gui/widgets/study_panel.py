@@ -109,7 +109,6 @@ class ThumbnailGridWidget(pg.GraphicsLayoutWidget):
             lut = amplitude_lut()
         for j, (n, g, loss) in enumerate(grid.columns):
             self.addLabel(column_label(n, g, loss), row=0, col=j + 1, size="9pt")
-        first: pg.ViewBox | None = None
         if self.view_group is not None:
             self.view_group.deleteLater()
         for i, dose in enumerate(grid.doses):
@@ -118,8 +117,6 @@ class ThumbnailGridWidget(pg.GraphicsLayoutWidget):
                 view = self.addViewBox(row=i + 1, col=j + 1, lockAspect=True, invertY=True)
                 view.setMenuEnabled(False)
                 self.views[(i, j)] = view
-                if first is None:
-                    first = view
                 sid = grid.ids[i][j]
                 snap = snaps.get(sid)
                 if snap is None:
@@ -135,9 +132,18 @@ class ThumbnailGridWidget(pg.GraphicsLayoutWidget):
                 view.addItem(item)
                 self.images[sid] = item
         self.view_group = ViewGroup(list(self.views.values()), self)
-        if first is not None:
-            first.autoRange(padding=0.02)
+        self.reset_zoom()
         self._draw_selection()
+
+    def reset_zoom(self) -> None:
+        """Show, in every cell, the region that holds all the reconstructions of the grid."""
+        if self.view_group is None or not self.images:
+            return
+        rect = QRectF()
+        for item in self.images.values():
+            rect = rect.united(item.mapRectToParent(item.boundingRect()))
+        pad = 0.02 * max(rect.width(), rect.height())
+        self.view_group.show(rect.adjusted(-pad, -pad, pad, pad))
 
     def set_selected(self, ids: Sequence[str]) -> None:
         """Mark cells as selected (a yellow border)."""
@@ -418,7 +424,7 @@ class StudyPanelWidget(QWidget):
             box.setChecked(g in spec.gridsize)
         for name, box in self.loss_checks.items():
             box.setChecked(name in spec.loss)
-        self.photons_edit.setText(" ".join(f"{p:g}" for p in spec.photons))
+        self.photons_edit.setText(" ".join(dose_label(p).removesuffix(" ph") for p in spec.photons))
         self.seeds_edit.setText(" ".join(str(s) for s in spec.seeds))
         self.epochs_spin.setValue(spec.epochs)
         self.positions_spin.setValue(spec.positions)

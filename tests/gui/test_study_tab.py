@@ -90,9 +90,15 @@ def test_study_tab_runs_a_study_and_shows_it(qtbot, bare_window: MainWindow, tmp
     assert set(grid.images) == {r["setting_id"] for r in rows}
     levels = {tuple(np.round(item.levels, 6)) for item in grid.images.values()}
     assert len(levels) == 1 and grid.levels[1] > grid.levels[0]
-    # linked zoom: zooming one cell shows the same region in every cell
+    # every cell starts on the region that holds all the reconstructions
     views = list(grid.views.values())
+    start = views[0].viewRect()
+    assert all(v.viewRect().center() == start.center() for v in views)
+    for item in grid.images.values():
+        assert start.contains(item.mapRectToParent(item.boundingRect()))
+    # linked zoom: zooming one cell with the mouse shows the same region in every cell
     views[-1].setRange(rect=QRectF(5.0, 7.0, 20.0, 20.0), padding=0.0)
+    views[-1].sigRangeChangedManually.emit(views[-1].state["mouseEnabled"])  # as a wheel does
     for view in views[:-1]:
         rect = view.viewRect()
         assert rect.center().x() == pytest.approx(15.0, abs=0.5)
