@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QByteArray, QObject, QSettings, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -113,10 +113,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
 
         self.worker = EngineWorker()
-        self.engine_thread = QThread(self)
-        self.engine_thread.setObjectName("engine-worker")
-        self.worker.moveToThread(self.engine_thread)
-        self.engine_thread.finished.connect(self.worker.deleteLater)
+        self.engine_thread = self._thread_for(self.worker, "engine-worker")
         w = self.worker
         w.data_loaded.connect(self._on_worker_data_loaded)
         w.run_started.connect(self._on_worker_run_started)
@@ -130,10 +127,7 @@ class MainWindow(QMainWindow):
         self.worker.request_warmup()
 
         self.study_worker = StudyWorker()
-        self.study_thread = QThread(self)
-        self.study_thread.setObjectName("study-worker")
-        self.study_worker.moveToThread(self.study_thread)
-        self.study_thread.finished.connect(self.study_worker.deleteLater)
+        self.study_thread = self._thread_for(self.study_worker, "study-worker")
         sw = self.study_worker
         sw.setting_started.connect(self._on_study_worker_setting_started)
         sw.setting_finished.connect(self._on_study_worker_setting_finished)
@@ -163,6 +157,14 @@ class MainWindow(QMainWindow):
         self._restore_session()
 
     # ------------------------------------------------------------------ construction
+
+    def _thread_for(self, worker: QObject, name: str) -> QThread:
+        """A named thread owning ``worker`` (deleted with the thread); not started yet."""
+        thread = QThread(self)
+        thread.setObjectName(name)
+        worker.moveToThread(thread)
+        thread.finished.connect(worker.deleteLater)
+        return thread
 
     def _build_widgets(self) -> None:
         self.object_views = ObjectViewsWidget()
