@@ -147,30 +147,8 @@ def _load(args: argparse.Namespace, n: int | None) -> Any:
         target = args.crop
     overrides = _read_options(args)
     if target != data.N or overrides or data.provenance.get("format") != "pinn-npz":
-        data = _with_probe_modes(prepare(data, target, mode, **overrides), data, mode)
+        data = prepare(data, target, mode, **overrides)
     return data
-
-
-def _with_probe_modes(prepared: Any, original: Any, mode: str) -> Any:
-    """``prepared`` with the probe modes of ``original`` carried over (resized like the probe).
-
-    :func:`ptycho_engine.io.prepare` keeps the strongest mode only; the other incoherent modes
-    are brought to the prepared size the same way (Fourier-resampled for a crop, centre-cut
-    for binning), so the strongest mode stays identical to the prepared probe.
-    """
-    import numpy as np
-
-    from ptycho_engine.io import fourier_resample
-    from ptycho_engine.io._common import pad_center
-
-    modes = original.probe_modes
-    if modes is None or prepared.probe is None:
-        return prepared
-    n = prepared.N
-    if n != original.N:
-        resize = fourier_resample if mode == "crop" else pad_center
-        modes = np.stack([resize(m, n) for m in modes])
-    return prepared.replace(probe_modes=modes)
 
 
 def _load_probe(path: Path | None, n: int) -> Any:

@@ -19,8 +19,9 @@ Order of the steps in :func:`prepare`:
 
    - ``crop`` (default): keep the central ``N x N`` detector pixels (zero frequency stays at
      ``(N//2, N//2)``). The object pixel grows by ``N0/N``; positions in pixels scale by
-     ``N/N0``; the probe is resampled to the coarser grid by cropping its centred Fourier
-     transform to ``N x N`` (same field of view, band-limited); a ground-truth object is
+     ``N/N0``; the probe (each of its incoherent modes alike) is resampled to the coarser grid
+     by cropping its centred Fourier transform to ``N x N`` (same field of view,
+     band-limited); a ground-truth object is
      resampled to the new pixel (Gaussian anti-aliasing, then bilinear sampling at
      ``j * N0 / N``) so it stays in the frame of the positions.
    - ``bin``: sum ``b x b`` detector pixels, ``b = N0 / N`` (an integer). The detector pixel
@@ -326,6 +327,7 @@ def prepare(
             pixel = new_pixel
 
     probe = data.probe
+    modes = data.probe_modes  # every incoherent mode, resized like the probe
     obj = data.object_gt
     if n != n0 and mode == "crop":
         start = n0 // 2 - n // 2
@@ -338,6 +340,8 @@ def prepare(
             pixel = pixel / factor
         if probe is not None:
             probe = fourier_resample(probe, n)
+        if modes is not None:
+            modes = np.stack([fourier_resample(m, n) for m in modes])
         if obj is not None:
             obj = resample_object(obj, factor)
         steps.append(
@@ -367,6 +371,8 @@ def prepare(
             det_pixel = det_pixel * b
         if probe is not None:
             probe = pad_center(probe, n)
+        if modes is not None:
+            modes = np.stack([pad_center(m, n) for m in modes])
         steps.append(
             f"binned {b}x{b}: {n0}x{n0} -> {n}x{n}, object pixel unchanged"
             + (f" ({pixel:.6g} m)" if pixel is not None else "")
@@ -379,6 +385,7 @@ def prepare(
         amplitudes,
         positions,
         probe=probe,
+        probe_modes=modes,
         object_gt=obj,
         bad_pixels=bad,
         pixel_size_m=pixel,

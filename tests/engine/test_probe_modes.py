@@ -288,15 +288,14 @@ def test_plateau_patience_spans_enough_steps() -> None:
 
 
 @pytest.mark.parametrize("mode", ["crop", "bin"])
-def test_cli_preparation_carries_every_mode_to_the_new_size(mode: str) -> None:
-    from ptycho_engine.cli import _with_probe_modes
+def test_preparation_carries_every_mode_to_the_new_size(mode: str) -> None:
     from ptycho_engine.io import prepare
 
     data = simulate_dataset(N=64, n_positions=10, photons=1e5, seed=11)
     multi = data.replace(probe=None, probe_modes=two_modes(64))
-    prepared = _with_probe_modes(prepare(multi, 32, mode), multi, mode)
+    prepared = prepare(multi, 32, mode)
     assert prepared.N == N and prepared.probe_modes is not None
     assert prepared.probe_modes.shape == (2, N, N)
     np.testing.assert_array_equal(prepared.probe_modes[0], prepared.probe)
-    same = _with_probe_modes(prepare(multi, 64, mode), multi, mode)
+    same = prepare(multi, 64, mode)
     np.testing.assert_array_equal(same.probe_modes, multi.probe_modes)

@@ -84,6 +84,23 @@ def test_bin_keeps_the_pixel_and_sums_counts() -> None:
         prepare(data, 24, mode="bin")
 
 
+def test_crop_and_bin_resize_every_probe_mode_like_the_probe() -> None:
+    data = simulated(64)
+    assert data.probe is not None
+    second = 0.5 * np.roll(data.probe, 3, axis=1)  # a weaker, incoherent second mode
+    modal = data.replace(probe_modes=np.stack([data.probe, second]))
+    crop = prepare(modal, 32)
+    assert crop.probe_modes is not None and crop.probe_modes.shape == (2, 32, 32)
+    np.testing.assert_array_equal(crop.probe_modes[0], crop.probe)
+    np.testing.assert_allclose(crop.probe_modes[1], fourier_resample(second, 32), atol=1e-6)
+    binned = prepare(modal, 16, mode="bin")
+    assert binned.probe_modes is not None and binned.probe_modes.shape == (2, 16, 16)
+    np.testing.assert_array_equal(binned.probe_modes[0], binned.probe)
+    np.testing.assert_array_equal(binned.probe_modes[1], second[24:40, 24:40])
+    assert prepare(modal, 64).probe_modes is not None  # no resizing: kept as they are
+    assert prepare(data, 32).probe_modes is None
+
+
 def test_bad_pixels_from_nan_saturation_and_mask() -> None:
     data = simulated(32)
     amps = data.amplitudes.copy()
