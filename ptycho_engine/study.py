@@ -8,8 +8,9 @@ seed) on simulated data whose ground truth is known, and writes one folder:
   :data:`COLUMNS`), rewritten atomically after every setting, rows in the spec's order;
 * ``runs/<setting-id>/``: ``reconstruction.npz``, a ptychodus product ``reconstruction.h5``,
   ``amplitude.png``, ``phase.png`` and ``run.json``;
-* ``dose_response.png`` and ``reconstructions_amplitude.png`` / ``reconstructions_phase.png``
-  once every setting is done.
+* ``dose_response.png``, ``convergence.png`` (scores after 50 %, 75 % and 100 % of the
+  epochs, :data:`CHECKPOINT_FRACTIONS`) and ``reconstructions_amplitude.png`` /
+  ``reconstructions_phase.png`` once every setting is done.
 
 Data of a setting. For each seed there is one ground-truth object, shared by every setting of
 that seed. It is sized for the largest supported N (``SUPPORTED_N[-1]``) whatever the study
@@ -97,6 +98,7 @@ RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
 RUNS_DIR = "runs"
 DOSE_FIGURE = "dose_response.png"
+CONVERGENCE_FIGURE = "convergence.png"
 GRID_FIGURES = {
     "amplitude": "reconstructions_amplitude.png",
     "phase": "reconstructions_phase.png",
@@ -110,6 +112,15 @@ STEP_FRACTION = 1.0 / 8.0
 OBJECT_MARGIN_PX = 8
 
 _CHANNEL_SCORES = ("ssim", "psnr", "mae", "rmse", "frc_1_7_px", "frc_halfbit_px")
+#: Fractions of a setting's epochs after which it is scored too, so that every row shows
+#: whether its scores were still changing: a converged setting scores the same at 75 % of its
+#: epochs as at the end.
+CHECKPOINT_FRACTIONS = (0.5, 0.75)
+CHECKPOINT_COLUMNS = tuple(
+    f"{channel}_ssim_at_{round(100 * f)}pct"
+    for f in CHECKPOINT_FRACTIONS
+    for channel in ("amplitude", "phase")
+)
 SETTING_COLUMNS = (
     "setting_id",
     "N",
@@ -143,8 +154,9 @@ METRIC_COLUMNS = (
     "final_val_loss",
     "predicted_to_measured_counts",
     "saturated_fraction",
+    *CHECKPOINT_COLUMNS,
 )
-TIMING_COLUMNS = ("train_time_s", "reconstruct_time_s", "setting_time_s")
+TIMING_COLUMNS = ("train_time_s", "reconstruct_time_s", "checkpoint_time_s", "setting_time_s")
 COLUMNS = (*SETTING_COLUMNS, *METRIC_COLUMNS, "region", *TIMING_COLUMNS)
 
 
@@ -405,6 +417,12 @@ def configs(
     return model, training, DataConfig(seed=setting.seed)
 
 
+def checkpoint_epochs(epochs: int) -> dict[float, int]:
+    """Epoch after which a setting of ``epochs`` epochs is scored, per fraction of
+    :data:`CHECKPOINT_FRACTIONS` (at least 1; the last epoch itself when ``epochs`` is tiny)."""
+    return {f: max(1, int(f * epochs)) for f in CHECKPOINT_FRACTIONS}
+
+
 def setting_key(spec: StudySpec, setting: StudySetting) -> dict[str, Any]:
     """Everything that determines a setting's result, as JSON primitives.
 
@@ -593,16 +611,40 @@ def run_setting(
     sid = setting_id(spec, setting)
     data = simulate_setting(spec, setting, obj)
     model_config, training_config, data_config = configs(spec, setting)
+    if data.object_gt is None:  # simulate_setting always sets it; a guard for type checkers
+        raise DataError(f"{sid}: the simulated data carry no ground truth")
+    truth = data.object_gt
+    wanted = checkpoint_epochs(spec.epochs)
+    early = {e for e in wanted.values() if e < spec.epochs}
+    scored: dict[int, Any] = {}
+    score_s = 0.0
+
+    def score_checkpoint(snap: Any) -> None:
+        nonlocal score_s
+        if snap.preview is None or snap.epoch not in early:
+            return
+        t = time.perf_counter()
+        p = snap.preview
+        obj_p = p.amplitude * np.exp(1j * p.phase)
+        reference_p = reference_region(truth, p.origin_px, obj_p.shape)
+        scored[snap.epoch] = compare(obj_p, reference_p, p.valid)
+        score_s += time.perf_counter() - t
+
     result = training.run_training(
-        data, model_config, training_config, data_config, stop_event=stop_event
+        data,
+        model_config,
+        training_config,
+        data_config,
+        on_snapshot=score_checkpoint,
+        stop_event=stop_event,
+        preview_epochs=early,
     )
-    t_train = result.elapsed_s
+    checkpoint_s = result.preview_s + score_s
+    t_train = result.elapsed_s - checkpoint_s
     t0 = time.perf_counter()
     snap = inference.reconstruct_all(result.bundle, data, data_config)
     t_reconstruct = time.perf_counter() - t0
-    if data.object_gt is None:  # simulate_setting always sets it; a guard for type checkers
-        raise DataError(f"{sid}: the simulated data carry no ground truth")
-    reference = reference_region(data.object_gt, snap.origin_px, snap.object.shape)
+    reference = reference_region(truth, snap.origin_px, snap.object.shape)
     report = compare(snap.object, reference, snap.valid)
     chance = chance_level(reference, snap.valid)
     last = result.history[-1] if result.history else None
@@ -645,9 +687,18 @@ def run_setting(
             "region": report.region,
             "train_time_s": float(t_train),
             "reconstruct_time_s": float(t_reconstruct),
+            "checkpoint_time_s": float(checkpoint_s),
             "setting_time_s": time.perf_counter() - start,
         }
     )
+    for fraction, epoch in wanted.items():
+        at = scored.get(epoch)
+        if epoch >= spec.epochs and not result.stopped:
+            at = report
+        for channel in ("amplitude", "phase"):
+            row[f"{channel}_ssim_at_{round(100 * fraction)}pct"] = (
+                float(getattr(at, channel).ssim) if at is not None else math.nan
+            )
     history = tuple(
         {
             "epoch": s.epoch,
@@ -940,6 +991,66 @@ def write_dose_response(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     return atomic_write(path, save, suffix=".png")
 
 
+def write_convergence(rows: Sequence[dict[str, Any]], path: Path) -> Path | None:
+    """Amplitude and phase SSIM after 50 %, 75 % and 100 % of the epochs: one panel per dose,
+    one line per (N, gridsize, loss), mean over seeds with their standard deviation as error
+    bars. Flat lines mean the settings had converged. None (nothing written) when no row
+    carries checkpoint scores (a folder of an engine from before they were recorded)."""
+    from matplotlib.figure import Figure
+
+    from ptycho_engine.runs import atomic_write
+
+    fractions = (*CHECKPOINT_FRACTIONS, 1.0)
+
+    def column(channel: str, fraction: float) -> str:
+        if fraction == 1.0:
+            return f"{channel}_ssim"
+        return f"{channel}_ssim_at_{round(100 * fraction)}pct"
+
+    if not _finite(r.get(c) for r in rows for c in CHECKPOINT_COLUMNS):
+        return None
+    doses = sorted({r["photons"] for r in rows})
+    lines = sorted({(r["N"], r["gridsize"], r["loss"]) for r in rows})
+    fig = Figure(figsize=(2.6 * len(doses) + 1.0, 6.2), dpi=100, layout="constrained")
+    axes = fig.subplots(2, len(doses), squeeze=False, sharey="row")
+    xs = [100 * f for f in fractions]
+    for i, channel in enumerate(("amplitude", "phase")):
+        for j, dose in enumerate(doses):
+            ax = axes[i, j]
+            for n, g, loss in lines:
+                mine = [
+                    r
+                    for r in rows
+                    if (r["N"], r["gridsize"], r["loss"], r["photons"]) == (n, g, loss, dose)
+                ]
+                per_x = [_finite(r.get(column(channel, f)) for r in mine) for f in fractions]
+                if not all(per_x):
+                    continue
+                ax.errorbar(
+                    xs,
+                    [float(np.mean(v)) for v in per_x],
+                    yerr=[float(np.std(v)) for v in per_x],
+                    marker="o",
+                    capsize=3,
+                    label=f"N={n} g={g} {loss}",
+                )
+            ax.set_xticks(xs)
+            ax.grid(True, alpha=0.3)
+            if i == 0:
+                ax.set_title(f"{_dose_label(dose)} photons", fontsize=9)
+            else:
+                ax.set_xlabel("% of the epochs")
+            if j == 0:
+                ax.set_ylabel(f"{channel} SSIM")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle("Convergence: scores during training (error bars: std over seeds)")
+
+    def save(tmp: Path) -> None:
+        fig.savefig(tmp, format="png")
+
+    return atomic_write(path, save, suffix=".png")
+
+
 def write_grid(
     out: Path, spec: StudySpec, rows: Sequence[dict[str, Any]], part: str, path: Path
 ) -> Path:
@@ -1015,6 +1126,9 @@ def write_figures(out: Path, spec: StudySpec | None = None) -> list[Path]:
     if not rows:
         raise StudyError(f"{out}: no finished settings to plot")
     written = [write_dose_response(rows, out / DOSE_FIGURE)]
+    convergence = write_convergence(rows, out / CONVERGENCE_FIGURE)
+    if convergence is not None:
+        written.append(convergence)
     for part, name in GRID_FIGURES.items():
         written.append(write_grid(out, spec, rows, part, out / name))
     return written

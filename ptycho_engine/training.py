@@ -30,7 +30,7 @@ import dataclasses
 import math
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Collection, Generator
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,7 +87,10 @@ class TrainingResult:
     stopped : bool
         True when stopped by the event before the last epoch.
     elapsed_s : float
+        Wall time from the start to the end of training, previews included.
     steps : int
+    preview_s : float
+        Part of ``elapsed_s`` spent making previews.
     """
 
     bundle: ModelBundle
@@ -96,6 +99,7 @@ class TrainingResult:
     stopped: bool
     elapsed_s: float
     steps: int
+    preview_s: float = 0.0
 
 
 def _split(groups: Groups, fraction: float, seed: int) -> tuple[Groups, Groups | None]:
@@ -170,6 +174,7 @@ def train(
     stop_event: threading.Event | None = None,
     probe: np.ndarray | None = None,
     bundle: ModelBundle | None = None,
+    preview_epochs: Collection[int] = (),
 ) -> Generator[TrainingSnapshot, None, TrainingResult]:
     """Train the physics-informed model on measured data alone.
 
@@ -190,6 +195,10 @@ def train(
         (up to the probe scale):
         reused as they are for the same probe and intensity scale, otherwise rebuilt with the
         new probe and scale and the same network weights (fine-tuning with the physics loss).
+    preview_epochs : collection of int
+        Epochs whose snapshot carries a preview in addition to those of
+        ``training_config.preview_every`` (a preview only reads the model: the training
+        itself is the same with or without them).
 
     Yields
     ------
@@ -276,6 +285,7 @@ def train(
     patience = plateau_patience(tcfg.reduce_lr_patience, steps_per_epoch)
     history: list[TrainingSnapshot] = []
     steps = 0
+    preview_s = 0.0
     stopped = False
     best = math.inf
     wait = 0
@@ -321,8 +331,12 @@ def train(
                 wait = 0
         last = stopped or epoch == tcfg.epochs
         preview = None
-        if tcfg.preview_every and (epoch % tcfg.preview_every == 0 or last):
+        if (tcfg.preview_every and (epoch % tcfg.preview_every == 0 or last)) or (
+            epoch in preview_epochs
+        ):
+            t_preview = time.perf_counter()
             preview = _preview(bundle, data, dcfg)
+            preview_s += time.perf_counter() - t_preview
         snapshot = TrainingSnapshot(
             epoch=epoch,
             epochs=tcfg.epochs,
@@ -347,6 +361,7 @@ def train(
         stopped=stopped,
         elapsed_s=time.perf_counter() - start,
         steps=steps,
+        preview_s=preview_s,
     )
 
 

@@ -97,14 +97,20 @@ def test_study_writes_a_row_per_setting_runs_and_figures(
     payload = json.loads((out / "results.json").read_text())
     assert payload["spec"] == SPEC.to_dict() and len(payload["rows"]) == 8
     assert json.loads((out / "study.json").read_text())["spec"] == SPEC.to_dict()
-    for name in ("dose_response.png", "reconstructions_amplitude.png", "reconstructions_phase.png"):
-        data = (out / name).read_bytes()
-        assert data[:8] == PNG_MAGIC and len(data) > 10_000, name
-    assert {p.name for p in result.figures} == {
+    figures = (
         "dose_response.png",
+        "convergence.png",
         "reconstructions_amplitude.png",
         "reconstructions_phase.png",
-    }
+    )
+    for name in figures:
+        data = (out / name).read_bytes()
+        assert data[:8] == PNG_MAGIC and len(data) > 10_000, name
+    assert {p.name for p in result.figures} == set(figures)
+    for row in rows:  # with 1 epoch, every checkpoint is the last epoch: the final scores
+        for channel in ("amplitude", "phase"):
+            for pct in (50, 75):
+                assert row[f"{channel}_ssim_at_{pct}pct"] == row[f"{channel}_ssim"]
 
 
 def test_setting_ids_depend_on_the_setting_not_on_the_other_sweeps() -> None:
@@ -267,3 +273,27 @@ def test_resume_refuses_results_it_does_not_know_and_changes_nothing(tmp_path: P
     assert old_id in str(info.value) and "another --out folder" in str(info.value)
     assert {name: (out / name).read_bytes() for name in before} == before
     assert not (out / "runs").exists()
+
+
+def test_checkpoint_scores_are_the_scores_of_shorter_runs(tmp_path: Path) -> None:
+    # A 4-epoch setting is scored after epochs 2 and 3 (50 % and 75 %) as well: those scores
+    # must equal the final scores of the same setting trained for 2 and 3 epochs, which also
+    # shows that scoring during training leaves the training itself unchanged.
+    base = dataclasses.replace(SPEC, N=(32,), gridsize=(2,), photons=(1e6,))
+    rows = {}
+    for epochs in (2, 3, 4):
+        out = tmp_path / f"e{epochs}"
+        run_study(dataclasses.replace(base, epochs=epochs), out)
+        (rows[epochs],) = _csv_rows(out / "results.csv")
+    four = rows[4]
+    assert int(four["epochs_run"]) == 4
+    for channel in ("amplitude", "phase"):
+        for pct, epochs in ((50, 2), (75, 3)):
+            at, final = (
+                float(four[f"{channel}_ssim_at_{pct}pct"]),
+                float(rows[epochs][f"{channel}_ssim"]),
+            )
+            assert math.isfinite(at) and abs(at - final) <= 1e-3, (channel, pct, at, final)
+        assert float(four[f"{channel}_ssim_at_50pct"]) != float(four[f"{channel}_ssim"])
+    assert float(four["checkpoint_time_s"]) > 0 and float(rows[2]["checkpoint_time_s"]) > 0
+    assert (tmp_path / "e4" / "convergence.png").read_bytes()[:8] == PNG_MAGIC

@@ -63,6 +63,30 @@ def test_snapshots_every_epoch_with_preview_and_health(small_data: object) -> No
         snaps[0].loss = 0.0  # type: ignore[misc]
 
 
+def test_preview_epochs_add_previews_and_leave_the_training_unchanged(
+    small_data: object,
+) -> None:
+    runs = {}
+    for extra in ((), (1, 2)):
+        snaps: list[TrainingSnapshot] = []
+        result = run_training(
+            small_data,  # type: ignore[arg-type]
+            ModelConfig(N=32, gridsize=1, n_filters_scale=1),
+            TrainingConfig(epochs=3, batch_size=8, preview_every=0),
+            DataConfig(n_groups=40, validation_fraction=0.1),
+            on_snapshot=snaps.append,
+            preview_epochs=extra,
+        )
+        runs[extra] = (snaps, result)
+    (plain, plain_result), (extra_snaps, extra_result) = runs[()], runs[(1, 2)]
+    assert [s.preview is not None for s in plain] == [False, False, False]
+    assert [s.preview is not None for s in extra_snaps] == [True, True, False]
+    assert plain_result.preview_s == 0 and extra_result.preview_s > 0
+    assert extra_result.preview_s < extra_result.elapsed_s
+    assert [s.loss for s in extra_snaps] == [s.loss for s in plain]
+    assert [s.val_loss for s in extra_snaps] == [s.val_loss for s in plain]
+
+
 def test_stop_event_ends_the_run_within_one_batch(small_data: object) -> None:
     event = CountingEvent(limit=4)
     gen = train(
