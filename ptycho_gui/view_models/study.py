@@ -237,6 +237,25 @@ def dose_series(rows: Sequence[dict[str, Any]], metric: str) -> list[DoseSeries]
     return out
 
 
+def cell_tooltip(row: dict[str, Any]) -> str:
+    """What hovering a grid cell tells: the setting, its SSIMs, and how they moved during
+    training (the scores after 50 % and 75 % of the epochs, when the row carries them):
+    equal scores mean the setting had converged, rising ones that it needed more epochs."""
+    lines = [str(row.get("setting_id", "?"))]
+    epochs = row.get("epochs_run")
+    for channel in ("amplitude", "phase"):
+        final = _finite([row.get(f"{channel}_ssim")])
+        if not final:
+            continue
+        text = f"{channel} SSIM {final[0]:.3f}"
+        steps = [(pct, _finite([row.get(f"{channel}_ssim_at_{pct}pct")])) for pct in (50, 75)]
+        if all(v for _, v in steps):
+            text += " (" + ", ".join(f"{v[0]:.3f} at {pct} %" for pct, v in steps)
+            text += f" of {epochs} epochs)" if epochs else ")"
+        lines.append(text)
+    return "\n".join(lines)
+
+
 def chance_mean(rows: Sequence[dict[str, Any]], metric: str) -> float | None:
     """Mean chance level of a metric over the rows (None when the rows carry none)."""
     values = _finite(r.get(f"chance_{metric}") for r in rows)

@@ -39,6 +39,7 @@ from ptycho_gui.view_models.study import (
     DOSE_METRICS,
     StudyFolder,
     StudyGrid,
+    cell_tooltip,
     chance_mean,
     column_label,
     display_phase,
@@ -91,9 +92,14 @@ class ThumbnailGridWidget(pg.GraphicsLayoutWidget):
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
 
     def show_grid(
-        self, grid: StudyGrid, snaps: dict[str, StitchSnapshot], part: str = "amplitude"
+        self,
+        grid: StudyGrid,
+        snaps: dict[str, StitchSnapshot],
+        part: str = "amplitude",
+        tooltips: dict[str, str] | None = None,
     ) -> None:
-        """Draw ``grid`` with the reconstructions at hand (cells without one stay empty)."""
+        """Draw ``grid`` with the reconstructions at hand (cells without one stay empty);
+        ``tooltips`` maps setting ids to the text shown on hover (default: the id)."""
         self.clear()
         self.grid = grid
         self.part = part
@@ -128,7 +134,7 @@ class ThumbnailGridWidget(pg.GraphicsLayoutWidget):
                 item.setImage(image, autoLevels=False, levels=self.levels)
                 h, w = image.shape
                 item.setRect(QRectF(snap.origin_px[1], snap.origin_px[0], w, h))
-                item.setToolTip(sid)
+                item.setToolTip((tooltips or {}).get(sid, sid))
                 view.addItem(item)
                 self.images[sid] = item
         self.view_group = ViewGroup(list(self.views.values()), self)
@@ -509,7 +515,8 @@ class StudyPanelWidget(QWidget):
             return
         seed = self.seed_combo.currentData()
         grid = study_grid(self.folder.spec, None if seed is None else int(seed), self.folder.ids)
-        self.grid_view.show_grid(grid, self.snaps, self.part_combo.currentText())
+        tips = {sid: cell_tooltip(row) for sid, row in self.folder.rows.items()}
+        self.grid_view.show_grid(grid, self.snaps, self.part_combo.currentText(), tips)
 
     def _draw_plot(self) -> None:
         if self.folder is None:

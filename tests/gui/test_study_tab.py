@@ -88,6 +88,10 @@ def test_study_tab_runs_a_study_and_shows_it(qtbot, bare_window: MainWindow, tmp
     grid = panel.grid_view
     assert grid.grid is not None and grid.grid.shape == (2, 2)
     assert set(grid.images) == {r["setting_id"] for r in rows}
+    for r in rows:  # hovering a cell tells its scores (1 epoch: the checkpoints are the end)
+        tip = grid.images[r["setting_id"]].toolTip().splitlines()
+        assert tip[0] == r["setting_id"]
+        assert tip[1].startswith(f"amplitude SSIM {r['amplitude_ssim']:.3f} (")
     levels = {tuple(np.round(item.levels, 6)) for item in grid.images.values()}
     assert len(levels) == 1 and grid.levels[1] > grid.levels[0]
     # every cell starts on the region that holds all the reconstructions

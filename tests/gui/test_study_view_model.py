@@ -10,6 +10,7 @@ import pytest
 from ptycho_engine.data import StitchSnapshot
 from ptycho_engine.study import StudyError, StudySetting, StudySpec, setting_id
 from ptycho_gui.view_models.study import (
+    cell_tooltip,
     chance_mean,
     display_phase,
     dose_series,
@@ -152,3 +153,28 @@ def test_a_folder_from_another_engine_version_is_shown_by_setting_values(tmp_pat
     assert grid.ids[0][0] == setting_id(spec, StudySetting(32, 1, 1e3, "nll", 0))
     assert folder.next_setting() == StudySetting(32, 1, 1e3, "nll", 0)
     assert [r["setting_id"] for r in folder.ordered_rows()] == [old_id]
+
+
+def test_cell_tooltip_shows_the_scores_during_training():
+    row = {
+        "setting_id": "N64-g2-1e6-nll-s0-0123456789",
+        "epochs_run": 50,
+        "amplitude_ssim": 0.8021,
+        "amplitude_ssim_at_50pct": 0.7012,
+        "amplitude_ssim_at_75pct": 0.7904,
+        "phase_ssim": 0.7,
+        "phase_ssim_at_50pct": 0.6,
+        "phase_ssim_at_75pct": 0.69,
+    }
+    assert cell_tooltip(row).splitlines() == [
+        "N64-g2-1e6-nll-s0-0123456789",
+        "amplitude SSIM 0.802 (0.701 at 50 %, 0.790 at 75 % of 50 epochs)",
+        "phase SSIM 0.700 (0.600 at 50 %, 0.690 at 75 % of 50 epochs)",
+    ]
+    # a row from an engine that did not score checkpoints: the final scores alone
+    old = {k: v for k, v in row.items() if "_at_" not in k}
+    old["phase_ssim"] = math.nan
+    assert cell_tooltip(old).splitlines() == [
+        "N64-g2-1e6-nll-s0-0123456789",
+        "amplitude SSIM 0.802",
+    ]
