@@ -289,7 +289,7 @@ class MainWindow(QMainWindow):
     def recent_files(self) -> list[str]:
         """Recently opened files, newest first."""
         value = self.qsettings.value("session/recent_files", [], list)
-        return [str(v) for v in (value or [])]
+        return [str(v) for v in value] if isinstance(value, list) else []
 
     def show_run(self, run_id: int) -> None:
         """Show a finished run's object and probe in the live views."""

@@ -76,14 +76,15 @@ class CompareWindow(QWidget):
         self.setWindowTitle("Compare " + ", ".join(self.names))
         self.resize(1200, 800)
         self.records = records
+        objects = [r.object for r in records if r.object is not None]  # all, checked above
         self._frames_in = [
             FrameImage(
-                r.object,
-                r.valid if r.valid is not None else np.ones(r.object.shape, bool),
+                obj,
+                r.valid if r.valid is not None else np.ones(obj.shape, bool),
                 r.origin_px,
                 s,
             )
-            for r, s in zip(records, scales, strict=True)
+            for r, obj, s in zip(records, objects, scales, strict=True)
         ]
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(["amplitude", "phase"])

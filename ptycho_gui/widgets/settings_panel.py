@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -127,7 +128,7 @@ class SettingsPanelWidget(QWidget):
         self.stop_button.clicked.connect(self.stop_clicked)
         model.settings_changed.connect(self._on_model_settings_changed)
         model.edit_rejected.connect(self.probe_message.setText)
-        self.data_probe = None
+        self.data_probe: np.ndarray | None = None
         self._checked_probe: tuple[str, int] = ("", 0)
 
     def set_detector(self, detector_side: int) -> None:
