@@ -353,22 +353,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             "steps": result.steps,
             "stopped": result.stopped,
             "metrics": metrics,
-            "history": [
-                {
-                    "epoch": s.epoch,
-                    "steps": s.steps,
-                    "stage": s.stage,
-                    "loss": s.loss,
-                    "val_loss": s.val_loss,
-                    "learning_rate": s.learning_rate,
-                    "elapsed_s": s.elapsed_s,
-                    "mean_predicted_counts": s.health.mean_predicted_counts,
-                    "mean_measured_counts": s.health.mean_measured_counts,
-                    "saturated_fraction": s.health.saturated_fraction,
-                    "metrics": scores,
-                }
-                for s, scores in history
-            ],
+            "history": [{**s.record(), "metrics": scores} for s, scores in history],
             "versions": runs.versions(),
         },
     )

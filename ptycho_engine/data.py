@@ -257,6 +257,22 @@ class TrainingSnapshot:
     preview: Preview | None = None
     stopped: bool = False
 
+    def record(self) -> dict[str, Any]:
+        """The epoch as plain numbers, as run folders store their training history."""
+        return {
+            "epoch": self.epoch,
+            "steps": self.steps,
+            "stage": self.stage,
+            "loss": self.loss,
+            "val_loss": self.val_loss,
+            "learning_rate": self.learning_rate,
+            "elapsed_s": self.elapsed_s,
+            "mean_predicted_counts": self.health.mean_predicted_counts,
+            "mean_measured_counts": self.health.mean_measured_counts,
+            "predicted_to_measured_counts": self.health.intensity_ratio,
+            "saturated_fraction": self.health.saturated_fraction,
+        }
+
 
 @dataclass(frozen=True, eq=False)
 class StitchSnapshot:

@@ -699,20 +699,7 @@ def run_setting(
             row[f"{channel}_ssim_at_{round(100 * fraction)}pct"] = (
                 float(getattr(at, channel).ssim) if at is not None else math.nan
             )
-    history = tuple(
-        {
-            "epoch": s.epoch,
-            "steps": s.steps,
-            "stage": s.stage,
-            "loss": s.loss,
-            "val_loss": s.val_loss,
-            "learning_rate": s.learning_rate,
-            "elapsed_s": s.elapsed_s,
-            "predicted_to_measured_counts": s.health.intensity_ratio,
-            "saturated_fraction": s.health.saturated_fraction,
-        }
-        for s in result.history
-    )
+    history = tuple(s.record() for s in result.history)
     return SettingOutcome(
         setting_id=sid,
         row=row,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,9 @@ def test_train_then_reconstruct_writes_run_folders(
     assert len(info["input"]["sha256"]) == 64
     assert set(info["metrics"]) == {"reconstruction", "chance_level"}
     assert info["steps"] > 0 and info["timings_s"]["train"] > 0
+    (epoch,) = info["history"]
+    assert epoch["epoch"] == 1 and epoch["steps"] == info["steps"]
+    assert math.isfinite(epoch["loss"]) and epoch["predicted_to_measured_counts"] > 0
     for name in (
         "amplitude.png",
         "phase.png",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 
 import numpy as np
@@ -59,6 +60,10 @@ def test_snapshots_every_epoch_with_preview_and_health(small_data: object) -> No
     h = snaps[-1].health
     assert h.mean_measured_counts == pytest.approx(small_data.photons_per_pattern, rel=0.2)  # type: ignore[attr-defined]
     assert 0 <= h.saturated_fraction <= 1
+    record = snaps[-1].record()  # what run folders store: plain numbers, JSON-ready
+    assert json.loads(json.dumps(record)) == record
+    assert (record["epoch"], record["steps"], record["stage"]) == (3, 15, "main")
+    assert record["predicted_to_measured_counts"] == h.intensity_ratio
     with pytest.raises(dataclasses.FrozenInstanceError):
         snaps[0].loss = 0.0  # type: ignore[misc]
 
