@@ -86,8 +86,14 @@ def spec_from_form(
     epochs: int,
     positions: int,
     object_kind: str = "lines",
+    n_filters_scale: int = 2,
+    mae_warmup_epochs: int = 0,
+    base: StudySpec | None = None,
 ) -> StudySpec:
     """The :class:`StudySpec` that the Study tab's form describes.
+
+    The settings the form does not show (scan, probe, batch size, learning rate) come from
+    ``base`` (the study opened last, so that running it again resumes it) or are the defaults.
 
     Raises
     ------
@@ -100,6 +106,14 @@ def spec_from_form(
         raise StudyError("gridsize: tick at least one")
     if not loss:
         raise StudyError("loss: tick nll, mae or both")
+    hidden: dict[str, Any] = {}
+    if base is not None:
+        hidden = {
+            "scan": base.scan,
+            "probe_kind": base.probe_kind,
+            "batch_size": base.batch_size,
+            "learning_rate": base.learning_rate,
+        }
     return StudySpec(
         N=tuple(N),
         gridsize=tuple(gridsize),
@@ -109,6 +123,9 @@ def spec_from_form(
         epochs=epochs,
         positions=positions,
         object_kind=object_kind,
+        n_filters_scale=n_filters_scale,
+        mae_warmup_epochs=mae_warmup_epochs,
+        **hidden,
     )
 
 

@@ -239,3 +239,35 @@ def test_study_form_errors_name_the_field(qtbot, bare_window: MainWindow, tmp_pa
     assert str(other) in panel.error_label.text()
     qtbot.waitUntil(panel.run_button.isEnabled)
     assert panel.status_label.text() == "The study did not run"
+
+
+def test_opening_a_study_fills_the_form_so_that_run_resumes_it(
+    qtbot, bare_window: MainWindow, tmp_path: Path
+):
+    from ptycho_engine.study import StudySpec
+
+    win = bare_window
+    panel = win.study_panel
+    spec = StudySpec(
+        N=(64,),
+        gridsize=(1, 2),
+        photons=(1e3, 1e9),
+        loss=("nll", "mae"),
+        seeds=(0, 1),
+        epochs=50,
+        positions=500,
+        n_filters_scale=1,
+        mae_warmup_epochs=2,
+        scan="raster",
+        batch_size=8,
+        learning_rate=5e-4,
+    )
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "study.json").write_text(json.dumps({"format": 1, "spec": spec.to_dict()}))
+    assert win.open_study(str(out)) is not None
+    assert panel.width_spin.value() == 1 and panel.warmup_spin.value() == 2
+    assert panel.spec() == spec  # Run on this folder resumes it instead of refusing it
+    assert panel.count_label.text() == "16 settings"
+    panel.width_spin.setValue(2)  # a changed field makes another study
+    assert panel.spec().n_filters_scale == 2 and panel.spec().scan == "raster"

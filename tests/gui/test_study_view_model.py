@@ -47,6 +47,45 @@ def test_spec_from_form_builds_the_study_the_form_shows():
     )
     assert len(spec.settings()) == 2 * 2 * 2 * 2 * 2
     assert spec.photons == (1e4, 1e6) and spec.seeds == (0, 1) and spec.epochs == 3
+    assert (spec.n_filters_scale, spec.mae_warmup_epochs, spec.scan) == (2, 0, "spiral")
+    base = StudySpec(
+        N=(32,),
+        gridsize=(1,),
+        photons=(1e3,),
+        loss=("nll",),
+        seeds=(0,),
+        scan="raster",
+        probe_kind="gaussian",
+        batch_size=8,
+        learning_rate=5e-4,
+    )
+    kept = spec_from_form(
+        N=[64],
+        gridsize=[2],
+        photons="1e5",
+        loss=["mae"],
+        seeds="3",
+        epochs=7,
+        positions=90,
+        n_filters_scale=1,
+        mae_warmup_epochs=2,
+        base=base,
+    )
+    assert kept == StudySpec(
+        N=(64,),
+        gridsize=(2,),
+        photons=(1e5,),
+        loss=("mae",),
+        seeds=(3,),
+        epochs=7,
+        positions=90,
+        n_filters_scale=1,
+        mae_warmup_epochs=2,
+        scan="raster",
+        probe_kind="gaussian",
+        batch_size=8,
+        learning_rate=5e-4,
+    )
     with pytest.raises(StudyError, match=r"^N:"):
         spec_from_form(
             N=[], gridsize=[1], photons="1e4", loss=["nll"], seeds="0", epochs=1, positions=50
