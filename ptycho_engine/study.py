@@ -116,8 +116,18 @@ _CHANNEL_SCORES = ("ssim", "psnr", "mae", "rmse", "frc_1_7_px", "frc_halfbit_px"
 #: whether its scores were still changing: a converged setting scores the same at 75 % of its
 #: epochs as at the end.
 CHECKPOINT_FRACTIONS = (0.5, 0.75)
+
+
+def checkpoint_column(channel: str, fraction: float) -> str:
+    """Results column of the SSIM of ``channel`` after ``fraction`` of the epochs, e.g.
+    ``"phase_ssim_at_75pct"``; the final score's own column (``"phase_ssim"``) for 1."""
+    if fraction == 1.0:
+        return f"{channel}_ssim"
+    return f"{channel}_ssim_at_{round(100 * fraction)}pct"
+
+
 CHECKPOINT_COLUMNS = tuple(
-    f"{channel}_ssim_at_{round(100 * f)}pct"
+    checkpoint_column(channel, f)
     for f in CHECKPOINT_FRACTIONS
     for channel in ("amplitude", "phase")
 )
@@ -696,7 +706,7 @@ def run_setting(
         if epoch >= spec.epochs and not result.stopped:
             at = report
         for channel in ("amplitude", "phase"):
-            row[f"{channel}_ssim_at_{round(100 * fraction)}pct"] = (
+            row[checkpoint_column(channel, fraction)] = (
                 float(getattr(at, channel).ssim) if at is not None else math.nan
             )
     history = tuple(s.record() for s in result.history)
@@ -988,12 +998,6 @@ def write_convergence(rows: Sequence[dict[str, Any]], path: Path) -> Path | None
     from ptycho_engine.runs import atomic_write
 
     fractions = (*CHECKPOINT_FRACTIONS, 1.0)
-
-    def column(channel: str, fraction: float) -> str:
-        if fraction == 1.0:
-            return f"{channel}_ssim"
-        return f"{channel}_ssim_at_{round(100 * fraction)}pct"
-
     if not _finite(r.get(c) for r in rows for c in CHECKPOINT_COLUMNS):
         return None
     doses = sorted({r["photons"] for r in rows})
@@ -1010,7 +1014,9 @@ def write_convergence(rows: Sequence[dict[str, Any]], path: Path) -> Path | None
                     for r in rows
                     if (r["N"], r["gridsize"], r["loss"], r["photons"]) == (n, g, loss, dose)
                 ]
-                per_x = [_finite(r.get(column(channel, f)) for r in mine) for f in fractions]
+                per_x = [
+                    _finite(r.get(checkpoint_column(channel, f)) for r in mine) for f in fractions
+                ]
                 if not all(per_x):
                     continue
                 ax.errorbar(

@@ -18,11 +18,13 @@ import numpy as np
 
 from ptycho_engine.data import StitchSnapshot
 from ptycho_engine.study import (
+    CHECKPOINT_FRACTIONS,
     LOSSES,
     RUNS_DIR,
     StudyError,
     StudySetting,
     StudySpec,
+    checkpoint_column,
     ground_truth,
     read_results,
     read_spec,
@@ -176,6 +178,11 @@ class StudyGrid:
         return None
 
 
+def _id_of(spec: StudySpec, ids: dict[StudySetting, str] | None, setting: StudySetting) -> str:
+    """The id a folder gave ``setting`` (``ids``, by setting values), else this engine's."""
+    return (ids or {}).get(setting) or setting_id(spec, setting)
+
+
 def study_grid(
     spec: StudySpec, seed: int | None = None, ids: dict[StudySetting, str] | None = None
 ) -> StudyGrid:
@@ -187,15 +194,11 @@ def study_grid(
     seed = spec.seeds[0] if seed is None else seed
     if seed not in spec.seeds:
         raise StudyError(f"seed {seed} is not one of the study's seeds {spec.seeds}")
-    known = ids or {}
     doses = tuple(sorted(spec.photons))
     columns = tuple((n, g, loss) for n in spec.N for g in spec.gridsize for loss in spec.loss)
 
-    def cell(setting: StudySetting) -> str:
-        return known.get(setting) or setting_id(spec, setting)
-
     cells = tuple(
-        tuple(cell(StudySetting(n, g, dose, loss, seed)) for n, g, loss in columns)
+        tuple(_id_of(spec, ids, StudySetting(n, g, dose, loss, seed)) for n, g, loss in columns)
         for dose in doses
     )
     return StudyGrid(doses, columns, seed, cells)
@@ -265,7 +268,10 @@ def cell_tooltip(row: dict[str, Any]) -> str:
         if not final:
             continue
         text = f"{channel} SSIM {final[0]:.3f}"
-        steps = [(pct, _finite([row.get(f"{channel}_ssim_at_{pct}pct")])) for pct in (50, 75)]
+        steps = [
+            (round(100 * f), _finite([row.get(checkpoint_column(channel, f))]))
+            for f in CHECKPOINT_FRACTIONS
+        ]
         if all(v for _, v in steps):
             text += " (" + ", ".join(f"{v[0]:.3f} at {pct} %" for pct, v in steps)
             text += f" of {epochs} epochs)" if epochs else ")"
@@ -342,7 +348,7 @@ class StudyFolder:
 
     def id_of(self, setting: StudySetting) -> str:
         """The id of a setting: the folder's when it holds a result, else this engine's."""
-        return self.ids.get(setting) or setting_id(self.spec, setting)
+        return _id_of(self.spec, self.ids, setting)
 
     def ordered_rows(self) -> list[dict[str, Any]]:
         """Finished rows in the spec's order."""
