@@ -1,21 +1,44 @@
 # The two commands of the README: `make run` and `make test`. Both create the virtual
-# environment (.venv) and install the project into it on first use (and again whenever
-# pyproject.toml changes).
+# environment (.venv) on first use, with the exact versions of requirements/lock.txt, and
+# install the project into it (again whenever pyproject.toml or the lock changes).
+#
+#   make lock         refresh the locks from pyproject.toml's ranges (needs the network)
+#   make test-latest  run the suite against the newest versions the ranges allow (.venv-latest)
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LOCK := requirements/lock.txt
+INTEROP_VENV := .venv-interop
+INTEROP_LOCK := requirements/interop.txt
+INTEROP_STAMP := $(INTEROP_VENV)/.installed
+LATEST_VENV := .venv-latest
+UV_VERSION := 0.13.9
+EXTRAS := gui,study,test
 RUN_DIR ?= runs/sample
 
-.PHONY: run run-headless test lint clean-venv
+.PHONY: run run-headless test test-latest lint lock clean-venv
 
-$(STAMP): pyproject.toml
+define check_python
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
+endef
+
+$(STAMP): pyproject.toml $(LOCK)
+	$(check_python)
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[gui,study,test]'
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	@touch $(STAMP)
+
+$(INTEROP_STAMP): $(INTEROP_LOCK)
+	$(check_python)
+	rm -rf $(INTEROP_VENV)
+	$(PYTHON) -m venv $(INTEROP_VENV)
+	$(INTEROP_VENV)/bin/python -m pip install --quiet --no-deps --require-hashes -r $(INTEROP_LOCK)
+	@touch $(INTEROP_STAMP)
 
 # The desktop app on the bundled sample data (or FILE=path), e.g. `make run FILE=scan.cxi`.
 run: $(STAMP)
@@ -32,8 +55,31 @@ lint: $(STAMP)
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 
-test: lint
-	$(PY) -m pytest
+test: lint $(INTEROP_STAMP)
+	PTYCHODUS_PYTHON=$(abspath $(INTEROP_VENV))/bin/python $(PY) -m pytest
+
+# The suite against the newest releases that pyproject.toml's ranges allow (not the lock):
+# tells whether a lock refresh is safe. CI runs `make test`, on the lock.
+test-latest:
+	$(check_python)
+	rm -rf $(LATEST_VENV)
+	$(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade -e '.[$(EXTRAS)]'
+	@touch $(LATEST_VENV)/.installed
+	$(MAKE) test VENV=$(LATEST_VENV)
+
+# Refresh both locks (exact versions and hashes) from pyproject.toml's ranges and the .in
+# files, for every platform, Python 3.11 and newer. Commit the result after `make test` passes.
+lock:
+	$(check_python)
+	$(PYTHON) -m venv .venv-tools
+	.venv-tools/bin/python -m pip install --quiet 'uv==$(UV_VERSION)'
+	.venv-tools/bin/uv pip compile pyproject.toml requirements/build.in --extra gui \
+		--extra study --extra test --universal --python-version 3.11 --generate-hashes \
+		--quiet -o $(LOCK)
+	.venv-tools/bin/uv pip compile requirements/interop.in --universal --python-version 3.11 \
+		--generate-hashes --quiet -o $(INTEROP_LOCK)
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(INTEROP_VENV) $(LATEST_VENV) .venv-tools

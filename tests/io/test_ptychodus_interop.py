@@ -1,58 +1,87 @@
 """Interoperability with ptychodus's own product reader and writer.
 
-Skipped unless ``ptychodus`` imports (it is not a dependency of this project; it was checked in
-a throwaway virtual environment with ``pip install ptychodus`` and ``PYTHONPATH`` set to the
-project root).
+ptychodus lives in its own virtual environment (``.venv-interop``, from
+``requirements/interop.txt``), which ``make test`` builds and names in ``PTYCHODUS_PYTHON``; the
+script ``interop/ptychodus_roundtrip.py`` runs there. The product is the one ``ptycho-engine
+train`` writes for a file without geometry: the case where the pixel size is unknown.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ptycho_engine.io import read_product, write_product
-from tests.io.conftest import simulated
+from ptycho_engine.cli import main as engine_main
+from ptycho_engine.io import read_product, write_pinn_npz
+from ptycho_engine.simulate import simulate_dataset
 
-ptychodus_io = pytest.importorskip("ptychodus.api.io", reason="ptychodus is not installed")
+SCRIPT = Path(__file__).resolve().parent / "interop" / "ptychodus_roundtrip.py"
 
 
-def test_ptychodus_reads_our_product_and_we_read_theirs(tmp_path: Path) -> None:
-    data = simulated(32)
-    assert data.object_gt is not None and data.probe is not None and data.pixel_size_m
-    ours = write_product(
-        tmp_path / "ours.h5",
-        data.object_gt,
-        data.probe,
-        data.positions_px,
-        data.pixel_size_m,
-        name="sim",
-        detector_object_distance_m=2.0,
-        probe_energy_eV=8800.0,
-        object_center_m=(3e-7, -5e-7),
-        loss_epochs=[1, 2, 3],
-        loss_values=[3.0, 2.0, 1.0],
+def _ptychodus_python() -> str:
+    python = os.environ.get("PTYCHODUS_PYTHON", "")
+    if not python:
+        pytest.skip(
+            "PTYCHODUS_PYTHON is not set: run the suite with `make test`, which builds "
+            ".venv-interop from requirements/interop.txt"
+        )
+    if not Path(python).is_file():
+        pytest.fail(f"PTYCHODUS_PYTHON={python} does not exist: run `make test` again")
+    return python
+
+
+def test_ptychodus_reads_the_product_of_train_and_we_read_its_save(tmp_path: Path) -> None:
+    python = _ptychodus_python()
+    data = simulate_dataset(N=32, n_positions=40, photons=1e5, seed=5)
+    assert data.pixel_size_m is None and data.energy_ev is None  # a file without geometry
+    source = tmp_path / "no_geometry.npz"
+    write_pinn_npz(source, data)
+    run = tmp_path / "run"
+    status = engine_main(
+        [
+            "train",
+            str(source),
+            "--N",
+            "32",
+            "--gridsize",
+            "1",
+            "--epochs",
+            "2",
+            "--n-filters-scale",
+            "1",
+            "--out",
+            str(run),
+        ]
     )
-    product = ptychodus_io.load_product(ours)
-    assert product.metadata.name == "sim"
-    assert product.metadata.photon_energy_eV == pytest.approx(8800.0)
-    assert product.metadata.detector_distance_m == pytest.approx(2.0)
-    np.testing.assert_array_equal(product.object_.get_array()[0], data.object_gt)
-    np.testing.assert_array_equal(product.probes.get_array().reshape(-1, 32, 32)[0], data.probe)
-    geometry = product.object_.get_geometry()
-    positions = product.probe_positions
-    x_px = geometry.map_probe_positions_to_object_x_px(positions)
-    y_px = geometry.map_probe_positions_to_object_y_px(positions)
-    np.testing.assert_allclose(np.stack([y_px, x_px], axis=1), data.positions_px, atol=1e-9)
-    assert [loss.value for loss in product.losses] == [3.0, 2.0, 1.0]
+    assert status == 0
+    ours = read_product(run / "reconstruction.h5")
 
-    theirs = tmp_path / "theirs.h5"
-    ptychodus_io.save_product(theirs, product)
-    back = read_product(theirs)
-    np.testing.assert_array_equal(back.object[0], data.object_gt)
-    np.testing.assert_array_equal(back.probe[0], data.probe)
-    np.testing.assert_allclose(back.positions_px, data.positions_px, atol=1e-9)
-    assert back.metadata["probe_energy_eV"] == pytest.approx(8800.0)
-    assert back.object_center_m == pytest.approx((3e-7, -5e-7))
-    np.testing.assert_array_equal(back.loss_values, [3.0, 2.0, 1.0])
+    done = subprocess.run(
+        [python, str(SCRIPT), str(run / "reconstruction.h5"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "read_by_ptychodus.json").read_text(encoding="utf-8"))
+    with np.load(tmp_path / "read_by_ptychodus.npz", allow_pickle=False) as seen:
+        np.testing.assert_array_equal(seen["object"], ours.object)
+        np.testing.assert_array_equal(seen["probe"].reshape(ours.probe.shape), ours.probe)
+        np.testing.assert_allclose(seen["positions_px"], ours.positions_px, atol=1e-9)
+    assert summary["pixel_width_m"] == pytest.approx(ours.object_pixel_m[1])
+    assert summary["pixel_height_m"] == pytest.approx(ours.object_pixel_m[0])
+    history = json.loads((run / "run.json").read_text(encoding="utf-8"))["history"]
+    assert summary["losses"] == pytest.approx([h["loss"] for h in history])
+
+    theirs = read_product(tmp_path / "saved_by_ptychodus.h5")
+    np.testing.assert_array_equal(theirs.object, ours.object)
+    np.testing.assert_array_equal(theirs.probe, ours.probe)
+    np.testing.assert_allclose(theirs.positions_px, ours.positions_px, atol=1e-9)
+    assert theirs.object_pixel_m == pytest.approx(ours.object_pixel_m)
+    np.testing.assert_allclose(theirs.loss_values, ours.loss_values)
