@@ -9,17 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ptycho_engine import study_cli
-from ptycho_engine.config import DataConfig, ModelConfig, TrainingConfig
-from ptycho_engine.errors import PtychoError
-
-#: Object amplitude needed by the brightest patterns above which ``train`` warns of saturation.
-SATURATION_WARNING_LEVEL = 0.9
+from ptycho_engine.config import ModelConfig
+from ptycho_engine.errors import ConfigError, DataError, PtychoError
 
 EXIT_USAGE = 2
 
@@ -135,65 +131,57 @@ def _read_options(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
 
 
-def _load(args: argparse.Namespace, n: int | None) -> Any:
-    """Read any supported file and prepare it for pattern size ``n`` (crop, bin, centre)."""
-    from ptycho_engine.io import prepare, read_data
+def _preparation(args: argparse.Namespace, n: int) -> tuple[str, int]:
+    """``(mode, N)`` of the preparation the options ask for (``--bin`` or ``--crop``)."""
+    if getattr(args, "bin", None) or getattr(args, "crop", None):
+        from ptycho_engine.io import read_data
 
-    data = read_data(args.data, args.profile)
-    mode, target = "crop", n
-    if getattr(args, "bin", None):
-        mode, target = "bin", data.N // args.bin
-    elif getattr(args, "crop", None):
-        target = args.crop
-    overrides = _read_options(args)
-    if target != data.N or overrides or data.provenance.get("format") != "pinn-npz":
-        data = prepare(data, target, mode, **overrides)
-    return data
+        if args.bin:
+            detector = read_data(args.data, args.profile).N
+            return "bin", detector // args.bin
+        return "crop", args.crop
+    return "crop", n
 
 
-def _load_probe(path: Path | None, n: int) -> Any:
-    if path is None:
-        return None
-    from ptycho_engine.io import read_probe
-
-    return read_probe(path, n).probe
-
-
-def _metrics(data: Any, snap: Any) -> dict[str, Any] | None:
-    if data.object_gt is None:
-        return None
-    from ptycho_engine.metrics import chance_level, compare
-    from ptycho_engine.stitching import reference_region
-
-    ref = reference_region(data.object_gt, snap.origin_px, snap.object.shape)
-    return {
-        "reconstruction": compare(snap.object, ref, snap.valid, data.pixel_size_m).to_dict(),
-        "chance_level": chance_level(ref, snap.valid).to_dict(),
-    }
-
-
-def _preview_metrics(data: Any, snap: Any) -> dict[str, Any] | None:
-    import numpy as np
-
-    from ptycho_engine.data import StitchSnapshot
-
-    preview = snap.preview
-    obj = (preview.amplitude * np.exp(1j * preview.phase)).astype(np.complex64)
-    return _metrics(data, StitchSnapshot(obj, preview.valid, 1, 1, preview.origin_px))
-
-
-def _print_scores(metrics: dict[str, Any] | None) -> None:
+def _print_scores(metrics: Any) -> None:
+    """One line of scores (a :class:`~ptycho_engine.pipeline.Scores`), with the chance level
+    and the flags of what could not be computed."""
     if metrics is None:
         print("no ground truth in the file: no metrics")
         return
-    rec, chance = metrics["reconstruction"], metrics["chance_level"]
+    rec, chance = metrics.report, metrics.chance
     print(
-        f"amplitude SSIM {rec['amplitude']['ssim']:.3f} "
-        f"(chance {chance['amplitude']['ssim']:.3f}), "
-        f"phase SSIM {rec['phase']['ssim']:.3f} (chance {chance['phase']['ssim']:.3f}), "
-        f"FRC 1/7 amplitude {rec['amplitude']['frc_1_7_px']} px, "
-        f"phase {rec['phase']['frc_1_7_px']} px; region: {rec['region']}"
+        f"amplitude SSIM {rec.amplitude.ssim:.3f} (chance {chance.amplitude.ssim:.3f}), "
+        f"phase SSIM {rec.phase.ssim:.3f} (chance {chance.phase.ssim:.3f}), "
+        f"FRC 1/7 amplitude {rec.amplitude.frc_1_7_px:.3g} px, "
+        f"phase {rec.phase.frc_1_7_px:.3g} px; region: {rec.region}"
     )
+    for flag in rec.flags:
+        print(f"  note: {flag}")
+
+
+def _printer(event: Any) -> None:
+    """What the command line prints of a run's events."""
+    from ptycho_engine.pipeline import EpochFinished, Notice, Scores
+
+    if isinstance(event, Notice):
+        stream = sys.stderr if event.level == "warning" else sys.stdout
+        prefix = "warning: " if event.level == "warning" else ""
+        print(f"{prefix}{event.text}", file=stream, flush=True)
+    elif isinstance(event, EpochFinished):
+        snap = event.snapshot
+        h = snap.health
+        note = " (stopped)" if snap.stopped else ""
+        print(
+            f"epoch {snap.epoch}/{snap.epochs} [{snap.stage}] steps {snap.steps} "
+            f"loss {snap.loss:.5g} val {snap.val_loss:.5g} lr {snap.learning_rate:.2g} "
+            f"{snap.elapsed_s:.1f}s | counts pred/meas {h.intensity_ratio:.3f} "
+            f"saturated {h.saturated_fraction:.3f}{note}",
+            flush=True,
+        )
+        if event.scores is not None and event.chance is not None:
+            print(f"  after {snap.steps} steps: ", end="")
+            _print_scores(Scores(event.scores, event.chance))
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -221,204 +209,111 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warn_saturation(data: Any, mcfg: ModelConfig, probe: Any) -> None:
-    """Warn (stderr) when the brightest patterns need more object amplitude than the sigmoid
-    amplitude head can give at a fixed probe scale, and say which flag fixes it."""
-    if mcfg.auto_probe_scale or mcfg.amp_activation != "sigmoid":
-        return
-    from ptycho_engine.physics.probe import auto_probe_scale, brightest_level, normalize_probe
-
-    used = probe if probe is not None else data.probe_all_modes
-    if used is None:
-        return
-    try:
-        level = brightest_level(
-            data.amplitudes,
-            normalize_probe(used, mcfg.probe_scale),
-            mcfg.pad_object,
-            mcfg.probe_mask,
-        )
-        better = auto_probe_scale(
-            data.amplitudes, used, mcfg.probe_scale, mcfg.pad_object, mcfg.probe_mask
-        )
-    except PtychoError:
-        return
-    if level > SATURATION_WARNING_LEVEL:
-        print(
-            f"warning: at probe scale {mcfg.probe_scale:g} the brightest patterns need an "
-            f"object amplitude of {level:.2f}, near or above the sigmoid head's limit of 1: "
-            f"the amplitude will saturate; add --auto-probe-scale (it would use "
-            f"{better:.3g}) or pass --probe-scale {better:.3g}",
-            file=sys.stderr,
-        )
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
     from ptycho_engine import runs
-    from ptycho_engine.inference import reconstruct_all
-    from ptycho_engine.training import train
+    from ptycho_engine.pipeline import DataSource, recipe, run
+    from ptycho_engine.streams import drain
 
-    overrides = {
-        "learning_rate": args.learning_rate,
-        "nll_weight": args.nll_weight,
-        "mae_weight": args.mae_weight,
-        "mae_warmup_epochs": args.mae_warmup_epochs,
-        "preview_every": args.preview_every,
-        "batch_size": args.batch_size,
-        "reduce_lr_patience": args.reduce_lr_patience,
-    }
-    tcfg = TrainingConfig(
-        epochs=args.epochs, seed=args.seed, **{k: v for k, v in overrides.items() if v is not None}
-    )
-    mopts = {
-        "n_filters_scale": args.n_filters_scale,
-        "probe_scale": args.probe_scale,
-        "amp_activation": args.amp_activation,
-    }
-    mkw = {k: v for k, v in mopts.items() if v is not None}
-    if args.auto_probe_scale:
-        mkw["auto_probe_scale"] = True
-    mcfg = ModelConfig(N=args.N, gridsize=args.gridsize, **mkw)
-    dkw = {"validation_fraction": args.validation_fraction}
-    dcfg = DataConfig(
-        n_groups=args.n_groups, seed=args.seed, **{k: v for k, v in dkw.items() if v is not None}
-    )
-    t0 = time.perf_counter()
-    data = _load(args, args.N)
-    probe = _load_probe(args.probe, data.N)
-    t_load = time.perf_counter() - t0
-    print(f"{args.data}: {data.n_patterns} patterns of {data.N}x{data.N}")
-    gen = train(data, mcfg, tcfg, dcfg, stop_event=threading.Event(), probe=probe)
-    if data.probe_modes is not None and probe is None:
-        print(f"probe: {data.probe_modes.shape[0]} incoherent modes (intensities add)")
-    _warn_saturation(data, mcfg, probe)
-    history = []
-    while True:
-        try:
-            snap = next(gen)
-        except StopIteration as stop:
-            result = stop.value
-            break
-        h = snap.health
-        scores = None
-        if snap.preview is not None and data.object_gt is not None:
-            scores = _preview_metrics(data, snap)
-        history.append((snap, scores))
-        print(
-            f"epoch {snap.epoch}/{snap.epochs} [{snap.stage}] steps {snap.steps} "
-            f"loss {snap.loss:.5g} val {snap.val_loss:.5g} lr {snap.learning_rate:.2g} "
-            f"{snap.elapsed_s:.1f}s | counts pred/meas {h.intensity_ratio:.3f} "
-            f"saturated {h.saturated_fraction:.3f}",
-            flush=True,
+    mode, n_prep = _preparation(args, args.N)
+    if n_prep != args.N:
+        raise ConfigError(
+            f"the patterns would be prepared to {n_prep}x{n_prep} but --N is {args.N}: "
+            f"choose --N {n_prep} or another --crop/--bin"
         )
-        if scores is not None:
-            print(f"  after {snap.steps} steps: ", end="")
-            _print_scores(scores)
-    t_train = result.elapsed_s
-    used_scale = result.bundle.config.probe_scale
-    if used_scale != mcfg.probe_scale:
-        print(
-            f"probe scale {used_scale:.4g} (lowered from {mcfg.probe_scale:g} so that the "
-            "brightest patterns do not saturate the amplitude head)"
-        )
-    t1 = time.perf_counter()
-    final = reconstruct_all(result.bundle, data, dcfg, window=args.stitch_window)
-    t_infer = time.perf_counter() - t1
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    result.bundle.save_weights(out / runs.WEIGHTS)
-    runs.write_reconstruction(out, final, data.pixel_size_m)
-    runs.write_images(out, final, title=f"N={mcfg.N} gridsize={mcfg.gridsize}")
-    _write_product(
-        out, data, final, result.bundle.probe_modes, [(s.epoch, s.loss) for s, _ in history]
+    spec = recipe(
+        args.N,
+        args.gridsize,
+        args.epochs,
+        seed=args.seed,
+        preparation=mode,
+        probe_path=str(args.probe) if args.probe else "",
+        stitch_window=args.stitch_window,
+        learning_rate=args.learning_rate,
+        nll_weight=args.nll_weight,
+        mae_weight=args.mae_weight,
+        mae_warmup_epochs=args.mae_warmup_epochs,
+        preview_every=args.preview_every,
+        batch_size=args.batch_size,
+        reduce_lr_patience=args.reduce_lr_patience,
+        n_filters_scale=args.n_filters_scale,
+        probe_scale=args.probe_scale,
+        amp_activation=args.amp_activation,
+        auto_probe_scale=True if args.auto_probe_scale else None,
+        n_groups=args.n_groups,
+        validation_fraction=args.validation_fraction,
+        **_read_options(args),
     )
-    metrics = _metrics(data, final)
-    runs.write_json(
-        out / runs.RUN_JSON,
-        {
-            "kind": "train",
-            "input": {
-                "path": str(args.data),
-                "sha256": data.provenance.get("sha256"),
-            },
-            "probe_file": str(args.probe) if args.probe else None,
-            "probe_modes": int(result.bundle.probe_modes.shape[0]),
-            "model_config": result.bundle.config.to_dict(),
-            "training_config": tcfg.to_dict(),
-            "data_config": dcfg.to_dict(),
-            "stitch_window": args.stitch_window,
-            "intensity_scale": result.bundle.intensity_scale,
-            "max_offset_px": result.bundle.max_offset_px,
-            "timings_s": {"load": t_load, "train": t_train, "reconstruct": t_infer},
-            "steps": result.steps,
-            "stopped": result.stopped,
-            "metrics": metrics,
-            "history": [{**s.record(), "metrics": scores} for s, scores in history],
-            "versions": runs.versions(),
-        },
+    source = DataSource(str(args.data), str(args.profile) if args.profile else "")
+    result = drain(run(spec, source), _printer)
+    info = result.data_info
+    print(f"{args.data}: {info['patterns']} patterns of {info['N']}x{info['N']}")
+    runs.write_run_folder(args.out, result, {"command": "train"})
+    t = result.timings_s
+    print(
+        f"trained {result.steps} steps in {t.get('train', 0.0):.1f}s, "
+        f"reconstructed in {t.get('reconstruct', 0.0):.2f}s"
     )
-    print(f"trained {result.steps} steps in {t_train:.1f}s, reconstructed in {t_infer:.2f}s")
-    _print_scores(metrics)
-    print(f"wrote {out}")
+    _print_scores(result.scores)
+    print(f"wrote {args.out}")
     return 0
 
 
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
-    from ptycho_engine import runs
-    from ptycho_engine.errors import DataError
-    from ptycho_engine.inference import reconstruct_all
-    from ptycho_engine.models import build_models, intensity_scale_for
+    """Reconstruct a file with a trained run's weights: the same pipeline, with no training."""
+    import dataclasses
 
-    info = runs.read_json(args.model / runs.RUN_JSON)
+    from ptycho_engine import jsonio, runs
+    from ptycho_engine.pipeline import (
+        DataSource,
+        Job,
+        RunSpec,
+        get_reconstructor,
+        load_source,
+        prepare_data,
+        resolve_probe,
+        run,
+    )
+    from ptycho_engine.streams import drain
+
+    info = jsonio.read_json(args.model / runs.RUN_JSON)
     try:
-        mcfg = ModelConfig.from_dict(info["model_config"])
-        dcfg = DataConfig.from_dict(info["data_config"])
-    except KeyError as exc:
-        raise DataError(f"{args.model / runs.RUN_JSON}: missing field {exc}") from exc
-    data = _load(args, mcfg.N)
-    if data.N != mcfg.N:
+        trained = RunSpec.from_dict(info["spec"])
+        used = ModelConfig.from_dict(info["details"]["model_config"])
+    except (KeyError, TypeError) as exc:
         raise DataError(
-            f"{args.data}: patterns are {data.N}x{data.N} but the model was trained at N={mcfg.N}"
+            f"{args.model / runs.RUN_JSON}: missing field {exc}: not a run folder of this "
+            "engine version (train it again)"
+        ) from exc
+    mode, n_prep = _preparation(args, used.N)
+    spec = trained.replace(
+        model=used,
+        training=dataclasses.replace(trained.training, epochs=0),
+        preparation=dataclasses.replace(
+            trained.preparation, N=n_prep, mode=mode, **_read_options(args)
+        ),
+        probe_path=str(args.probe) if args.probe else "",
+        stitch_window=args.stitch_window,
+    )
+    source = DataSource(str(args.data), str(args.profile) if args.profile else "")
+    raw = load_source(source)
+    prepared = prepare_data(raw, spec.preparation)
+    if prepared.N != used.N:
+        raise DataError(
+            f"{args.data}: patterns are {prepared.N}x{prepared.N} but the model was trained at "
+            f"N={used.N}"
         )
-    probe = _load_probe(args.probe, data.N)
-    if probe is None:
-        probe = data.probe_all_modes
-    if probe is None:
-        raise DataError(f"{args.data}: no probe in the file: give --probe")
-    t0 = time.perf_counter()
-    bundle = build_models(
-        mcfg,
-        probe,
-        intensity_scale_for(data.photons_per_pattern, mcfg.N),
-        max_offset_px=float(info.get("max_offset_px", 0.0)),
+    reconstructor = get_reconstructor(spec.reconstructor)
+    job = Job(prepared, resolve_probe(spec, prepared), spec, threading.Event())
+    state = reconstructor.load_state(args.model, info, job)
+    result = drain(run(spec, prepared, warm_start=state), _printer)
+    context = {"command": "reconstruct", "model_run": str(args.model)}
+    runs.write_run_folder(args.out, result, context)
+    print(
+        f"reconstructed {result.data_info['patterns']} patterns in "
+        f"{result.timings_s.get('reconstruct', 0.0):.2f}s"
     )
-    bundle.load_weights(args.model / runs.WEIGHTS)
-    final = reconstruct_all(
-        bundle, data, dcfg, batch_size=args.batch_size or 64, window=args.stitch_window
-    )
-    elapsed = time.perf_counter() - t0
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    runs.write_reconstruction(out, final, data.pixel_size_m)
-    runs.write_images(out, final, title=f"N={mcfg.N} gridsize={mcfg.gridsize}")
-    _write_product(out, data, final, bundle.probe_modes, [])
-    metrics = _metrics(data, final)
-    runs.write_json(
-        out / runs.RUN_JSON,
-        {
-            "kind": "reconstruct",
-            "input": {"path": str(args.data), "sha256": data.provenance.get("sha256")},
-            "model_run": str(args.model),
-            "model_config": mcfg.to_dict(),
-            "data_config": dcfg.to_dict(),
-            "timings_s": {"reconstruct": elapsed},
-            "metrics": metrics,
-            "versions": runs.versions(),
-        },
-    )
-    print(f"reconstructed {data.n_patterns} patterns in {elapsed:.2f}s")
-    _print_scores(metrics)
-    print(f"wrote {out}")
+    _print_scores(result.scores)
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -434,37 +329,6 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         else:
             print(f"{key}: {value}")
     return 0
-
-
-def _write_product(out: Path, data: Any, snap: Any, probe: Any, history: list[Any]) -> Path:
-    """The run's ptychodus product (``reconstruction.h5``); ``probe`` (H, W) or (K, H, W)."""
-    import numpy as np
-
-    from ptycho_engine.io import write_product
-
-    pixel = data.pixel_size_m or 1.0
-    if np.ndim(probe) == 3 and np.shape(probe)[0] == 1:
-        probe = probe[0]  # a coherent probe is written as one (H, W) mode, as before
-    centre_px = (
-        snap.origin_px[0] + (snap.object.shape[0] - 1) / 2,
-        snap.origin_px[1] + (snap.object.shape[1] - 1) / 2,
-    )
-    comments = "" if data.pixel_size_m else "no pixel size known: 1 m stands for 1 object pixel"
-    return write_product(
-        out / "reconstruction.h5",
-        snap.object,
-        probe,
-        data.positions_px - np.asarray(snap.origin_px),  # in pixels of the stitched object
-        pixel,
-        comments=comments,
-        detector_object_distance_m=data.distance_m or 0.0,
-        probe_energy_eV=data.energy_ev or 0.0,
-        probe_photon_count=data.photons_per_pattern,
-        object_center_m=(centre_px[0] * pixel, centre_px[1] * pixel),  # (y, x)
-        loss_epochs=[int(e) for e, _ in history],
-        loss_values=[float(v) for _, v in history],
-        inputs=[data.provenance.get("path")] if data.provenance.get("path") else (),
-    )
 
 
 COMMANDS = {

@@ -21,6 +21,8 @@ SUPPORTED_N = (32, 64, 128, 256)
 SUPPORTED_GRIDSIZE = (1, 2, 3)
 AMP_ACTIVATIONS = ("sigmoid", "softplus")
 INPUT_COMPRESSIONS = ("log", "none")
+#: MAE warm-up epochs of a long enough run (:attr:`TrainingConfig.warmup_epochs`).
+DEFAULT_WARMUP_EPOCHS = 3
 
 
 def _check(condition: bool, owner: str, field: str, value: Any, expected: str) -> None:
@@ -230,8 +232,10 @@ class TrainingConfig(_Serialisable):
         Initial Adam learning rate.
     nll_weight, mae_weight : float
         Loss weights; at least one must be > 0.
-    mae_warmup_epochs : int
-        Epochs of MAE-only training before the weighted loss (0 disables the warm-up).
+    mae_warmup_epochs : int or None
+        Epochs of MAE-only training before the weighted loss (0 disables the warm-up); None
+        (the default) applies the rule :attr:`warmup_epochs` states, the one warm-up default
+        of the engine.
     reduce_lr_patience : int
         Epochs without improvement of the monitored loss before the rate is halved
         (0 disables reduce-on-plateau); never fewer epochs than span 300 optimiser steps
@@ -252,7 +256,7 @@ class TrainingConfig(_Serialisable):
     learning_rate: float = 1e-3
     nll_weight: float = 1.0
     mae_weight: float = 0.0
-    mae_warmup_epochs: int = 3
+    mae_warmup_epochs: int | None = None
     reduce_lr_patience: int = 3
     reduce_lr_factor: float = 0.5
     min_learning_rate: float = 1e-5
@@ -289,11 +293,12 @@ class TrainingConfig(_Serialisable):
             "nll_weight + mae_weight > 0",
         )
         _check(
-            _is_int(self.mae_warmup_epochs) and self.mae_warmup_epochs >= 0,
+            self.mae_warmup_epochs is None
+            or (_is_int(self.mae_warmup_epochs) and self.mae_warmup_epochs >= 0),
             o,
             "mae_warmup_epochs",
             self.mae_warmup_epochs,
-            "an integer >= 0",
+            "None or an integer >= 0",
         )
         _check(
             _is_int(self.reduce_lr_patience) and self.reduce_lr_patience >= 0,
@@ -325,3 +330,12 @@ class TrainingConfig(_Serialisable):
             "an integer >= 0",
         )
         _check(_is_int(self.seed) and self.seed >= 0, o, "seed", self.seed, "an integer >= 0")
+
+    @property
+    def warmup_epochs(self) -> int:
+        """Epochs of MAE warm-up this run trains: ``mae_warmup_epochs`` when set, else
+        ``min(DEFAULT_WARMUP_EPOCHS, epochs // 3)``: 3 epochs, never more than a third of the
+        run, so that a short run of the likelihood is not an MAE run."""
+        if self.mae_warmup_epochs is not None:
+            return self.mae_warmup_epochs
+        return min(DEFAULT_WARMUP_EPOCHS, self.epochs // 3)

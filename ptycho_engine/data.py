@@ -198,26 +198,6 @@ class HealthCheck:
 
 
 @dataclass(frozen=True, eq=False)
-class Preview:
-    """A stitched object: amplitude and phase with the valid region.
-
-    Attributes
-    ----------
-    amplitude, phase : ndarray, (H, W) float32
-        Stitched object amplitude and phase (radians); 0 where invalid.
-    valid : ndarray, (H, W) bool
-        Where enough patches contributed to trust the value.
-    origin_px : tuple of float
-        ``(y, x)`` of pixel ``(0, 0)`` in the frame of the scan positions.
-    """
-
-    amplitude: np.ndarray
-    phase: np.ndarray
-    valid: np.ndarray
-    origin_px: tuple[float, float] = (0.0, 0.0)
-
-
-@dataclass(frozen=True, eq=False)
 class TrainingSnapshot:
     """Progress of a training run, emitted after every epoch.
 
@@ -239,8 +219,9 @@ class TrainingSnapshot:
         Seconds since the run started.
     health : HealthCheck
         Fog indicators on a fixed batch.
-    preview : Preview or None
-        Stitched object, every ``preview_every`` epochs and at the end.
+    preview : StitchSnapshot or None
+        Stitched object, every ``preview_every`` epochs and at the end (never on a stopped
+        snapshot).
     stopped : bool
         True when the run was stopped by its event before finishing.
     """
@@ -254,7 +235,7 @@ class TrainingSnapshot:
     learning_rate: float
     elapsed_s: float
     health: HealthCheck
-    preview: Preview | None = None
+    preview: StitchSnapshot | None = None
     stopped: bool = False
 
     def record(self) -> dict[str, Any]:
@@ -298,4 +279,54 @@ class StitchSnapshot:
 
     @property
     def done(self) -> bool:
+        """True when every group is stitched."""
         return self.groups_done >= self.groups_total
+
+    @property
+    def amplitude(self) -> np.ndarray:
+        """``|object|``, (H, W) float32."""
+        return np.abs(self.object).astype(np.float32)
+
+    @property
+    def phase(self) -> np.ndarray:
+        """``angle(object)`` in radians, (H, W) float32."""
+        return np.angle(self.object).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    """Progress inside an epoch, for front ends that update more often than once per epoch.
+
+    Attributes
+    ----------
+    stage : str
+        ``"building the model"``, ``"first step (compiling)"`` or ``"training"``.
+    epoch : int
+        The epoch in progress (1-based; 0 before the first).
+    epochs : int
+        Epochs planned.
+    step : int
+        Steps done in this epoch.
+    steps_per_epoch : int
+    steps : int
+        Steps done in the run.
+    loss : float
+        Loss of the last step (NaN before the first).
+    elapsed_s : float
+        Seconds since the run started.
+    """
+
+    stage: str
+    epoch: int
+    epochs: int
+    step: int
+    steps_per_epoch: int
+    steps: int
+    loss: float
+    elapsed_s: float
+
+    @property
+    def fraction(self) -> float:
+        """Fraction of the planned steps done, in [0, 1]."""
+        total = self.epochs * self.steps_per_epoch
+        return min(1.0, self.steps / total) if total > 0 else 0.0

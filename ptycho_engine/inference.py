@@ -17,6 +17,7 @@ from ptycho_engine.grouping import GroupedPatterns, Groups, make_groups
 from ptycho_engine.models import ModelBundle, ensure_canvas
 from ptycho_engine.physics.probe import probe_amplitude, support_mask
 from ptycho_engine.stitching import Stitcher
+from ptycho_engine.streams import drain
 
 DEFAULT_BATCH = 64
 
@@ -125,10 +126,4 @@ def reconstruct_all(
     window: str = "support",
 ) -> StitchSnapshot:
     """Run :func:`reconstruct` to the end and return the final snapshot."""
-    gen = reconstruct(bundle, data, data_config, batch_size, window=window)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            result: StitchSnapshot = stop.value
-            return result
+    return drain(reconstruct(bundle, data, data_config, batch_size, window=window))

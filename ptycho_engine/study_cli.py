@@ -64,8 +64,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--mae-warmup-epochs",
         type=int,
-        default=0,
-        help="MAE-only epochs before the chosen loss (default 0: the loss is what it says)",
+        default=None,
+        help="MAE-only epochs before the chosen loss (default: the engine's rule, 3 epochs "
+        "and never more than a third of the run; 0: the loss is what it says from the start)",
     )
     p.add_argument("--out", type=Path, required=True, help="study folder (created or resumed)")
     p.add_argument("--executor", choices=EXECUTORS, default="local")

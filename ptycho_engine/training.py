@@ -8,8 +8,9 @@ Default recipe, designed against the "fog" failure (physics.md section 10):
 
 * the amplitude head starts at the intensity-matched level with a near-zero kernel
   (:func:`~ptycho_engine.models.build_models`);
-* the first ``mae_warmup_epochs`` epochs optimise the MAE of amplitudes alone, then the
-  weighted loss ``nll_weight * NLL + mae_weight * MAE`` takes over;
+* the first :attr:`~ptycho_engine.config.TrainingConfig.warmup_epochs` epochs optimise the
+  MAE of amplitudes alone, then the weighted loss ``nll_weight * NLL + mae_weight * MAE``
+  takes over;
 * Adam, with the learning rate reduced on a plateau of the monitored loss (validation loss
   when there is a validation split). The patience counts epochs but never fewer than
   ``PLATEAU_MIN_STEPS`` optimiser steps: quality follows steps, not epochs (physics.md
@@ -30,17 +31,24 @@ import dataclasses
 import math
 import threading
 import time
-from collections.abc import Collection, Generator
+from collections.abc import Callable, Collection, Generator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from ptycho_engine.config import DataConfig, ModelConfig, TrainingConfig
-from ptycho_engine.data import DiffractionData, HealthCheck, Preview, TrainingSnapshot
+from ptycho_engine.data import (
+    DiffractionData,
+    HealthCheck,
+    StepProgress,
+    StitchSnapshot,
+    TrainingSnapshot,
+)
 from ptycho_engine.errors import DataError
 from ptycho_engine.grouping import GroupedPatterns, Groups, make_groups
-from ptycho_engine.inference import inference_groups, reconstruct_all
+from ptycho_engine.inference import inference_groups, reconstruct
 from ptycho_engine.models import (
     ModelBundle,
     build_models,
@@ -56,6 +64,7 @@ from ptycho_engine.physics.probe import (
     sort_modes,
     support_mask,
 )
+from ptycho_engine.streams import drain
 
 SATURATION_LEVEL = 0.99
 PLATEAU_MIN_STEPS = 300
@@ -136,11 +145,16 @@ def _health(bundle: ModelBundle, x: np.ndarray, o: np.ndarray, support: np.ndarr
     )
 
 
-def _preview(bundle: ModelBundle, data: DiffractionData, data_config: DataConfig) -> Preview:
-    snap = reconstruct_all(bundle, data, data_config)
-    amplitude = np.abs(snap.object).astype(np.float32)
-    phase = np.angle(snap.object).astype(np.float32)
-    return Preview(amplitude, phase, snap.valid, snap.origin_px)
+def _preview(
+    bundle: ModelBundle,
+    data: DiffractionData,
+    data_config: DataConfig,
+    stop_event: threading.Event | None,
+) -> StitchSnapshot | None:
+    """The stitched object of the current model; None when a stop cut the stitching short
+    (a stop never waits for a whole preview)."""
+    snap = drain(reconstruct(bundle, data, data_config, stop_event=stop_event))
+    return snap if snap.done else None
 
 
 def resolve_probe_scale(
@@ -175,7 +189,8 @@ def train(
     probe: np.ndarray | None = None,
     bundle: ModelBundle | None = None,
     preview_epochs: Collection[int] = (),
-) -> Generator[TrainingSnapshot, None, TrainingResult]:
+    step_events_s: float | None = None,
+) -> Generator[TrainingSnapshot | StepProgress, None, TrainingResult]:
     """Train the physics-informed model on measured data alone.
 
     Parameters
@@ -185,8 +200,9 @@ def train(
     model_config, training_config, data_config
         Settings (defaults when None).
     stop_event : threading.Event, optional
-        Checked before every optimiser step; when set, the run ends after the current step
-        with a final snapshot marked ``stopped``.
+        Checked before every optimiser step and between the batches of a preview; when set,
+        the run ends after the current step (or preview batch) with a final snapshot marked
+        ``stopped``, which carries no preview: a stop never waits for one.
     probe : ndarray, (N, N) or (K, N, N) complex, optional
         Probe to use (one mode, or ``K`` incoherent modes); default every mode of the data's
         probe (``data.probe_modes`` when the data has several, else ``data.probe``).
@@ -199,11 +215,17 @@ def train(
         Epochs whose snapshot carries a preview in addition to those of
         ``training_config.preview_every`` (a preview only reads the model: the training
         itself is the same with or without them).
+    step_events_s : float, optional
+        Also yield :class:`StepProgress`: before the model is built, before the first
+        (compiling) step, and then at most every ``step_events_s`` seconds within an epoch.
+        None (default) yields epoch snapshots only.
 
     Yields
     ------
-    TrainingSnapshot
-        After every epoch.
+    TrainingSnapshot or StepProgress
+        A snapshot after every epoch, and a last one marked ``stopped`` when the stop event
+        ends the run early (also when it arrives between epochs: its ``epoch`` is then the
+        last finished one, 0 if none, and ``steps`` counts the steps done).
 
     Returns
     -------
@@ -229,6 +251,23 @@ def train(
         groups.max_offset_px, inference_groups(data, model_config.gridsize, dcfg).max_offset_px
     )
     scale = intensity_scale_for(data.photons_per_pattern, model_config.N)
+    n_train = train_groups.n_groups
+    steps_per_epoch = max(1, math.ceil(n_train / tcfg.batch_size))
+
+    def progress(stage: str, epoch: int, step: int, done: int, loss: float) -> StepProgress:
+        return StepProgress(
+            stage,
+            epoch,
+            tcfg.epochs,
+            step,
+            steps_per_epoch,
+            done,
+            loss,
+            time.perf_counter() - start,
+        )
+
+    if step_events_s is not None:
+        yield progress("building the model", 0, 0, 0, math.nan)
     same_network = (
         bundle is not None
         and dataclasses.replace(bundle.config, probe_scale=model_config.probe_scale) == model_config
@@ -281,7 +320,6 @@ def train(
     health_x, health_o = train_data.batch(train_data.padded_batches(tcfg.batch_size)[0][0])
     rng = np.random.default_rng(tcfg.seed)
     bs = tcfg.batch_size
-    steps_per_epoch = max(1, math.ceil(len(train_data) / bs))
     patience = plateau_patience(tcfg.reduce_lr_patience, steps_per_epoch)
     history: list[TrainingSnapshot] = []
     steps = 0
@@ -291,8 +329,28 @@ def train(
     wait = 0
     lr = tcfg.learning_rate
     stage = ""
+    epoch_loss = math.nan
+    val_loss = math.nan
+    finished_epochs = 0
+    last_event = 0.0
+
+    def snapshot(epoch: int, preview: StitchSnapshot | None) -> TrainingSnapshot:
+        return TrainingSnapshot(
+            epoch=epoch,
+            epochs=tcfg.epochs,
+            steps=steps,
+            stage=stage or "main",
+            loss=epoch_loss,
+            val_loss=val_loss,
+            learning_rate=float(lr),
+            elapsed_s=time.perf_counter() - start,
+            health=_health(bundle, health_x, health_o, support),
+            preview=preview,
+            stopped=stopped,
+        )
+
     for epoch in range(1, tcfg.epochs + 1):
-        new_stage = "mae-warmup" if epoch <= tcfg.mae_warmup_epochs else "main"
+        new_stage = "mae-warmup" if epoch <= tcfg.warmup_epochs else "main"
         if new_stage != stage:
             stage, best, wait = new_stage, math.inf, 0
         weights = (0.0, 1.0) if stage == "mae-warmup" else (tcfg.nll_weight, tcfg.mae_weight)
@@ -302,15 +360,24 @@ def train(
         fill = steps_per_epoch * bs - order.size
         if fill > 0:
             order = np.concatenate([order, rng.choice(len(train_data), fill)])
-        losses = []
+        losses: list[float] = []
         for k in range(steps_per_epoch):
             if stop_event is not None and stop_event.is_set():
                 stopped = True
                 break
+            if step_events_s is not None:
+                now = time.perf_counter()
+                if steps == 0:
+                    yield progress("first step (compiling)", epoch, k, steps, math.nan)
+                    last_event = now
+                elif now - last_event >= step_events_s:
+                    yield progress("training", epoch, k, steps, losses[-1] if losses else math.nan)
+                    last_event = now
             x, o = train_data.batch(order[k * bs : (k + 1) * bs])
             losses.append(float(train_step(x, o, w_nll, w_mae)))
             steps += 1
         if not losses:
+            # stopped at an epoch boundary: the last finished epoch's numbers, marked stopped
             break
         val_loss = math.nan
         if val_data is not None and not stopped:
@@ -320,6 +387,7 @@ def train(
                 vals.append((float(eval_step(x, o, w_nll, w_mae)), real))
             val_loss = sum(v * r for v, r in vals) / sum(r for _, r in vals)
         epoch_loss = float(np.mean(losses))
+        finished_epochs = epoch
         monitored = val_loss if math.isfinite(val_loss) else epoch_loss
         if monitored < best - 1e-4 * abs(best if math.isfinite(best) else 0):
             best, wait = monitored, 0
@@ -329,31 +397,26 @@ def train(
                 lr = max(lr * tcfg.reduce_lr_factor, tcfg.min_learning_rate)
                 optimizer.learning_rate.assign(lr)
                 wait = 0
-        last = stopped or epoch == tcfg.epochs
         preview = None
-        if (tcfg.preview_every and (epoch % tcfg.preview_every == 0 or last)) or (
-            epoch in preview_epochs
-        ):
+        wanted = (
+            tcfg.preview_every and (epoch % tcfg.preview_every == 0 or epoch == tcfg.epochs)
+        ) or epoch in preview_epochs
+        if wanted and not stopped:
             t_preview = time.perf_counter()
-            preview = _preview(bundle, data, dcfg)
+            preview = _preview(bundle, data, dcfg, stop_event)
             preview_s += time.perf_counter() - t_preview
-        snapshot = TrainingSnapshot(
-            epoch=epoch,
-            epochs=tcfg.epochs,
-            steps=steps,
-            stage=stage,
-            loss=epoch_loss,
-            val_loss=val_loss,
-            learning_rate=float(lr),
-            elapsed_s=time.perf_counter() - start,
-            health=_health(bundle, health_x, health_o, support),
-            preview=preview,
-            stopped=stopped,
-        )
-        history.append(TrainingSnapshot(**{**snapshot.__dict__, "preview": None}))
-        yield snapshot
+            stopped = preview is None
+        snap = snapshot(epoch, preview)
+        history.append(dataclasses.replace(snap, preview=None))
+        yield snap
         if stopped:
             break
+    if stopped and (not history or not history[-1].stopped):
+        # the stop came between epochs (before the first step of the next one)
+        stage = history[-1].stage if history else stage
+        snap = snapshot(finished_epochs, None)
+        history.append(snap)
+        yield snap
     return TrainingResult(
         bundle=bundle,
         groups=train_groups,
@@ -370,16 +433,8 @@ def run_training(
     model_config: ModelConfig,
     training_config: TrainingConfig | None = None,
     data_config: DataConfig | None = None,
-    on_snapshot: object = None,
-    **kwargs: object,
+    on_snapshot: Callable[[TrainingSnapshot | StepProgress], object] | None = None,
+    **kwargs: Any,
 ) -> TrainingResult:
     """Run :func:`train` to the end; call ``on_snapshot(snapshot)`` for each snapshot."""
-    gen = train(data, model_config, training_config, data_config, **kwargs)  # type: ignore[arg-type]
-    while True:
-        try:
-            snap = next(gen)
-        except StopIteration as stop:
-            result: TrainingResult = stop.value
-            return result
-        if callable(on_snapshot):
-            on_snapshot(snap)
+    return drain(train(data, model_config, training_config, data_config, **kwargs), on_snapshot)

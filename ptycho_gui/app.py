@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +34,21 @@ def configure_pyqtgraph() -> None:
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
 
+def collect_garbage_in_gui_thread() -> object:
+    """Collect Python garbage on a timer in the GUI thread only, never in a worker thread.
+
+    Measured here: with automatic collection, a worker thread tracing a TensorFlow graph ran
+    the collector, which freed a Qt widget left in a reference cycle; its destructor then
+    waited for the GIL in that thread and the process hung. pyqtgraph's
+    :class:`~pyqtgraph.util.garbage_collector.GarbageCollector` disables automatic
+    collection and collects every second from a ``QTimer`` of the thread that makes it (call
+    this in the GUI thread, after the ``QApplication`` exists; keep the returned object).
+    """
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    return GarbageCollector(interval=1.0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of the app."""
     parser = argparse.ArgumentParser(
@@ -56,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--cache-dir", default="", help="folder of the generated sample data")
     parser.add_argument(
+        "--session-dir",
+        default="",
+        help="folder that receives a run folder per finished run (default: a new folder "
+        "under the cache folder's sessions/)",
+    )
+    parser.add_argument(
         "--study",
         default="",
         help="open this study folder (written by the app or `ptycho-engine study`) in the "
@@ -77,6 +99,10 @@ class LaunchController(QObject):
         self.exit_code = 0
         self._data_seen = False
         self._done = False
+        # with --study, the screenshot waits for the study folder to be on screen
+        self._study_pending = bool(args.study)
+        window.study.study_opened.connect(self._on_study_settled)
+        window.study.study_open_failed.connect(self._on_study_settled)
         window.data_ready.connect(self._on_window_data_ready)
         window.run_completed.connect(self._on_window_run_completed)
         window.worker.error_occurred.connect(self._on_worker_error_occurred)
@@ -86,8 +112,27 @@ class LaunchController(QObject):
             return
         self._data_seen = True
         if self.args.probe:
-            self.window.settings_panel.set_probe_path(self.args.probe)
-            self.window.settings_model.flush()
+            # the probe is read in the engine worker: go on once it is applied (or refused)
+            panel = self.window.settings_panel
+            panel.probe_applied.connect(self._on_probe_settled)
+            panel.probe_rejected.connect(self._on_probe_rejected)
+            panel.set_probe_path(self.args.probe)
+            return
+        self._go()
+
+    def _on_probe_rejected(self, message: str) -> None:
+        print(f"ptycho-gui: --probe {self.args.probe}: {message}", file=sys.stderr)
+        self.exit_code = 1
+        self._on_probe_settled()
+
+    def _on_probe_settled(self, _path: str = "") -> None:
+        panel = self.window.settings_panel
+        panel.probe_applied.disconnect(self._on_probe_settled)
+        panel.probe_rejected.disconnect(self._on_probe_rejected)
+        self.window.settings_model.flush()
+        self._go()
+
+    def _go(self) -> None:
         if self.args.autostart:
             self.window.start_run()
         else:
@@ -104,8 +149,14 @@ class LaunchController(QObject):
             self.exit_code = 1
             QTimer.singleShot(SCREENSHOT_DELAY_MS, self._finish)
 
+    def _on_study_settled(self, _result: object) -> None:
+        if self._study_pending:
+            self._study_pending = False
+            if self._data_seen and not self.args.autostart:
+                QTimer.singleShot(SCREENSHOT_DELAY_MS, self._finish)
+
     def _finish(self) -> None:
-        if self._done:
+        if self._done or self._study_pending:
             return
         self._done = True
         if self.args.screenshot:
@@ -128,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
     configure_pyqtgraph()
+    collector = collect_garbage_in_gui_thread()
 
     from ptycho_gui.main_window import MainWindow
     from ptycho_gui.sample_data import RECIPE_PATH, default_cache_dir
@@ -146,7 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = QSettings(
         QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANISATION, "ptycho-gui"
     )
-    window = MainWindow(settings, run_settings, show_error_dialogs=not args.quit_when_done)
+    session = Path(args.session_dir) if args.session_dir else new_session_dir()
+    window = MainWindow(
+        settings, run_settings, show_error_dialogs=not args.quit_when_done, session_dir=session
+    )
     controller = LaunchController(window, args)
     window.show()
     if args.study:
@@ -158,7 +213,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.open_sample(str(RECIPE_PATH), cache)
     status = app.exec()
     window.shutdown()
-    return controller.exit_code if status == 0 else status
+    del collector
+    code = controller.exit_code if status == 0 else status
+    if window.threads_left:
+        # a job did not stop within the close timeout: leave now rather than make the user
+        # wait (every file is written atomically, so none is left half-written)
+        print(f"ptycho-gui: left {window.threads_left} running at exit", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def new_session_dir() -> Path:
+    """A new folder for this session's runs: ``<cache>/sessions/<date>-<time>-<pid>``."""
+    import time
+
+    from ptycho_gui.sample_data import default_cache_dir
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return default_cache_dir() / "sessions" / f"{stamp}-{os.getpid()}"
 
 
 if __name__ == "__main__":

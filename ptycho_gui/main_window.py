@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QObject, QSettings, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -22,8 +22,9 @@ from PySide6.QtWidgets import (
 )
 
 from ptycho_engine.data import DiffractionData
-from ptycho_engine.errors import PtychoError
-from ptycho_engine.study import StudyProgress, StudyResult, StudySpec
+from ptycho_engine.study import StudySpec
+from ptycho_gui.jobs import TaskWorker, start_worker, stop_workers
+from ptycho_gui.study_controller import StudyController
 from ptycho_gui.study_worker import StudyWorker
 from ptycho_gui.view_models.comparison import position_scale
 from ptycho_gui.view_models.run_settings import RunSettings, valid_n_choices
@@ -36,7 +37,6 @@ from ptycho_gui.view_models.runs import (
     RunSnapshot,
 )
 from ptycho_gui.view_models.settings_model import SettingsModel
-from ptycho_gui.view_models.study import StudyFolder
 from ptycho_gui.widgets.compare_window import CompareWindow
 from ptycho_gui.widgets.data_panel import DataPanelWidget
 from ptycho_gui.widgets.image_views import (
@@ -56,6 +56,15 @@ DATA_FILTER = "Diffraction data (*.npz *.h5 *.hdf5 *.cxi *.nxs);;All files (*)"
 EXPORT_FILTER = (
     "Ptychodus product (*.h5);;TIFF amplitude + phase (*.tif);;PNG amplitude + phase (*.png)"
 )
+#: Longest wait for the workers' threads when the window closes.
+SHUTDOWN_TIMEOUT_MS = 1800
+
+
+def export_format(type_filter: str) -> str | None:
+    """The suffix of an export dialog's chosen type filter (``"... (*.tif)"`` -> ``".tif"``)."""
+    if "(*." not in type_filter:
+        return None
+    return "." + type_filter.rsplit("(*.", 1)[1].split(")", 1)[0].split()[0]
 
 
 class MainWindow(QMainWindow):
@@ -79,17 +88,21 @@ class MainWindow(QMainWindow):
         A run ended (finished, stopped or failed) and its record is updated.
     study_completed(StudyResult)
         A study run ended (all done, cancelled or with failures) and the tab shows it.
+    export_finished(list)
+        An export ended: the files written (empty when it failed).
     """
 
     data_ready = Signal(object)
     run_completed = Signal(object)
     study_completed = Signal(object)
+    export_finished = Signal(object)
 
     def __init__(
         self,
         settings: QSettings,
         run_settings: RunSettings | None = None,
         show_error_dialogs: bool = False,
+        session_dir: Path | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -105,15 +118,16 @@ class MainWindow(QMainWindow):
         self._pending_snapshot: RunSnapshot | None = None
         self.redraws = 0
         self._closed = False
-        self._study_out = ""
+        self.threads_left: list[str] = []
 
         self.settings_model = SettingsModel(run_settings or RunSettings(), self)
         self.run_model = RunTableModel(self)
         self._build_widgets()
         self._build_menus()
 
-        self.worker = EngineWorker()
-        self.engine_thread = self._thread_for(self.worker, "engine-worker")
+        self.session_dir = session_dir
+        self.worker = EngineWorker(session_dir)
+        self.tasks = TaskWorker()
         w = self.worker
         w.data_loaded.connect(self._on_worker_data_loaded)
         w.run_started.connect(self._on_worker_run_started)
@@ -123,26 +137,26 @@ class MainWindow(QMainWindow):
         w.progress_changed.connect(self._on_worker_progress_changed)
         w.pattern_predicted.connect(self._on_worker_pattern_predicted)
         w.status_changed.connect(self._on_worker_status_changed)
-        self.engine_thread.start()
+        w.stage_changed.connect(self._on_worker_stage_changed)
+        w.probe_read.connect(self.settings_panel.show_probe_read)
+        self.tasks.task_finished.connect(self._on_tasks_task_finished)
+        self.tasks.task_failed.connect(self._on_tasks_task_failed)
+        self.engine_thread = start_worker(self.worker, "engine-worker", self)
+        self.tasks_thread = start_worker(self.tasks, "task-worker", self)
         self.worker.request_warmup()
 
         self.study_worker = StudyWorker()
-        self.study_thread = self._thread_for(self.study_worker, "study-worker")
-        sw = self.study_worker
-        sw.setting_started.connect(self._on_study_worker_setting_started)
-        sw.setting_finished.connect(self._on_study_worker_setting_finished)
-        sw.study_finished.connect(self._on_study_worker_study_finished)
-        sw.study_failed.connect(self._on_study_worker_study_failed)
-        self.study_thread.start()
-        self.study_panel.run_requested.connect(self.start_study)
-        self.study_panel.cancel_requested.connect(self.cancel_study)
-        self.study_panel.open_requested.connect(self.open_study)
-        self.study_panel.compare_requested.connect(self.open_study_comparison)
+        self.study_thread = start_worker(self.study_worker, "study-worker", self)
+        self.study = StudyController(
+            self.study_panel, self.study_worker, self.tasks, self.qsettings, self._show_comparison
+        )
+        self.study.study_completed.connect(self.study_completed)
 
         self.settings_model.settings_committed.connect(self._on_settings_model_settings_committed)
         self.settings_panel.start_clicked.connect(self._on_settings_panel_start_clicked)
         self.settings_panel.stop_clicked.connect(self.worker.stop_run)
         self.settings_panel.probe_rejected.connect(self._on_settings_panel_probe_rejected)
+        self.settings_panel.probe_requested.connect(self.worker.request_probe)
         self.data_panel.open_requested.connect(self.choose_file)
         self.data_panel.position_clicked.connect(self._on_data_panel_position_clicked)
         self.run_table.show_requested.connect(self.show_run)
@@ -157,14 +171,6 @@ class MainWindow(QMainWindow):
         self._restore_session()
 
     # ------------------------------------------------------------------ construction
-
-    def _thread_for(self, worker: QObject, name: str) -> QThread:
-        """A named thread owning ``worker`` (deleted with the thread); not started yet."""
-        thread = QThread(self)
-        thread.setObjectName(name)
-        worker.moveToThread(thread)
-        thread.finished.connect(worker.deleteLater)
-        return thread
 
     def _build_widgets(self) -> None:
         self.object_views = ObjectViewsWidget()
@@ -312,153 +318,89 @@ class MainWindow(QMainWindow):
         records = [r for r in (self.run_model.record(i) for i in run_ids) if r is not None]
         try:
             scales = [self._scale_of(r) for r in records]
-            window = CompareWindow(records, scales)
+            window = CompareWindow(records, scales, self.tasks)
         except ValueError as exc:
             self._show_error(str(exc))
             return None
+        self._show_comparison(window)
+        return window
+
+    def _show_comparison(self, window: CompareWindow) -> None:
         window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         window.destroyed.connect(lambda _obj=None, w=window: self._forget_comparison(w))
         self.compare_windows.append(window)
         window.show()
-        return window
 
-    def export_run(self, run_id: int, path: str) -> list[Path]:
-        """Write a run as a ptychodus product (.h5), or amplitude and phase TIFF/PNG files.
+    def export_run(self, run_id: int, path: str, fmt: str | None = None) -> bool:
+        """Export a run (ptychodus product, or amplitude and phase TIFF/PNG) in the task
+        worker; :attr:`export_finished` reports the files, errors go to the status bar.
 
-        Returns
-        -------
-        list of Path
-            The files written.
+        ``fmt`` (``".h5"``, ``".tif"``, ``".png"``) is the dialog's type filter, used when
+        ``path`` has no suffix. Returns False when the run has nothing to export.
         """
-        from ptycho_engine.io import write_png, write_product, write_tiff
+        from ptycho_engine.data import StitchSnapshot
+        from ptycho_engine.runs import export_object
 
         record = self.run_model.record(run_id)
         if record is None or record.object is None:
-            raise PtychoError(f"run #{run_id} has no reconstruction to export")
-        target = Path(path)
-        suffix = target.suffix.lower()
-        pixel = record.pixel_size_m
-        if suffix in (".h5", ".hdf5"):
-            assert record.probe is not None and record.positions_px is not None
-            positions = record.positions_px - np.asarray(record.origin_px)
-            # ptychodus needs a pixel size; 1 m marks "dimensionless pixels" when unknown.
-            written = write_product(
-                target,
-                record.object,
-                record.probe,
+            self._show_error(f"run #{run_id} has no reconstruction to export")
+            return False
+        valid = record.valid if record.valid is not None else np.ones(record.object.shape, bool)
+        image = StitchSnapshot(record.object, valid, 1, 1, record.origin_px)
+        probe, positions, pixel = record.probe, record.positions_px, record.pixel_size_m
+        name = f"ptycho-explorer run {run_id}: {record.settings.label()}"
+        epochs = [h[0] for h in record.history]
+        losses = [h[1] for h in record.history]
+
+        def export(_progress: object, _stop: object) -> list[Path]:
+            return export_object(
+                path,
+                image,
+                probe,
                 positions,
-                pixel or 1.0,
-                name=f"ptycho-explorer run {run_id}",
-                comments=record.settings.label(),
-                loss_epochs=[h[0] for h in record.history],
-                loss_values=[h[1] for h in record.history],
+                pixel,
+                name=name,
+                fmt=fmt,
+                loss_epochs=epochs,
+                loss_values=losses,
             )
-            return [written]
-        phase_path = target.with_name(f"{target.stem}_phase{target.suffix}")
-        amp_path = target.with_name(f"{target.stem}_amplitude{target.suffix}")
-        if suffix in (".tif", ".tiff"):
-            return [
-                write_tiff(amp_path, record.object, "amplitude", pixel_size_m=pixel),
-                write_tiff(phase_path, record.object, "phase", pixel_size_m=pixel),
-            ]
-        if suffix == ".png":
-            title = f"run {run_id}"
-            return [
-                write_png(
-                    amp_path,
-                    record.object,
-                    "amplitude",
-                    pixel_size_m=pixel,
-                    title=title,
-                    valid=record.valid,
-                ),
-                write_png(
-                    phase_path,
-                    record.object,
-                    "phase",
-                    pixel_size_m=pixel,
-                    title=title,
-                    valid=record.valid,
-                ),
-            ]
-        raise PtychoError(f"{target}: unknown export type: use .h5, .tif or .png")
+
+        self.status_label.setText(f"Exporting run #{run_id}…")
+        return self.tasks.request("export", ("export", run_id, path), export)
 
     def start_study(self, spec: StudySpec, out: str) -> bool:
-        """Run (or resume) a study into the folder ``out`` in the study worker's thread.
-
-        Returns False (and says why in the tab) when a study is already running.
-        """
-        if not self.study_worker.start(spec, out):
-            self.study_panel.show_error("a study is running: cancel it first")
-            return False
-        self.study_panel.show_error("")
-        self.study_panel.set_spec(spec)
-        self.study_panel.folder_edit.setText(out)
-        self.study_panel.set_running(True)
-        self.study_panel.progress_bar.setRange(0, len(spec.settings()))
-        self.study_panel.status_label.setText(f"Starting the study in {out}…")
-        self.qsettings.setValue("study/base", str(Path(out).parent))
-        self._study_out = out
-        return True
+        """Run (or resume) a study into the folder ``out`` (see :class:`StudyController`)."""
+        return self.study.start_study(spec, out)
 
     def cancel_study(self) -> None:
-        """Stop the running study soon (after the current training step); its finished
-        settings stay in the folder, and running it again resumes."""
-        # called directly, not through a queued signal: the worker's thread is busy
-        self.study_worker.cancel()
-        if self.study_worker.busy:
-            self.study_panel.status_label.setText("Cancelling after the current step…")
+        """Stop the running study after the current training step."""
+        self.study.cancel_study()
 
-    def open_study(self, path: str) -> StudyFolder | None:
-        """Show a study folder's results in the Study tab; errors go to the tab."""
-        try:
-            folder = StudyFolder.load(path)
-        except (PtychoError, OSError) as exc:
-            self.study_panel.show_error(str(exc))
-            return None
-        self.study_panel.show_error("")
-        self.study_panel.set_spec(folder.spec)
-        self.study_panel.folder_edit.setText(str(folder.out))
-        self.study_panel.show_folder(folder)
+    def open_study(self, path: str) -> None:
+        """Show a study folder in the Study tab (read in a worker; :attr:`study_opened` of
+        :attr:`study` says when it is on screen)."""
         self.tabs.setCurrentWidget(self.study_panel)
-        return folder
+        self.study.open_study(path)
 
-    def open_study_comparison(self, setting_ids: list[str]) -> CompareWindow | None:
-        """Compare study settings with their ground truth (the truth is the reference)."""
-        folder = self.study_panel.folder
-        if folder is None or not setting_ids:
-            return None
-        try:
-            seed = folder.setting(setting_ids[0]).seed
-            truth = folder.truth_record(seed, run_id=0)
-            assert truth.object is not None
-            records = [truth] + [
-                folder.record(sid, run_id=k, truth=truth.object)
-                for k, sid in enumerate(setting_ids, start=1)
-            ]
-            names = [str(r.extra["name"]) for r in records]
-            window = CompareWindow(records, [1.0] * len(records), names=names)
-        except (PtychoError, ValueError) as exc:
-            self.study_panel.show_error(str(exc))
-            return None
-        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
-        window.destroyed.connect(lambda _obj=None, w=window: self._forget_comparison(w))
-        self.compare_windows.append(window)
-        window.show()
-        return window
+    def open_study_comparison(self, setting_ids: list[str]) -> None:
+        """Compare study settings with their ground truth (prepared in a worker)."""
+        self.study.open_comparison(setting_ids)
 
     def shutdown(self) -> None:
-        """Stop the workers and wait for their threads; safe to call twice."""
+        """Stop every worker and wait for their threads (2 s at most); safe to call twice."""
         if self._closed:
             return
         self._closed = True
         self.redraw_timer.stop()
         self.study_worker.cancel()
-        self.worker.shutdown()
-        self.engine_thread.quit()
-        self.study_thread.quit()
-        self.engine_thread.wait()
-        self.study_thread.wait()
+        pairs = [
+            (self.worker, self.engine_thread),
+            (self.study_worker, self.study_thread),
+            (self.tasks, self.tasks_thread),
+        ]
+        if not stop_workers(pairs, SHUTDOWN_TIMEOUT_MS):
+            running = [t.objectName() for _w, t in pairs if t.isRunning()]
+            self.threads_left = running
         for window in list(self.compare_windows):
             window.close()
 
@@ -505,7 +447,8 @@ class MainWindow(QMainWindow):
             warm=info.warm,
             probe=info.probe,
             positions_px=info.positions_px,
-            pixel_size_m=self.data.pixel_size_m if self.data is not None else None,
+            pixel_size_m=info.pixel_size_m,
+            data_path=info.data_path,
         )
         self.run_model.add(record)
         self.current_run_id = info.run_id
@@ -522,12 +465,16 @@ class MainWindow(QMainWindow):
 
     def _on_worker_snapshot_ready(self, snap: RunSnapshot) -> None:
         record = self.run_model.record(snap.run_id)
-        if record is not None and snap.epoch > 0:
+        epoch_end = snap.epoch > 0 and not snap.image_only
+        if record is not None and epoch_end:
             record.history.append((snap.epoch, snap.loss, snap.val_loss))
             record.elapsed_s = snap.elapsed_s
+            if snap.metrics:
+                record.metrics = dict(snap.metrics)
+            self.run_model.refresh(snap.run_id)
         if snap.run_id != self.current_run_id:
             return
-        if snap.epoch > 0:
+        if epoch_end:
             self.loss_plot.add_point(snap.epoch, snap.loss, snap.val_loss)
         if snap.has_image:
             self._pending_snapshot = snap  # latest wins: the timer draws only the newest
@@ -551,6 +498,8 @@ class MainWindow(QMainWindow):
             record.valid = outcome.valid
             record.origin_px = outcome.origin_px
             record.metrics = dict(outcome.metrics)
+            record.flags = outcome.flags
+            record.run_dir = outcome.run_dir
             record.history = list(outcome.history) or record.history
             self.run_model.refresh(outcome.run_id)
         if outcome.run_id == self.current_run_id:
@@ -558,12 +507,28 @@ class MainWindow(QMainWindow):
             text = f"Run #{outcome.run_id} {outcome.state} in {outcome.elapsed_s:.1f} s"
             if outcome.metrics:
                 text += (
-                    f" — amplitude SSIM {outcome.metrics.get('amp_ssim', math.nan):.3f}, "
+                    f" — amplitude SSIM {outcome.metrics.get('amplitude_ssim', math.nan):.3f}, "
                     f"phase SSIM {outcome.metrics.get('phase_ssim', math.nan):.3f}"
                 )
+            if outcome.flags:
+                text += f" ({'; '.join(outcome.flags)})"
             self.status_label.setText(text)
             self.eta_label.setText("")
         self.run_completed.emit(outcome)
+
+    def _on_worker_stage_changed(self, run_id: int, stage: str) -> None:
+        if run_id == self.current_run_id or self.current_run_id is None:
+            self.status_label.setText(f"Run #{run_id}: {stage}…")
+
+    def _on_tasks_task_finished(self, kind: str, token: object, result: object) -> None:
+        if kind == "export" and isinstance(result, list):
+            self.status_label.setText("Exported " + ", ".join(str(p) for p in result))
+            self.export_finished.emit(result)
+
+    def _on_tasks_task_failed(self, kind: str, token: object, message: str) -> None:
+        if kind == "export":
+            self._show_error(f"export failed: {message}")
+            self.export_finished.emit([])
 
     def _on_worker_error_occurred(self, message: str) -> None:
         self._show_error(message)
@@ -581,51 +546,6 @@ class MainWindow(QMainWindow):
     def _on_worker_status_changed(self, text: str) -> None:
         self.status_label.setText(text)
 
-    # ------------------------------------------------------------------ slots: study worker
-
-    def _on_study_worker_setting_started(self, label: str, done: int, total: int) -> None:
-        self.study_panel.progress_bar.setRange(0, max(total, 1))
-        self.study_panel.progress_bar.setValue(done)
-        self.study_panel.status_label.setText(f"Setting {done + 1} of {total}: {label}")
-
-    def _on_study_worker_setting_finished(self, progress: StudyProgress) -> None:
-        self.study_panel.progress_bar.setValue(progress.done)
-        row = progress.row
-        self.study_panel.status_label.setText(
-            f"Finished {progress.setting.label()}: amplitude SSIM {row['amplitude_ssim']:.3f}, "
-            f"phase SSIM {row['phase_ssim']:.3f}"
-        )
-        self._refresh_study(self._study_out)
-
-    def _on_study_worker_study_finished(self, result: StudyResult) -> None:
-        panel = self.study_panel
-        panel.set_running(False)
-        done = len(result.rows)
-        total = panel.progress_bar.maximum()
-        if result.stopped:
-            text = f"Cancelled: {done} of {total} settings done; run again to resume"
-        elif result.failures:
-            text = f"{len(result.failures)} settings failed; {done} of {total} done"
-            panel.show_error("; ".join(f"{sid}: {msg}" for sid, msg in result.failures))
-        else:
-            text = f"Done: {done} settings ({result.ran} run now, {result.skipped} earlier)"
-        panel.status_label.setText(text)
-        self._refresh_study(str(result.out))
-        self.study_completed.emit(result)
-
-    def _on_study_worker_study_failed(self, message: str) -> None:
-        self.study_panel.set_running(False)
-        self.study_panel.show_error(message)
-        self.study_panel.status_label.setText("The study did not run")
-
-    def _refresh_study(self, out: str) -> None:
-        try:
-            folder = StudyFolder.load(out)
-        except (PtychoError, OSError) as exc:
-            self.study_panel.show_error(str(exc))
-            return
-        self.study_panel.show_folder(folder)
-
     # ------------------------------------------------------------------ slots: panels
 
     def _on_data_panel_position_clicked(self, index: int) -> None:
@@ -635,17 +555,11 @@ class MainWindow(QMainWindow):
         self.worker.request_prediction(index)
 
     def _on_run_table_export_requested(self, run_id: int) -> None:
-        path, _ = QFileDialog.getSaveFileName(
+        path, chosen = QFileDialog.getSaveFileName(
             self, f"Export run #{run_id}", self.last_folder, EXPORT_FILTER
         )
-        if not path:
-            return
-        try:
-            written = self.export_run(run_id, path)
-        except (PtychoError, OSError) as exc:
-            self._show_error(str(exc))
-            return
-        self.status_label.setText("Exported " + ", ".join(str(p) for p in written))
+        if path:
+            self.export_run(run_id, path, export_format(chosen))
 
     # ------------------------------------------------------------------ helpers
 

@@ -1,117 +1,100 @@
 """The engine's adapter to Qt: one :class:`EngineWorker` living in a ``QThread``.
 
-This is the only place where engine results become Qt signals. The GUI thread talks to the
-worker through its ``request_*`` methods, which only store the newest request under a lock,
-set a ``threading.Event`` when a running job must stop, and emit a queued signal; the job
-itself runs in the worker thread. Because a pending request of each kind is *replaced* by a
-newer one, a burst of edits never queues stale runs: when the thread gets to it, only the
-newest settings run.
+This is the only place where the pipeline's events become Qt signals. Runs go through the
+engine's one pipeline (:func:`ptycho_engine.pipeline.run`), with the spec the recipe makes of
+the panel's settings, so a run here is the run the command line and the studies make of the
+same settings. The worker adds what an interactive session needs: warm starts from earlier
+runs (:class:`ptycho_engine.pipeline.WarmStarts`), prepared data cached per preparation, the
+predicted pattern of a clicked position, and a run folder per finished run in the session
+folder.
 
-Thread-safety: nothing Qt is touched from the worker thread except emitting signals; all
-arrays sent are numpy arrays that the worker does not modify afterwards.
+Jobs follow the app's one worker pattern (:class:`ptycho_gui.jobs.JobWorker`): the newest
+request of a kind replaces a pending one, and a run stops within one training step.
 """
 
 from __future__ import annotations
 
-import hashlib
+import math
 import os
 import threading
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
 
-from ptycho_engine.data import DiffractionData, TrainingSnapshot
+from ptycho_engine.data import DiffractionData, StepProgress
 from ptycho_engine.errors import PtychoError
+from ptycho_gui.jobs import JobWorker, error_message
 from ptycho_gui.view_models.run_settings import RunSettings
 from ptycho_gui.view_models.runs import (
     RunInfo,
     RunOutcome,
     RunSnapshot,
-    metrics_of,
     summarise,
 )
 
-MAX_CACHED_BUNDLES = 8
-JOB_ORDER = ("warmup", "load", "run", "predict")
+__all__ = ["EngineWorker", "error_message"]
 
 
-def _engine_train(*args: Any, **kwargs: Any) -> Any:
-    """``ptycho_engine.training.train``, imported on first use (it imports TensorFlow)."""
-    from ptycho_engine.training import train
+class EngineWorker(JobWorker):
+    """Runs data loading, probe reading, runs and predictions in its own thread.
 
-    return train(*args, **kwargs)
-
-
-def _engine_reconstruct(*args: Any, **kwargs: Any) -> Any:
-    """``ptycho_engine.inference.reconstruct`` (a generator of partial canvases)."""
-    from ptycho_engine.inference import reconstruct
-
-    return reconstruct(*args, **kwargs)
-
-
-def probe_digest(probe: np.ndarray) -> str:
-    """A short hash of a probe's values (complex64), to key trained models by probe."""
-    return hashlib.sha1(np.ascontiguousarray(probe, np.complex64).tobytes()).hexdigest()[:16]
-
-
-def error_message(exc: BaseException) -> str:
-    """The message a scientist reads: engine errors as they are, others with their type."""
-    if isinstance(exc, PtychoError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-class EngineWorker(QObject):
-    """Runs data loading, training, inference and predictions in its own thread.
+    Parameters
+    ----------
+    session_dir : Path, optional
+        Folder that receives a run folder (``run-<id>``) per finished run; None writes none.
 
     Signals
     -------
     data_loaded(DiffractionData, DataSummary)
     run_started(RunInfo)
+    stage_changed(int, str)
+        Run id and the stage it entered ("preparing data", "building the model", "first step
+        (compiling)", "training", "reconstructing", "scoring").
     snapshot_ready(RunSnapshot)
-        Once per epoch, and once at the start of a warm run (``epoch == 0``).
+        Once per epoch (with the scores of stitched epochs), and for each image shown while
+        the run goes on (the first image of a warm start has ``epoch == 0``).
     run_finished(RunOutcome)
         For every run that started, finished, stopped or failed.
-    error_occurred(str)
     progress_changed(int, int, float)
-        ``done, total, eta_s`` (``eta_s`` < 0 when unknown).
+        ``done, total, eta_s`` in training steps (``eta_s`` < 0 when unknown); about once a
+        second during training, and while a file loads (patterns read).
     pattern_predicted(int, ndarray, ndarray)
         Scan position index, measured and predicted amplitudes ``(N, N)`` float32.
+    probe_read(str, int, object, str)
+        Probe file, the N it was read for, its :class:`~ptycho_engine.io.ProbeData` (None
+        when it could not be read) and the error message ("" when it could).
     status_changed(str)
         Short notes for the status bar.
     """
 
+    KINDS = ("warmup", "load", "probe", "run", "predict")
     data_loaded = Signal(object, object)
     run_started = Signal(object)
+    stage_changed = Signal(int, str)
     snapshot_ready = Signal(object)
     run_finished = Signal(object)
-    error_occurred = Signal(str)
     progress_changed = Signal(int, int, float)
     pattern_predicted = Signal(int, object, object)
+    probe_read = Signal(str, int, object, str)
     status_changed = Signal(str)
-    _jobs_posted = Signal()
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, session_dir: Path | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._lock = threading.Lock()
-        self._pending: dict[str, Any] = {}
-        self._stop_event = threading.Event()
+        self.session_dir = session_dir
         self._running_settings: RunSettings | None = None
-        self._closing = False
         # Worker-thread state below: touched only by jobs, which run in the worker thread.
+        from ptycho_engine.pipeline import WarmStarts
+
         self._tf_ready = False
         self._data: DiffractionData | None = None
-        self._prepared: dict[tuple[int, str], DiffractionData] = {}
-        self._bundles: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-        self._latest_by_model: dict[tuple[Any, ...], Any] = {}
-        self._current: tuple[Any, DiffractionData, Any, tuple[Any, ...]] | None = None
+        self._prepared: dict[Any, DiffractionData] = {}
+        self._warm = WarmStarts()
+        self._current: Any = None  # the newest RunResult with a state, for predictions
         self._next_run_id = 1
         self._deferred_prediction: int | None = None
-        self._jobs_posted.connect(self._on_self_jobs_posted, Qt.ConnectionType.QueuedConnection)
 
     # ---------------------------------------------------------------- GUI-thread API
 
@@ -123,76 +106,46 @@ class EngineWorker(QObject):
 
     def request_warmup(self) -> None:
         """Import TensorFlow and size its thread pool now, before the user waits on it."""
-        self._post("warmup", True)
+        self.post("warmup", True)
 
     def request_load(self, path: str | os.PathLike[str]) -> None:
         """Load a diffraction file; stops the current run and drops a pending one."""
-        self._post("load", ("file", str(path)), stop=True, drop=("run", "predict"))
+        self.post("load", ("file", str(path)), stop=True, drop=("run", "predict"))
 
     def request_sample(self, recipe_path: str | os.PathLike[str], cache_dir: str) -> None:
         """Load the bundled sample data, simulating it into ``cache_dir`` on first use."""
-        self._post(
+        self.post(
             "load", ("sample", str(recipe_path), cache_dir), stop=True, drop=("run", "predict")
         )
 
+    def request_probe(self, path: str, n: int) -> None:
+        """Read a probe file for size ``n`` (answered by :attr:`probe_read`)."""
+        self.post("probe", (str(path), int(n)))
+
     def request_run(self, settings: RunSettings) -> None:
         """Run ``settings`` next, stopping the current run; replaces any pending run."""
-        self._post("run", settings, stop=True)
+        self.post("run", settings, stop=True)
 
     def request_prediction(self, index: int) -> None:
         """Predict the diffraction of scan position ``index`` with the newest model."""
-        self._post("predict", int(index))
+        self.post("predict", int(index))
 
     def stop_run(self) -> None:
         """Stop the current run (within one optimiser step) and drop a pending one."""
-        with self._lock:
-            self._pending.pop("run", None)
-            self._stop_event.set()
-
-    def shutdown(self) -> None:
-        """Stop everything; afterwards no job starts. Call ``QThread.quit`` and ``wait`` next."""
-        with self._lock:
-            self._closing = True
-            self._pending.clear()
-            self._stop_event.set()
-
-    def _post(
-        self, kind: str, payload: Any, stop: bool = False, drop: tuple[str, ...] = ()
-    ) -> None:
-        with self._lock:
-            if self._closing:
-                return
-            for name in drop:
-                self._pending.pop(name, None)
-            self._pending[kind] = payload
-            if stop:
-                self._stop_event.set()
-        self._jobs_posted.emit()
+        self.cancel("run")
 
     # ---------------------------------------------------------------- worker thread
 
-    def _take_job(self) -> tuple[str, Any] | None:
-        with self._lock:
-            if self._closing:
-                return None
-            for kind in JOB_ORDER:
-                if kind in self._pending:
-                    return kind, self._pending.pop(kind)
-        return None
-
-    def _on_self_jobs_posted(self) -> None:
-        while (job := self._take_job()) is not None:
-            kind, payload = job
-            try:
-                self._ensure_tf()
-                if kind == "load":
-                    self._load(payload)
-                elif kind == "run":
-                    self._run(payload)
-                elif kind == "predict":
-                    self._predict(payload)
-            except Exception as exc:  # shown to the user; the worker keeps serving jobs
-                self.error_occurred.emit(error_message(exc))
+    def handle(self, kind: str, payload: Any, stop: threading.Event) -> None:
+        self._ensure_tf()
+        if kind == "load":
+            self._load(payload)
+        elif kind == "probe":
+            self._read_probe(*payload)
+        elif kind == "run":
+            self._run(payload, stop)
+        elif kind == "predict":
+            self._predict(payload)
 
     def _ensure_tf(self) -> None:
         if self._tf_ready:
@@ -232,70 +185,61 @@ class EngineWorker(QObject):
         self.data_loaded.emit(data, summarise(data, path))
         self.status_changed.emit(f"Loaded {data.n_patterns} patterns from {path}")
 
-    def _prepared_data(self, settings: RunSettings) -> DiffractionData:
-        from ptycho_engine.io import prepare
+    def _read_probe(self, path: str, n: int) -> None:
+        from ptycho_engine.io import read_probe
+
+        try:
+            # read as it is: the panel previews it and tells whether it fits N
+            probe = read_probe(path)
+        except (PtychoError, OSError) as exc:
+            self.probe_read.emit(path, n, None, error_message(exc))
+            return
+        self.probe_read.emit(path, n, probe, "")
+
+    def _prepared_data(self, spec: Any) -> DiffractionData:
+        from ptycho_engine.pipeline import prepare_data
 
         if self._data is None:
             raise PtychoError("no data loaded: open a diffraction file first")
-        key = (settings.N, settings.prep_mode)
+        key = spec.preparation
         if key not in self._prepared:
-            data = self._data
-            if data.N == settings.N:
-                self._prepared[key] = data
-            else:
-                self._prepared[key] = prepare(data, settings.N, settings.prep_mode)
+            self._prepared[key] = prepare_data(self._data, spec.preparation)
         return self._prepared[key]
 
-    @staticmethod
-    def _probe_for(settings: RunSettings, data: DiffractionData) -> np.ndarray:
-        from ptycho_engine.io import read_probe
+    def _run(self, settings: RunSettings, stop: threading.Event) -> None:
+        from ptycho_engine.pipeline import resolve_probe, run
+        from ptycho_engine.streams import drain
 
-        if settings.probe_path:
-            return read_probe(settings.probe_path, settings.N).probe
-        if data.probe is None:
-            raise PtychoError("the data hold no probe: choose a probe file")
-        return data.probe
-
-    def _warm_bundle(self, key: tuple[Any, ...]) -> tuple[Any, str]:
-        if key in self._bundles:
-            self._bundles.move_to_end(key)
-            return self._bundles[key], "cached"
-        if key[:2] in self._latest_by_model:
-            return self._latest_by_model[key[:2]], "transfer"
-        return None, "scratch"
-
-    def _keep_bundle(self, key: tuple[Any, ...], bundle: Any) -> None:
-        self._bundles[key] = bundle
-        self._bundles.move_to_end(key)
-        self._latest_by_model[key[:2]] = bundle
-        while len(self._bundles) > MAX_CACHED_BUNDLES:
-            old_key, old = self._bundles.popitem(last=False)
-            if self._latest_by_model.get(old_key[:2]) is old:
-                del self._latest_by_model[old_key[:2]]
-
-    def _run(self, settings: RunSettings) -> None:
         run_id = self._next_run_id
         self._next_run_id += 1
-        stop = threading.Event()
         with self._lock:
-            if self._closing:
-                return
-            self._stop_event = stop
             self._running_settings = settings
         start = time.perf_counter()
         started = False
         try:
-            data = self._prepared_data(settings)
-            probe = self._probe_for(settings, data)
-            mcfg = settings.model_config()
-            dcfg = settings.data_config()
-            key = (mcfg, settings.prep_mode, probe_digest(probe))
-            bundle, warm = self._warm_bundle(key)
-            self.run_started.emit(RunInfo(run_id, settings, warm, probe, data.positions_px))
+            spec = settings.run_spec()
+            self.stage_changed.emit(run_id, "preparing data")
+            data = self._prepared_data(spec)
+            probe = resolve_probe(spec, data)
+            state, warm = self._warm.lookup(spec, probe)
+            info = RunInfo(
+                run_id,
+                settings,
+                warm,
+                probe[0],
+                data.positions_px,
+                pixel_size_m=data.pixel_size_m,
+                data_path=str(data.provenance.get("path", "")),
+            )
+            self.run_started.emit(info)
             started = True
-            if bundle is not None and not stop.is_set():
-                self._first_image(run_id, settings, bundle, data, dcfg)
-            outcome = self._train(run_id, settings, data, probe, bundle, key, stop, start)
+            events = _EventTranslator(self, run_id, spec.training.epochs)
+            result = drain(run(spec, data, stop_event=stop, warm_start=state), events)
+            self._warm.keep(spec, probe, result.state)
+            if result.state is not None:
+                self._current = result
+            run_dir = self._write_run(run_id, result)
+            outcome = _outcome(run_id, result, time.perf_counter() - start, run_dir)
         except Exception as exc:  # reported as a failed run; the worker stays up
             message = error_message(exc)
             if not started:
@@ -306,152 +250,132 @@ class EngineWorker(QObject):
             with self._lock:
                 self._running_settings = None
         self.run_finished.emit(outcome)
-
-    def _first_image(
-        self, run_id: int, settings: RunSettings, bundle: Any, data: DiffractionData, dcfg: Any
-    ) -> None:
-        # partial canvases as the batches finish: the first one is on screen after one batch
-        # (about 0.1 s), not after the whole scan (seconds at N=64, gridsize 2); the views
-        # keep only the newest, so emitting each is cheap
-        for snap in _engine_reconstruct(bundle, data, dcfg, stop_event=self._stop_event):
-            self.snapshot_ready.emit(
-                RunSnapshot(
-                    run_id,
-                    0,
-                    settings.epochs,
-                    amplitude=np.abs(snap.object).astype(np.float32),
-                    phase=np.angle(snap.object).astype(np.float32),
-                    valid=snap.valid,
-                    origin_px=snap.origin_px,
-                )
-            )
-
-    def _train(
-        self,
-        run_id: int,
-        settings: RunSettings,
-        data: DiffractionData,
-        probe: np.ndarray,
-        bundle: Any,
-        key: tuple[Any, ...],
-        stop: threading.Event,
-        start: float,
-    ) -> RunOutcome:
-        gen = _engine_train(
-            data,
-            settings.model_config(),
-            settings.training_config(),
-            settings.data_config(),
-            stop_event=stop,
-            # the data's own probe goes with all its incoherent modes (the views show the
-            # strongest); a probe file replaces it
-            probe=probe if settings.probe_path else data.probe_all_modes,
-            bundle=bundle,
-        )
-        last_image: RunSnapshot | None = None
-        history: list[tuple[int, float, float]] = []
-        while True:
-            try:
-                snap: TrainingSnapshot = next(gen)
-            except StopIteration as done:
-                result = done.value
-                break
-            live = self._live(run_id, snap)
-            history.append((snap.epoch, snap.loss, snap.val_loss))
-            if live.has_image:
-                last_image = live
-            self.snapshot_ready.emit(live)
-            per_epoch = snap.elapsed_s / max(snap.epoch, 1)
-            eta = per_epoch * (snap.epochs - snap.epoch)
-            self.progress_changed.emit(snap.epoch, snap.epochs, eta)
-        self._keep_bundle(key, result.bundle)
-        self._current = (result.bundle, data, settings.data_config(), key)
-        state = "stopped" if result.stopped else "finished"
-        outcome_kwargs: dict[str, Any] = {}
-        if last_image is not None:
-            assert last_image.amplitude is not None and last_image.phase is not None
-            obj = (last_image.amplitude * np.exp(1j * last_image.phase)).astype(np.complex64)
-            outcome_kwargs = {
-                "object": obj,
-                "valid": last_image.valid,
-                "origin_px": last_image.origin_px,
-                "metrics": self._metrics(obj, last_image.valid, last_image.origin_px, data),
-            }
-        if self._pending_prediction():
-            self._deferred_prediction = self._take_prediction()
-        if self._deferred_prediction is not None:
+        if self._deferred_prediction is not None and self._current is not None:
             index, self._deferred_prediction = self._deferred_prediction, None
             self._predict(index)
-        return RunOutcome(
-            run_id,
-            state,
-            time.perf_counter() - start,
-            history=tuple(history),
-            **outcome_kwargs,
-        )
 
-    @staticmethod
-    def _live(run_id: int, snap: TrainingSnapshot) -> RunSnapshot:
-        preview = snap.preview
-        return RunSnapshot(
-            run_id,
-            snap.epoch,
-            snap.epochs,
-            loss=snap.loss,
-            val_loss=snap.val_loss,
-            elapsed_s=snap.elapsed_s,
-            amplitude=None if preview is None else preview.amplitude,
-            phase=None if preview is None else preview.phase,
-            valid=None if preview is None else preview.valid,
-            origin_px=(0.0, 0.0) if preview is None else preview.origin_px,
-        )
+    def _write_run(self, run_id: int, result: Any) -> str:
+        """The run's folder in the session folder ("" when none is written: no session
+        folder, no image, or the app is closing and must not wait for the files)."""
+        from ptycho_engine.runs import write_run_folder
 
-    def _metrics(
-        self,
-        obj: np.ndarray,
-        valid: np.ndarray | None,
-        origin_px: tuple[float, float],
-        data: DiffractionData,
-    ) -> dict[str, float]:
-        if data.object_gt is None:
-            return {}
-        from ptycho_engine.metrics import compare
-        from ptycho_engine.stitching import reference_region
-
-        reference = reference_region(data.object_gt, origin_px, obj.shape)
-        try:
-            return metrics_of(compare(obj, reference, valid, data.pixel_size_m))
-        except ValueError as exc:
-            self.status_changed.emit(f"metrics not computed: {exc}")
-            return {}
-
-    def _pending_prediction(self) -> bool:
-        with self._lock:
-            return "predict" in self._pending
-
-    def _take_prediction(self) -> int:
-        with self._lock:
-            return int(self._pending.pop("predict"))
+        if self.session_dir is None or result.reconstruction is None or self.closing:
+            return ""
+        folder = Path(self.session_dir) / f"run-{run_id}"
+        write_run_folder(folder, result, {"command": "app", "run_id": run_id})
+        return str(folder)
 
     def _predict(self, index: int) -> None:
-        if self._current is None:
+        from ptycho_engine.pipeline import get_reconstructor
+
+        current = self._current
+        if current is None or current.data is None:
             self.status_changed.emit("no trained model yet: the prediction follows the next run")
             self._deferred_prediction = index
             return
-        from ptycho_engine.grouping import GroupedPatterns
-        from ptycho_engine.inference import inference_groups
-        from ptycho_engine.models import ensure_canvas
-
-        bundle, data, dcfg, _ = self._current
-        if not 0 <= index < data.n_patterns:
-            raise PtychoError(f"scan position {index} does not exist (0..{data.n_patterns - 1})")
-        groups = inference_groups(data, bundle.config.gridsize, dcfg)
-        rows = np.flatnonzero(groups.indices[:, 0] == index)
-        if rows.size == 0:
-            raise PtychoError(f"scan position {index} seeds no group")
-        bundle = ensure_canvas(bundle, groups.max_offset_px)
-        x, o = GroupedPatterns(data.amplitudes, groups).batch(rows[:1])
-        predicted = np.asarray(bundle.training([x, o], training=False))
-        self.pattern_predicted.emit(
-            index, x[0, :, :, 0].astype(np.float32), predicted[0, :, :, 0].astype(np.float32)
+        reconstructor = get_reconstructor(current.reconstructor)
+        measured, predicted = reconstructor.predict_pattern(
+            current.state, current.data, current.spec, index
         )
+        self.pattern_predicted.emit(index, measured, predicted)
+
+
+class _EventTranslator:
+    """Turns one run's pipeline events into the worker's signals (in the worker thread)."""
+
+    def __init__(self, worker: EngineWorker, run_id: int, epochs: int) -> None:
+        self.worker = worker
+        self.run_id = run_id
+        self.epochs = epochs
+        self._shown_preview: Any = None
+
+    def __call__(self, event: Any) -> None:
+        from ptycho_engine.pipeline import EpochFinished, Notice, PartialImage, StageChanged
+
+        w = self.worker
+        if isinstance(event, StageChanged):
+            w.stage_changed.emit(self.run_id, event.stage)
+        elif isinstance(event, Notice):
+            w.status_changed.emit(("Warning: " if event.level == "warning" else "") + event.text)
+        elif isinstance(event, StepProgress):
+            total = event.epochs * event.steps_per_epoch
+            eta = _eta(event.elapsed_s, event.steps, total)
+            w.progress_changed.emit(event.steps, total, eta)
+        elif isinstance(event, EpochFinished):
+            snap = event.snapshot
+            preview = snap.preview
+            self._shown_preview = preview
+            w.snapshot_ready.emit(
+                RunSnapshot(
+                    self.run_id,
+                    snap.epoch,
+                    snap.epochs,
+                    loss=snap.loss,
+                    val_loss=snap.val_loss,
+                    elapsed_s=snap.elapsed_s,
+                    stage=snap.stage,
+                    amplitude=None if preview is None else preview.amplitude,
+                    phase=None if preview is None else preview.phase,
+                    valid=None if preview is None else preview.valid,
+                    origin_px=(0.0, 0.0) if preview is None else preview.origin_px,
+                    metrics={} if event.scores is None else _flat(event.scores),
+                )
+            )
+        elif isinstance(event, PartialImage):
+            if event.image is self._shown_preview:
+                return  # sent with its epoch already
+            image = event.image
+            w.snapshot_ready.emit(
+                RunSnapshot(
+                    self.run_id,
+                    event.epoch,
+                    self.epochs,
+                    image_only=True,
+                    amplitude=image.amplitude,
+                    phase=image.phase,
+                    valid=image.valid,
+                    origin_px=image.origin_px,
+                )
+            )
+
+
+def _eta(elapsed_s: float, done: int, total: int) -> float:
+    if done <= 0 or total <= 0:
+        return -1.0
+    return elapsed_s / done * max(total - done, 0)
+
+
+def _flat(report: Any) -> dict[str, float]:
+    from ptycho_engine.metrics import flat_scores
+
+    return flat_scores(report)
+
+
+def _outcome(run_id: int, result: Any, elapsed_s: float, run_dir: str) -> RunOutcome:
+    image = result.reconstruction
+    history = tuple(
+        (int(h["epoch"]), float(h["loss"]), float(h["val_loss"]))
+        for h in result.history
+        if int(h["epoch"]) > 0
+    )
+    metrics: dict[str, float] = {}
+    flags: tuple[str, ...] = ()
+    if result.scores is not None:
+        metrics = _flat(result.scores.report)
+        flags = tuple(result.scores.report.flags)
+    return RunOutcome(
+        run_id,
+        result.state_name,
+        elapsed_s,
+        object=None if image is None else image.object,
+        valid=None if image is None else image.valid,
+        origin_px=(0.0, 0.0) if image is None else image.origin_px,
+        metrics=metrics,
+        flags=flags,
+        history=history,
+        run_dir=run_dir,
+        steps=int(result.steps),
+        timings_s=dict(result.timings_s),
+        loss=float(history[-1][1]) if history else math.nan,
+        probe_modes=np.asarray(result.probe_modes),
+    )

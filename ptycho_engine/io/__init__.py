@@ -4,6 +4,20 @@ Entry points: :func:`read_data` (format chosen from the file's content), :func:`
 :func:`prepare` (crop/bin to N, origin, mask, geometry), the writers :func:`write_pinn_npz`,
 :func:`write_cxi`, :func:`write_product`, :func:`write_tiff`, :func:`write_png`, and the
 probe and product readers. Nothing here imports TensorFlow.
+
+NaN and infinity, the same in every reader and in :func:`prepare` (implemented once, in
+:mod:`ptycho_engine.io.validation`):
+
+- a NaN or infinite diffraction pixel is a bad detector pixel: it is set to 0, marked in
+  ``bad_pixels`` and counted in ``provenance["steps"]``; a pattern without a finite value, or
+  a detector whose every pixel is non-finite in some pattern, raises ``DataError``;
+- NaN or infinite scan positions, probe or object values, pixel sizes or geometry raise
+  ``DataError`` naming the file and the key (or dataset path).
+
+Modules: one per format (``pinn_npz``, ``cxi``, ``product``, ``profile``, ``probe``,
+``images``), the registry, ``prepare``, and the shared helpers ``files`` (readable files,
+sniffing, sha256, atomic writes), ``npz``, ``hdf5``, ``validation``, ``pattern_stack`` (the
+threaded pattern reader) and ``geometry``.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ Layout read (the first path found wins):
 
 Far field or near field: CXI has no field for it. It is declared by the caller
 (``propagation=``) or detected from the scan: see
-:func:`ptycho_engine.io._common.detect_propagation`. Near-field files open (object pixel
+:func:`ptycho_engine.io.geometry.detect_propagation`. Near-field files open (object pixel
 ``dx / Mg`` with the Fresnel magnification from ``focus_distance_m``) and are marked
 ``provenance["propagation"]["regime"] == "near-field"``; far-field preparation refuses them.
 """
@@ -33,24 +33,24 @@ import numpy as np
 
 from ptycho_engine.data import DiffractionData
 from ptycho_engine.errors import DataError
-from ptycho_engine.io._common import (
+from ptycho_engine.io.files import atomic_write, check_readable_file, sha256_in_background, sniff
+from ptycho_engine.io.geometry import (
     ELECTRON_VOLT_J,
-    HC_EV_M,
-    ProgressCallback,
-    atomic_write,
-    check_readable_file,
-    complex_modes,
+    energy_ev_from_wavelength,
     farfield_pixel_m,
-    h5_dataset,
-    h5_read,
-    h5_scalar,
-    open_hdf5,
-    positions_array,
     positions_from_metres,
-    read_pattern_stack,
-    sha256_in_background,
-    sniff,
-    strongest_mode,
+    wavelength_m,
+)
+from ptycho_engine.io.hdf5 import h5_dataset, h5_read, h5_scalar, open_hdf5
+from ptycho_engine.io.pattern_stack import ProgressCallback, read_pattern_stack
+from ptycho_engine.io.prepare import center_patterns
+from ptycho_engine.io.probe import strongest_mode
+from ptycho_engine.io.validation import (
+    bad_pixel_mask,
+    complex_modes,
+    merge_masks,
+    nonfinite_step,
+    positions_array,
 )
 
 FORMAT_NAME = "cxi"
@@ -111,10 +111,9 @@ def read_cxi(
     ------
     DataError
         Missing file, not HDF5, no pattern dataset, missing positions or geometry, wrong
-        ranks or counts, negative counts, corrupt data.
+        ranks or counts, negative counts, NaN or infinite positions or probe values (the
+        NaN/infinity policy of :mod:`ptycho_engine.io.validation`), corrupt data.
     """
-    from ptycho_engine.io.prepare import center_patterns
-
     file = check_readable_file(path, "a CXI (HDF5) file")
     src = str(file)
     kind = sniff(file)
@@ -198,8 +197,8 @@ def read_cxi(
         f"({record['regime']}, {record['source']})"
     )
     if nonfinite is not None:
-        bad = nonfinite if bad is None else (bad | nonfinite)
-        steps.append(f"{int(nonfinite.sum())} non-finite pixels set to 0 and marked bad")
+        bad = merge_masks(bad, nonfinite)
+        steps.append(nonfinite_step(nonfinite))
     if record["regime"] == "far-field":
         amplitudes, bad, origin_step = center_patterns(amplitudes, bad, "auto")
         if origin_step:
@@ -244,7 +243,7 @@ def _energy_ev(handle: Any, src: str, notes: list[str]) -> float | None:
         return energy / ELECTRON_VOLT_J
     wavelength = h5_scalar(handle, f"{SOURCE}/wavelength", src, "m")
     if wavelength is not None:
-        return HC_EV_M / wavelength
+        return energy_ev_from_wavelength(wavelength)
     return None
 
 
@@ -253,12 +252,7 @@ def _mask(handle: Any, src: str, n: int) -> np.ndarray | None:
     dataset = h5_dataset(handle, key, src)
     if dataset is None:
         return None
-    raw = h5_read(dataset, src, key)
-    if raw.dtype.kind not in "biuf":
-        raise DataError(f"{src}: {key!r}: expected an integer mask, found dtype {raw.dtype}")
-    if raw.shape != (n, n):
-        raise DataError(f"{src}: {key!r} is {raw.shape}; expected ({n}, {n}) like the patterns")
-    return np.asarray(raw != 0)
+    return bad_pixel_mask(h5_read(dataset, src, key), src, key, n)
 
 
 def _illumination(handle: Any, src: str, n: int) -> tuple[np.ndarray | None, str]:
@@ -338,7 +332,7 @@ def write_cxi(
             f"{pixel:g} m of the geometry; CXI keeps only the geometry"
         )
     energy_j = float(data.energy_ev) * ELECTRON_VOLT_J
-    wavelength = HC_EV_M / float(data.energy_ev)
+    wavelength = wavelength_m(float(data.energy_ev))
     translation = np.zeros((data.n_patterns, 3), dtype=np.float64)
     translation[:, 0] = data.positions_px[:, 1] * pixel
     translation[:, 1] = data.positions_px[:, 0] * pixel

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ptycho_engine.errors import DataError
-from ptycho_engine.io._common import atomic_write
+from ptycho_engine.io.files import atomic_write
 
 PARTS = ("amplitude", "phase")
 
@@ -94,7 +94,8 @@ def write_png(
     title: str = "",
     valid: np.ndarray | None = None,
 ) -> Path:
-    """Write the amplitude or phase of a complex image as a PNG with a colour bar.
+    """Write the amplitude or phase of a complex image as a PNG with a colour bar, in the
+    app's colour maps and levels (:mod:`ptycho_engine.display`).
 
     A scale bar (1, 2 or 5 x 10^k m, about a fifth of the width) is drawn when the pixel size
     is known; otherwise the axes are labelled in pixels.
@@ -116,16 +117,24 @@ def write_png(
     import matplotlib
 
     matplotlib.use("Agg")
+    from matplotlib.colors import ListedColormap
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
+    from ptycho_engine.display import PHASE_LEVELS, amplitude_lut, phase_lut, robust_range
+
     image = _part(obj, part)
+    # the app's colour maps and levels: grey amplitude between the 0.5 and 99.5 percentiles
+    # of the valid pixels, cyclic phase over the full circle
+    if part == "phase":
+        lut, (vmin, vmax) = phase_lut(), PHASE_LEVELS
+    else:
+        lut, (vmin, vmax) = amplitude_lut(), robust_range(image, valid)
+    cmap = ListedColormap(lut.astype(np.float64) / 255.0, name=f"ptycho-{part}")
     if valid is not None:
         image = np.where(valid, image, np.nan)
     fig = Figure(figsize=(6, 5), dpi=100)
     ax = fig.add_subplot()
-    cmap = "gray" if part == "amplitude" else "twilight"
-    vmin, vmax = (-math.pi, math.pi) if part == "phase" else (None, None)
     shown = ax.imshow(image, cmap=cmap, interpolation="nearest", vmin=vmin, vmax=vmax)
     fig.colorbar(shown, ax=ax, label="amplitude" if part == "amplitude" else "phase (rad)")
     ax.set_title(f"{title} {part}".strip())

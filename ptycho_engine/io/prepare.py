@@ -7,8 +7,11 @@ Order of the steps in :func:`prepare`:
 1. Refuse near-field data (``provenance["propagation"]["regime"] == "near-field"``) unless
    ``allow_near_field=True``: the engine's forward model is far-field only.
 2. Intensities to amplitudes (only when the arrays handed in hold counts).
-3. Bad pixels: the file's mask, plus pixels that are NaN/infinite in any pattern, plus pixels
-   at or above ``saturation_counts`` in any pattern. Bad pixels are set to 0.
+3. Bad pixels: the file's mask, plus pixels that are NaN/infinite in any pattern (the
+   NaN/infinity policy of :mod:`ptycho_engine.io.validation`, as in every reader: a pattern
+   without a finite value, or a detector without a pixel finite in every pattern, is an
+   error), plus pixels at or above ``saturation_counts`` in any pattern. Bad pixels are set
+   to 0.
 4. Corner-origin detection and fix (``fftshift`` of the last two axes): the mean intensity is
    summed in a box of half-width ``N/8`` around the centre ``(N//2, N//2)`` and in the same box
    around the corner (the wrapped zero frequency); the layout holding more than twice the
@@ -43,7 +46,13 @@ import numpy as np
 
 from ptycho_engine.data import DiffractionData
 from ptycho_engine.errors import DataError
-from ptycho_engine.io._common import farfield_pixel_m, pad_center
+from ptycho_engine.io.geometry import farfield_pixel_m
+from ptycho_engine.io.validation import (
+    check_pattern_values,
+    merge_masks,
+    nonfinite_step,
+    require_usable_detector,
+)
 
 ORIGINS = ("auto", "centred", "corner")
 MODES = ("crop", "bin")
@@ -139,6 +148,18 @@ def center_patterns(
     shifted = np.fft.fftshift(amplitudes, axes=(-2, -1))
     mask = None if bad_pixels is None else np.fft.fftshift(bad_pixels)
     return shifted, mask, f"corner-origin patterns ({reason}) centred with fftshift"
+
+
+def pad_center(image: np.ndarray, n: int) -> np.ndarray:
+    """Zero-pad (or centre-crop) a 2-D image to ``n x n`` keeping pixel ``(H//2, W//2)`` at
+    ``(n//2, n//2)``."""
+    h, w = image.shape
+    out = np.zeros((n, n), dtype=image.dtype)
+    oy, ox = n // 2 - h // 2, n // 2 - w // 2
+    ys, xs = max(0, oy), max(0, ox)
+    ye, xe = min(n, oy + h), min(n, ox + w)
+    out[ys:ye, xs:xe] = image[ys - oy : ye - oy, xs - ox : xe - ox]
+    return out
 
 
 def fourier_resample(image: np.ndarray, n: int) -> np.ndarray:
@@ -238,7 +259,8 @@ def prepare(
     ------
     DataError
         Near-field data, ``N`` larger than the detector, ``N0`` not divisible by ``N`` for
-        binning, bad options.
+        binning, bad options, negative counts, a pattern without a finite value or a
+        detector without a pixel that is finite in every pattern.
     """
     provenance: dict[str, Any] = dict(data.provenance)
     src = provenance.get("path", "<arrays>")
@@ -270,25 +292,26 @@ def prepare(
         steps.append("near-field data prepared on request (allow_near_field=True)")
 
     amplitudes = np.array(data.amplitudes, dtype=np.float32, copy=True)
+    nonfinite = check_pattern_values(
+        amplitudes,
+        src,
+        "amplitudes",
+        what="counts" if intensities else "amplitudes",
+        negative_ok=not intensities,
+    )
+    require_usable_detector(nonfinite, src, "amplitudes")
     if intensities:
-        if np.nanmin(amplitudes) < 0:
-            raise DataError(f"{src}: negative counts; expected intensities >= 0")
         np.sqrt(amplitudes, out=amplitudes)
         steps.append("intensities converted to amplitudes (sqrt)")
     bad = None if data.bad_pixels is None else data.bad_pixels.copy()
-    finite = np.isfinite(amplitudes)
-    if not finite.all():
-        nonfinite = np.asarray(~finite.all(axis=0))
-        if nonfinite.all():
-            raise DataError(f"{src}: every detector pixel is NaN or infinite in some pattern")
-        bad = nonfinite if bad is None else (bad | nonfinite)
-        amplitudes[~finite] = 0.0
-        steps.append(f"{int(nonfinite.sum())} NaN/infinite pixels marked bad and set to 0")
+    if nonfinite is not None:
+        bad = merge_masks(bad, nonfinite)
+        steps.append(nonfinite_step(nonfinite))
     if saturation_counts is not None:
         limit = math.sqrt(float(saturation_counts))
         saturated = np.asarray((amplitudes >= limit).any(axis=0))
         if saturated.any():
-            bad = saturated if bad is None else (bad | saturated)
+            bad = merge_masks(bad, saturated)
         steps.append(f"{int(saturated.sum())} pixels at >= {saturation_counts:g} counts marked bad")
     if bad is not None and bad.any():
         amplitudes[:, bad] = 0.0

@@ -12,6 +12,9 @@ A probe whose size (or pixel size, when both are known) does not match the reque
 probe is then Fourier-resampled to the target pixel (same physical field of view) and
 zero-padded or centre-cropped to ``N x N``. When a pixel size is unknown, the probe's field of
 view is taken to be the ``N x N`` window (Fourier resampling straight to ``N``).
+
+A probe with a NaN or infinite value, or a non-positive or non-finite pixel size, is refused
+(the NaN/infinity policy of :mod:`ptycho_engine.io.validation`).
 """
 
 from __future__ import annotations
@@ -24,18 +27,11 @@ from typing import Any
 import numpy as np
 
 from ptycho_engine.errors import DataError
-from ptycho_engine.io._common import (
-    check_readable_file,
-    complex_modes,
-    h5_dataset,
-    h5_read,
-    npz_member,
-    open_hdf5,
-    open_npz,
-    pad_center,
-    sha256_file,
-    sniff,
-)
+from ptycho_engine.io.files import check_readable_file, sha256_file, sniff
+from ptycho_engine.io.hdf5 import h5_dataset, h5_read, open_hdf5
+from ptycho_engine.io.npz import load_npy, npz_member, open_npz
+from ptycho_engine.io.prepare import fourier_resample, pad_center
+from ptycho_engine.io.validation import complex_modes, positive_scalar
 
 NPZ_KEYS = ("probeGuess", "probe")
 CXI_ILLUMINATION = "entry_1/instrument_1/source_1/illumination"
@@ -100,20 +96,8 @@ def read_probe(
     digest = sha256_file(file)
     pixel: float | None = None
     if kind == "npy":
-        with open(file, "rb") as handle:
-            try:
-                raw = np.load(handle, allow_pickle=False)
-            except ValueError as exc:
-                if "pickle" in str(exc):
-                    raise DataError(
-                        f"{src}: holds a pickled object array; expected a complex probe; pickled "
-                        "data is never loaded"
-                    ) from exc
-                raise DataError(f"{src}: not a readable .npy array: {exc}") from exc
-            except (OSError, EOFError) as exc:
-                raise DataError(f"{src}: not a readable .npy array: {exc}") from exc
         key, fmt = "<array>", "npy"
-        modes = complex_modes(np.asarray(raw), src, key)
+        modes = complex_modes(load_npy(file, "a complex probe"), src, key)
     elif kind == "npz":
         with open_npz(file, "a probe") as archive:
             key = next((k for k in NPZ_KEYS if k in archive.files), "")
@@ -131,7 +115,7 @@ def read_probe(
                 key, fmt = "probe", "ptychodus-product"
                 width = dataset.attrs.get("pixel_width_m")
                 if width is not None:
-                    pixel = float(np.asarray(width).reshape(-1)[0])
+                    pixel = positive_scalar(width, src, "probe@pixel_width_m", "m")
             else:
                 dataset = h5_dataset(handle, CXI_ILLUMINATION, src)
                 if dataset is None:
@@ -145,8 +129,6 @@ def read_probe(
         raise DataError(
             f"{src}: not a probe file: expected .npy, .npz or HDF5 content, found a {kind} file"
         )
-    if pixel is not None and not (math.isfinite(pixel) and pixel > 0):
-        raise DataError(f"{src}: probe pixel size must be > 0, found {pixel!r}")
     steps: list[str] = [f"read {key!r} {modes.shape} from {fmt}"]
     if N is not None:
         modes, pixel = _fit(modes, pixel, N, pixel_size_m, resample, src, steps)
@@ -163,8 +145,6 @@ def _fit(
     src: str,
     steps: list[str],
 ) -> tuple[np.ndarray, float | None]:
-    from ptycho_engine.io.prepare import fourier_resample
-
     h, w = modes.shape[1:]
     pixel_mismatch = (
         pixel is not None
@@ -198,3 +178,17 @@ def _fit(
             out.append(fourier_resample(mode, n))
         steps.append(f"probe Fourier-resampled from {h}x{h} to {n}x{n} (same field of view)")
     return np.stack(out).astype(np.complex64), pixel
+
+
+def mode_power(modes: np.ndarray) -> np.ndarray:
+    """Power ``sum |mode|^2`` of each mode of ``(K, H, W)``, as ``(K,)`` float64."""
+    return np.sum(np.abs(modes.astype(np.complex128)) ** 2, axis=(1, 2))
+
+
+def strongest_mode(modes: np.ndarray) -> tuple[np.ndarray, int, float]:
+    """The mode of ``(K, H, W)`` with most power, its index and its share of the total power."""
+    power = mode_power(modes)
+    index = int(np.argmax(power))
+    total = float(power.sum())
+    share = float(power[index] / total) if total > 0 else 1.0
+    return modes[index], index, share

@@ -19,7 +19,8 @@ Frames: ptychodus puts the object centre ``(center_x_m, center_y_m)`` at pixel
 ``positions_px`` (pixel (0, 0) = centre of the first object pixel).
 
 A product holds no diffraction patterns: it is a source of a probe, positions and an object,
-never of training data.
+never of training data. A NaN or infinite value in any of its datasets or numeric attributes
+is refused (the NaN/infinity policy of :mod:`ptycho_engine.io.validation`).
 """
 
 from __future__ import annotations
@@ -34,16 +35,14 @@ from typing import Any
 import numpy as np
 
 from ptycho_engine.errors import DataError
-from ptycho_engine.io._common import (
-    atomic_write,
-    check_readable_file,
+from ptycho_engine.io.files import atomic_write, check_readable_file, sha256_file, sniff
+from ptycho_engine.io.hdf5 import h5_dataset, h5_read, open_hdf5
+from ptycho_engine.io.validation import (
+    SCAN_POINT,
     complex_modes,
-    h5_dataset,
-    h5_read,
-    open_hdf5,
-    require_numeric,
-    sha256_file,
-    sniff,
+    finite_scalar,
+    finite_vector,
+    positive_scalar,
 )
 
 FORMAT_NAME = "ptychodus-product"
@@ -281,9 +280,9 @@ def read_product(path: str | os.PathLike[str]) -> Product:
         center = []
         for name in ("center_y_m", "center_x_m"):
             value = arrays["object"].attrs.get(name, 0.0)
-            center.append(_finite(value, src, f"object@{name}"))
-        xs = _vector(h5_read(arrays["probe_position_x_m"], src, "x"), src, "probe_position_x_m")
-        ys = _vector(h5_read(arrays["probe_position_y_m"], src, "y"), src, "probe_position_y_m")
+            center.append(finite_scalar(value, src, f"object@{name}", "m"))
+        xs = _positions(arrays["probe_position_x_m"], src, "probe_position_x_m")
+        ys = _positions(arrays["probe_position_y_m"], src, "probe_position_y_m")
         if xs.shape != ys.shape:
             raise DataError(
                 f"{src}: 'probe_position_x_m' has {xs.shape[0]} positions but "
@@ -293,7 +292,8 @@ def read_product(path: str | os.PathLike[str]) -> Product:
         if idx_ds is None:
             indexes = np.arange(xs.shape[0], dtype=np.int64)
         else:
-            indexes = _vector(h5_read(idx_ds, src, "indexes"), src, "probe_position_indexes")
+            key = "probe_position_indexes"
+            indexes = finite_vector(h5_read(idx_ds, src, key), src, key, "indexes")
             if indexes.shape != xs.shape:
                 raise DataError(
                     f"{src}: 'probe_position_indexes' has {indexes.shape[0]} entries but there "
@@ -311,7 +311,9 @@ def read_product(path: str | os.PathLike[str]) -> Product:
         for key in ("object_layer_spacing_m", "loss_epochs", "loss_values"):
             dataset = h5_dataset(handle, key, src)
             extras[key] = (
-                np.zeros(0) if dataset is None else _vector(h5_read(dataset, src, key), src, key)
+                np.zeros(0)
+                if dataset is None
+                else finite_vector(h5_read(dataset, src, key), src, key, "values")
             )
     h, w = obj.shape[1:]
     positions_m = np.stack([ys, xs], axis=1)
@@ -352,14 +354,8 @@ def _attr(value: Any, default: Any) -> Any:
         return default
 
 
-def _finite(value: Any, src: str, key: str) -> float:
-    try:
-        number = float(np.asarray(value).reshape(-1)[0])
-    except (TypeError, ValueError, IndexError) as exc:
-        raise DataError(f"{src}: {key!r}: expected a number, found {value!r}") from exc
-    if not math.isfinite(number):
-        raise DataError(f"{src}: {key!r}: expected a finite number, found {number!r}")
-    return number
+def _positions(dataset: Any, src: str, key: str) -> np.ndarray:
+    return finite_vector(h5_read(dataset, src, key), src, key, "positions", rows=SCAN_POINT)
 
 
 def _pixel(dataset: Any, src: str, key: str, default: Any) -> tuple[float, float] | None:
@@ -369,18 +365,5 @@ def _pixel(dataset: Any, src: str, key: str, default: Any) -> tuple[float, float
     sizes = []
     for name in ("pixel_height_m", "pixel_width_m"):
         other = "pixel_width_m" if name == "pixel_height_m" else "pixel_height_m"
-        value = _finite(attrs.get(name, attrs.get(other)), src, f"{key}@{name}")
-        if value <= 0:
-            raise DataError(f"{src}: {key!r} attribute {name!r} must be > 0, found {value!r}")
-        sizes.append(value)
+        sizes.append(positive_scalar(attrs.get(name, attrs.get(other)), src, f"{key}@{name}", "m"))
     return sizes[0], sizes[1]
-
-
-def _vector(raw: np.ndarray, src: str, key: str) -> np.ndarray:
-    require_numeric(raw, src, key, complex_ok=False)
-    if raw.ndim != 1:
-        raise DataError(f"{src}: {key!r}: expected a 1-D array, found shape {raw.shape}")
-    arr = raw.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise DataError(f"{src}: {key!r}: expected finite values, found NaN or infinity")
-    return arr

@@ -28,7 +28,7 @@ Meaning of the entries:
   ``(M,)`` vectors. ``order`` names the columns of a table (``"yx"`` or ``"xy"``). ``unit``:
   ``"px"`` (object pixels), ``"m"``, ``"mm"``, ``"um"``, ``"nm"``; lengths are converted with
   the far-field pixel ``lambda z / (N dx)`` (or the near-field rules of
-  :func:`ptycho_engine.io._common.positions_from_metres`). ``reference``: ``"centre"``
+  :func:`ptycho_engine.io.geometry.positions_from_metres`). ``reference``: ``"centre"``
   (default; the engine's convention) or ``"top-left"`` (the first pixel of a
   ``window_px``-wide window; ``window_px/2`` is added to both coordinates, with ``window_px``
   defaulting to the probe's size). ``signs``: ``[sy, sx]`` multipliers (default ``[1, 1]``).
@@ -40,7 +40,9 @@ Meaning of the entries:
 - ``object``: ground-truth object; leading singleton axes are dropped.
 - ``mask.bad``: ``"nonzero"`` (default: non-zero marks a bad pixel) or ``"zero"``.
 
-Keys of an NPZ file are member names; keys of an HDF5 file are dataset paths.
+Keys of an NPZ file are member names; keys of an HDF5 file are dataset paths. Values follow
+the NaN/infinity policy of :mod:`ptycho_engine.io.validation`: non-finite pattern pixels are
+masked as bad pixels; non-finite positions, probe or object values are an error.
 """
 
 from __future__ import annotations
@@ -58,25 +60,27 @@ import numpy as np
 
 from ptycho_engine.data import DiffractionData
 from ptycho_engine.errors import DataError
-from ptycho_engine.io._common import (
+from ptycho_engine.io.files import atomic_write, check_readable_file, sha256_in_background, sniff
+from ptycho_engine.io.geometry import (
     ELECTRON_VOLT_J,
-    HC_EV_M,
-    ProgressCallback,
-    check_readable_file,
-    complex_modes,
-    h5_dataset,
-    h5_read,
-    npz_member,
-    open_hdf5,
-    open_npz,
-    pad_center,
+    energy_ev_from_wavelength,
+    farfield_pixel_m,
     positions_from_metres,
+)
+from ptycho_engine.io.hdf5 import h5_dataset, h5_read, open_hdf5
+from ptycho_engine.io.npz import npz_member, open_npz
+from ptycho_engine.io.pattern_stack import ProgressCallback, read_pattern_stack
+from ptycho_engine.io.prepare import center_patterns, pad_center
+from ptycho_engine.io.probe import mode_power, strongest_mode
+from ptycho_engine.io.validation import (
+    SCAN_POINT,
+    bad_pixel_mask,
+    complex_modes,
+    finite_vector,
+    merge_masks,
+    nonfinite_step,
+    positions_array,
     positive_scalar,
-    read_pattern_stack,
-    require_numeric,
-    sha256_in_background,
-    sniff,
-    strongest_mode,
 )
 
 FORMAT_NAME = "profile"
@@ -206,10 +210,11 @@ def load_profile(path: str | os.PathLike[str]) -> MappingProfile:
 
 
 def save_profile(path: str | os.PathLike[str], profile: MappingProfile) -> Path:
-    """Write a profile as JSON, atomically."""
-    from ptycho_engine.io._common import atomic_write
+    """Write a profile as JSON (the engine's one convention, :mod:`ptycho_engine.jsonio`),
+    atomically."""
+    from ptycho_engine.jsonio import dumps
 
-    text = json.dumps(profile.to_dict(), indent=2) + "\n"
+    text = dumps(profile.to_dict(), indent=2) + "\n"
     return atomic_write(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
@@ -327,8 +332,6 @@ def read_with_profile(
         several), ground-truth object, mask, geometry, provenance
         ``{path, format: "profile", profile, sha256, steps, propagation?, warnings}``.
     """
-    from ptycho_engine.io.prepare import center_patterns
-
     prof = as_profile(profile)
     file = check_readable_file(path, "an NPZ or HDF5 file")
     src = str(file)
@@ -364,12 +367,7 @@ def read_with_profile(
         if prof.mask is not None:
             key = prof.mask["path"]
             raw = source.array(key, "a bad-pixel mask")
-            if raw.dtype.kind not in "biuf" or raw.shape != (n, n):
-                raise DataError(
-                    f"{src}: {key!r}: expected a ({n}, {n}) numeric mask, found {raw.dtype} "
-                    f"{raw.shape}"
-                )
-            bad = (raw != 0) if prof.mask["bad"] == "nonzero" else (raw == 0)
+            bad = bad_pixel_mask(raw, src, key, n, bad=prof.mask["bad"])
         geometry = {
             "energy_ev": _quantity(source, prof.energy_ev, "energy_ev", ENERGY_UNITS, "eV"),
             "distance_m": _quantity(source, prof.distance_m, "distance_m", LENGTH_UNITS, "m"),
@@ -379,7 +377,7 @@ def read_with_profile(
         }
         if geometry["energy_ev"] is None and prof.wavelength_m is not None:
             wl = _quantity(source, prof.wavelength_m, "wavelength_m", LENGTH_UNITS, "m")
-            geometry["energy_ev"] = None if wl is None else HC_EV_M / wl
+            geometry["energy_ev"] = None if wl is None else energy_ev_from_wavelength(wl)
 
     for key, value in (
         ("energy_ev", energy_ev),
@@ -398,8 +396,8 @@ def read_with_profile(
     record: dict[str, Any] | None = None
     regime = propagation or prof.propagation
     if nonfinite is not None:
-        bad = nonfinite if bad is None else (bad | nonfinite)
-        steps.append(f"{int(nonfinite.sum())} non-finite pixels set to 0 and marked bad")
+        bad = merge_masks(bad, nonfinite)
+        steps.append(nonfinite_step(nonfinite))
 
     # Positions.
     spec = prof.positions
@@ -431,8 +429,6 @@ def read_with_profile(
     else:
         positions = yx
         if energy is not None and distance is not None and det_pixel is not None:
-            from ptycho_engine.io._common import farfield_pixel_m
-
             pixel = farfield_pixel_m(energy, distance, det_pixel, n)
         if regime is not None:
             record = {"regime": regime, "source": "declared"}
@@ -462,7 +458,7 @@ def read_with_profile(
                 f"carries {share:.0%} of the power; all modes kept, strongest first"
             )
         if mode.shape[0] <= n and mode.shape[1] <= n:
-            power = np.sum(np.abs(probe_modes.astype(np.complex128)) ** 2, axis=(1, 2))
+            power = mode_power(probe_modes)
             order = [index] + [k for k in np.argsort(-power, kind="stable") if k != index]
             padded = [pad_center(probe_modes[k], n) for k in order]
             probe = padded[0]
@@ -512,12 +508,7 @@ def _positions(source: _Source, spec: dict[str, Any], m: int) -> tuple[np.ndarra
     if isinstance(spec.get("path"), str):
         key = spec["path"]
         raw = source.array(key, f"({m}, 2) scan positions")
-        require_numeric(raw, src, key, complex_ok=False)
-        if raw.ndim != 2 or raw.shape[1] < 2:
-            raise DataError(
-                f"{src}: {key!r}: expected positions of shape ({m}, 2), found shape {raw.shape}"
-            )
-        table = raw[:, :2].astype(np.float64)
+        table = positions_array(raw, src, key, m, columns=2)
         if spec["order"] == "xy":
             table = table[:, ::-1]
     else:
@@ -525,24 +516,8 @@ def _positions(source: _Source, spec: dict[str, Any], m: int) -> tuple[np.ndarra
         columns = []
         for name in (spec["y_path"], spec["x_path"]):
             raw = source.array(name, f"({m},) scan positions")
-            require_numeric(raw, src, name, complex_ok=False)
-            if raw.ndim != 1:
-                raise DataError(
-                    f"{src}: {name!r}: expected rank 1, ({m},), found shape {raw.shape}"
-                )
-            if raw.shape[0] != m:
-                raise DataError(
-                    f"{src}: {name!r} has {raw.shape[0]} positions but there are {m} patterns"
-                )
-            columns.append(raw.astype(np.float64))
+            columns.append(finite_vector(raw, src, name, "positions", length=m, rows=SCAN_POINT))
         table = np.stack(columns, axis=1)
-    if table.shape[0] != m:
-        raise DataError(
-            f"{src}: {key!r} has {table.shape[0]} positions but there are {m} patterns; "
-            f"expected ({m}, 2)"
-        )
-    if not np.all(np.isfinite(table)):
-        raise DataError(f"{src}: {key!r}: expected finite positions, found NaN or infinity")
     return np.ascontiguousarray(table), key
 
 

@@ -20,13 +20,10 @@ import numpy as np
 
 from ptycho_engine.data import DiffractionData
 from ptycho_engine.errors import DataError
-from ptycho_engine.io._common import (
-    ProgressCallback,
-    check_readable_file,
-    open_hdf5,
-    open_npz,
-    sniff,
-)
+from ptycho_engine.io.files import check_readable_file, sniff
+from ptycho_engine.io.hdf5 import open_hdf5
+from ptycho_engine.io.npz import open_npz
+from ptycho_engine.io.pattern_stack import ProgressCallback
 from ptycho_engine.io.profile import MappingProfile
 
 FORMATS = ("pinn-npz", "cxi", "ptychodus-product", "ptychodus-product-npz", "profile")

@@ -17,7 +17,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from ptycho_engine.physics.translate import (
+from ptycho_engine.physics.shift import (
     shift_box_profiles,
     shift_resample_many,
     shift_resample_sum,

@@ -89,3 +89,65 @@ def shared_levels(images: list[np.ndarray], masks: list[np.ndarray]) -> tuple[fl
         return 0.0, 1.0
     low, high = (float(v) for v in np.percentile(values, [0.5, 99.5]))
     return (low, high) if high > low else (low - 1e-6, low + 1e-6)
+
+
+@dataclass(frozen=True, eq=False)
+class FrcCurve:
+    """The FRC of one run against the reference run over the pixels both hold.
+
+    Attributes
+    ----------
+    index : int
+        Position of the run in the comparison.
+    frequency, curve : ndarray
+        Cycles per pixel and correlation per ring.
+    """
+
+    index: int
+    frequency: np.ndarray
+    curve: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """Everything the comparison window draws, computed off the GUI thread.
+
+    Attributes
+    ----------
+    reference : int
+    frames : list of FrameImage
+        Every run on the reference grid, cut to the common region.
+    curves : list of FrcCurve
+        Every run but the reference against the reference.
+    """
+
+    reference: int
+    frames: list[FrameImage]
+    curves: list[FrcCurve]
+
+
+def compare_frames(images: list[FrameImage], reference: int = 0) -> Comparison:
+    """Resample and cut the runs to their common region (:func:`common_frame`) and compute
+    each run's FRC against the reference (numpy; run it in a worker).
+
+    Raises
+    ------
+    ValueError
+        When the frames do not overlap.
+    """
+    from ptycho_engine.errors import DataError
+    from ptycho_engine.metrics import frc
+
+    frames = common_frame(images, reference)
+    ref = frames[reference]
+    curves = []
+    for k, frame in enumerate(frames):
+        both = frame.valid & ref.valid
+        if k == reference or int(both.sum()) < 64:
+            continue
+        try:
+            frequency, curve, _ = frc(frame.object, ref.object, both)
+        except DataError:  # a region too thin for rings: no curve for this run
+            continue
+        curves.append(FrcCurve(k, frequency, curve))
+    return Comparison(reference, frames, curves)

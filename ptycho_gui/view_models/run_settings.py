@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ptycho_engine.config import SUPPORTED_N, DataConfig, ModelConfig, TrainingConfig
+from ptycho_engine.pipeline.spec import RunSpec, recipe
 
 PREP_MODES = ("crop", "bin")
 
@@ -61,35 +62,41 @@ class RunSettings:
     def __post_init__(self) -> None:
         if self.prep_mode not in PREP_MODES:
             raise ValueError(f"prep_mode must be one of {PREP_MODES}, got {self.prep_mode!r}")
-        # Build the engine configs once so an invalid value fails here, naming its field.
-        self.model_config()
-        self.training_config()
-        self.data_config()
+        # Build the engine's spec once so an invalid value fails here, naming its field.
+        self.run_spec()
 
     def replace(self, **changes: object) -> RunSettings:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
-    def model_config(self) -> ModelConfig:
-        """The engine's model settings."""
-        return ModelConfig(N=self.N, gridsize=self.gridsize, n_filters_scale=self.n_filters_scale)
-
-    def training_config(self) -> TrainingConfig:
-        """The engine's training settings (a short MAE warm-up, at most a third of the run)."""
-        return TrainingConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
+    def run_spec(self) -> RunSpec:
+        """The engine's run: the recipe every front end uses, with these settings."""
+        return recipe(
+            self.N,
+            self.gridsize,
+            self.epochs,
+            preparation=self.prep_mode,
+            probe_path=self.probe_path,
+            n_filters_scale=self.n_filters_scale,
             nll_weight=self.nll_weight,
             mae_weight=self.mae_weight,
-            mae_warmup_epochs=min(3, self.epochs // 3),
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
             preview_every=self.preview_every,
-            min_learning_rate=min(1e-5, self.learning_rate),
+            n_groups=self.n_groups,
         )
+
+    def model_config(self) -> ModelConfig:
+        """The engine's model settings."""
+        return self.run_spec().model
+
+    def training_config(self) -> TrainingConfig:
+        """The engine's training settings."""
+        return self.run_spec().training
 
     def data_config(self) -> DataConfig:
         """The engine's grouping settings."""
-        return DataConfig(n_groups=self.n_groups)
+        return self.run_spec().grouping
 
     def needs_new_model(self, other: RunSettings) -> bool:
         """True when ``other`` needs another model (N, gridsize, probe or architecture)."""

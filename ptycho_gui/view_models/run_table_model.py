@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
@@ -11,14 +12,16 @@ from ptycho_gui.view_models.runs import RunRecord
 
 COLUMNS = (
     ("Run", lambda r: f"#{r.run_id}"),
+    ("Data", lambda r: Path(r.data_path).name if r.data_path else "-"),
     ("Settings", lambda r: r.settings.label()),
     ("Start", lambda r: r.warm),
     ("State", lambda r: r.state),
     ("Duration", lambda r: f"{r.elapsed_s:.1f} s"),
-    ("Amp SSIM", lambda r: _number(r.metrics.get("amp_ssim"))),
+    ("Amp SSIM", lambda r: _number(r.metrics.get("amplitude_ssim"))),
     ("Phase SSIM", lambda r: _number(r.metrics.get("phase_ssim"))),
-    ("Amp PSNR", lambda r: _number(r.metrics.get("amp_psnr"), 1)),
-    ("Phase FRC 1/7 (px)", lambda r: _number(r.metrics.get("phase_frc_px"), 2)),
+    ("Amp PSNR", lambda r: _number(r.metrics.get("amplitude_psnr"), 1)),
+    ("Phase FRC 1/7 (px)", lambda r: _number(r.metrics.get("phase_frc_1_7_px"), 2)),
+    ("Notes", lambda r: "; ".join(r.flags) if r.flags else ""),
 )
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -50,7 +53,13 @@ class RunTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[index.column()][1](record)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return record.message or record.settings.label()
+            lines = [record.message or record.settings.label()]
+            if record.data_path:
+                lines.append(f"data: {record.data_path}")
+            lines.extend(f"note: {flag}" for flag in record.flags)
+            if record.run_dir:
+                lines.append(f"folder: {record.run_dir}")
+            return "\n".join(lines)
         return None
 
     def headerData(  # noqa: N802 - Qt API

@@ -108,6 +108,10 @@ class RunInfo:
         The probe of this run (None when the run failed before it was read).
     positions_px : ndarray, (M, 2) float64, or None
         Scan positions of the prepared data.
+    pixel_size_m : float or None
+        Object pixel size of the prepared data (it changes with crop), None when unknown.
+    data_path : str
+        The file the data came from.
     """
 
     run_id: int
@@ -115,6 +119,8 @@ class RunInfo:
     warm: str
     probe: np.ndarray | None
     positions_px: np.ndarray | None
+    pixel_size_m: float | None = None
+    data_path: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,10 +135,18 @@ class RunSnapshot:
     loss, val_loss : float
         NaN when not known.
     elapsed_s : float
+    stage : str
+        Training stage of the epoch (``"mae-warmup"`` or ``"main"``; "" for images).
     amplitude, phase : ndarray, (H, W) float32, optional
         Stitched object (None when the epoch carried no preview).
     valid : ndarray, (H, W) bool, optional
     origin_px : (float, float)
+    metrics : dict
+        Scores of the stitched epoch against the ground truth (engine names, e.g.
+        ``amplitude_ssim``); empty without a preview or a ground truth.
+    image_only : bool
+        True for an image that is not an epoch's end (a warm start's first image, a partial
+        canvas of the final reconstruction): it carries no loss.
     """
 
     run_id: int
@@ -141,10 +155,13 @@ class RunSnapshot:
     loss: float = math.nan
     val_loss: float = math.nan
     elapsed_s: float = 0.0
+    stage: str = ""
     amplitude: np.ndarray | None = None
     phase: np.ndarray | None = None
     valid: np.ndarray | None = None
     origin_px: tuple[float, float] = (0.0, 0.0)
+    metrics: dict[str, float] = field(default_factory=dict)
+    image_only: bool = False
 
     @property
     def has_image(self) -> bool:
@@ -167,9 +184,19 @@ class RunOutcome:
     valid : ndarray, (H, W) bool, optional
     origin_px : (float, float)
     metrics : dict
-        ``amp_ssim``, ``phase_ssim``, ``amp_psnr``, ``phase_psnr``, ``amp_frc_px``,
-        ``phase_frc_px`` when a ground truth exists.
+        Scores against the ground truth when one exists, by the engine's names
+        (:func:`ptycho_engine.metrics.flat_scores`: ``amplitude_ssim``, ``phase_frc_1_7_px``...).
+    flags : tuple of str
+        What the scoring could not compute, and why.
     history : tuple of (epoch, loss, val_loss)
+    run_dir : str
+        The run folder written in the session folder ("" when none was written).
+    steps : int
+    timings_s : dict
+    loss : float
+        Last epoch's training loss.
+    probe_modes : ndarray, (K, N, N) complex64, optional
+        The probe the run used.
     """
 
     run_id: int
@@ -180,7 +207,13 @@ class RunOutcome:
     valid: np.ndarray | None = None
     origin_px: tuple[float, float] = (0.0, 0.0)
     metrics: dict[str, float] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()
     history: tuple[tuple[int, float, float], ...] = ()
+    run_dir: str = ""
+    steps: int = 0
+    timings_s: dict[str, float] = field(default_factory=dict)
+    loss: float = math.nan
+    probe_modes: np.ndarray | None = None
 
 
 @dataclass
@@ -199,22 +232,13 @@ class RunRecord:
     valid: np.ndarray | None = None
     origin_px: tuple[float, float] = (0.0, 0.0)
     metrics: dict[str, float] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()
     history: list[tuple[int, float, float]] = field(default_factory=list)
     pixel_size_m: float | None = None
+    data_path: str = ""
+    run_dir: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def has_object(self) -> bool:
         return self.object is not None
-
-
-def metrics_of(report: Any) -> dict[str, float]:
-    """Flatten a :class:`ptycho_engine.metrics.QualityReport` to the table's numbers."""
-    return {
-        "amp_ssim": float(report.amplitude.ssim),
-        "phase_ssim": float(report.phase.ssim),
-        "amp_psnr": float(report.amplitude.psnr),
-        "phase_psnr": float(report.phase.psnr),
-        "amp_frc_px": float(report.amplitude.frc_1_7_px),
-        "phase_frc_px": float(report.phase.frc_1_7_px),
-    }

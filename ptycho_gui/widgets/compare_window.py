@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -20,25 +20,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ptycho_engine.display import amplitude_lut, phase_lut
+from ptycho_gui.jobs import TaskWorker
 from ptycho_gui.view_models.comparison import (
     MAX_RUNS,
     MIN_RUNS,
+    Comparison,
     FrameImage,
-    common_frame,
+    compare_frames,
     shared_levels,
 )
-from ptycho_gui.view_models.complex_display import amplitude_lut, phase_lut
 from ptycho_gui.view_models.runs import RunRecord
 from ptycho_gui.widgets.image_views import PHASE_LEVELS, ImagePaneWidget, ViewGroup
 
 CURVE_COLOURS = ("#4da3ff", "#ff9f40", "#50d050", "#ff5050", "#c080ff", "#e0e040")
 METRIC_COLUMNS = (
-    ("amp_ssim", "Amp SSIM"),
+    ("amplitude_ssim", "Amp SSIM"),
     ("phase_ssim", "Phase SSIM"),
-    ("amp_psnr", "Amp PSNR"),
+    ("amplitude_psnr", "Amp PSNR"),
     ("phase_psnr", "Phase PSNR"),
-    ("amp_frc_px", "Amp FRC (px)"),
-    ("phase_frc_px", "Phase FRC (px)"),
+    ("amplitude_frc_1_7_px", "Amp FRC (px)"),
+    ("phase_frc_1_7_px", "Phase FRC (px)"),
 )
 
 
@@ -54,12 +56,23 @@ class CompareWindow(QWidget):
     names : list of str, optional
         A name per run for titles, menus and the table (default ``#<run id>``, with the run's
         settings in the pane titles).
+    tasks : TaskWorker
+        Where the resampling to a common grid and the FRC curves are computed (never on the
+        GUI thread); the window draws when they arrive.
+
+    Signals
+    -------
+    comparison_ready()
+        The frames and curves of the current reference are drawn.
     """
+
+    comparison_ready = Signal()
 
     def __init__(
         self,
         records: list[RunRecord],
         scales: list[float],
+        tasks: TaskWorker,
         names: list[str] | None = None,
         parent: QWidget | None = None,
     ) -> None:
@@ -137,6 +150,11 @@ class CompareWindow(QWidget):
         layout.addWidget(splitter, 1)
 
         self.frames: list[FrameImage] = []
+        self.curves: list = []
+        self.tasks = tasks
+        self._token = ("compare", id(self))
+        tasks.task_finished.connect(self._on_tasks_task_finished)
+        tasks.task_failed.connect(self._on_tasks_task_failed)
         self.mode_combo.currentTextChanged.connect(lambda _t: self._redraw())
         self.reference_combo.currentIndexChanged.connect(lambda _i: self._rebuild())
         self.difference_combo.currentIndexChanged.connect(lambda _i: self._draw_difference())
@@ -161,18 +179,33 @@ class CompareWindow(QWidget):
         return max(0, self.reference_combo.currentIndex())
 
     def _rebuild(self) -> None:
-        try:
-            self.frames = common_frame(self._frames_in, self.reference_index)
-        except ValueError as exc:
-            self.message.setText(str(exc))
-            self.frames = []
+        """Ask the task worker for the frames and curves of the current reference."""
+        images, reference = list(self._frames_in), self.reference_index
+        self.message.setText("Computing the common region and the FRC…")
+        self.tasks.request(
+            "compare", self._token, lambda _progress, _stop: compare_frames(images, reference)
+        )
+
+    def _on_tasks_task_finished(self, kind: str, token: object, result: object) -> None:
+        if kind != "compare" or token != self._token or not isinstance(result, Comparison):
             return
+        if result.reference != self.reference_index:
+            return  # an older request; the newer one is on its way
+        self.frames = result.frames
+        self.curves = result.curves
         self.message.setText(
             f"common region {self.frames[0].object.shape[1]} x "
             f"{self.frames[0].object.shape[0]} px (reference grid)"
         )
         self._redraw()
         self._draw_frc()
+        self.reset_zoom()
+        self.comparison_ready.emit()
+
+    def _on_tasks_task_failed(self, kind: str, token: object, message: str) -> None:
+        if kind == "compare" and token == self._token:
+            self.frames = []
+            self.message.setText(message)
 
     def _channel(self, frame: FrameImage) -> np.ndarray:
         if self.mode_combo.currentText() == "phase":
@@ -212,19 +245,10 @@ class CompareWindow(QWidget):
         )
 
     def _draw_frc(self) -> None:
-        from ptycho_engine.metrics import frc
-
         self.frc_plot.clear()
-        ref = self.frames[self.reference_index]
-        for k, frame in enumerate(self.frames):
-            if k == self.reference_index:
-                continue
-            both = frame.valid & ref.valid
-            if not both.any():
-                continue
-            freq, curve, _ = frc(frame.object, ref.object, both)
-            pen = pg.mkPen(CURVE_COLOURS[k % len(CURVE_COLOURS)], width=2)
-            self.frc_plot.plot(freq, curve, pen=pen, name=self.names[k])
+        for curve in self.curves:
+            pen = pg.mkPen(CURVE_COLOURS[curve.index % len(CURVE_COLOURS)], width=2)
+            self.frc_plot.plot(curve.frequency, curve.curve, pen=pen, name=self.names[curve.index])
         self.frc_plot.plot([0, 0.5], [1 / 7, 1 / 7], pen=pg.mkPen("#888888", width=1), name="1/7")
 
     def _fill_metrics(self) -> None:

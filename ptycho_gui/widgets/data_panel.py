@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from ptycho_engine.data import DiffractionData
-from ptycho_gui.view_models.complex_display import amplitude_lut, log_scale
+from ptycho_engine.display import amplitude_lut, log_scale
 from ptycho_gui.view_models.runs import DataSummary
 from ptycho_gui.widgets.image_views import ImagePaneWidget
 

@@ -6,15 +6,14 @@ never used), so a redraw costs one ``setImage``.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRectF, Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ptycho_gui.view_models.complex_display import (
+from ptycho_engine.display import (
+    PHASE_LEVELS,
     amplitude_lut,
     complex_to_rgb,
     downsample,
@@ -23,8 +22,6 @@ from ptycho_gui.view_models.complex_display import (
     phase_wheel,
     robust_range,
 )
-
-PHASE_LEVELS = (-math.pi, math.pi)
 
 
 def rgba_pixmap(rgba: np.ndarray) -> QPixmap:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Signal
@@ -22,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ptycho_engine.errors import PtychoError
+from ptycho_engine.config import SUPPORTED_N
 from ptycho_gui.view_models.run_settings import PREP_MODES, RunSettings, valid_n_choices
 from ptycho_gui.view_models.settings_model import SettingsModel
 from ptycho_gui.widgets.image_views import ProbeViewWidget
@@ -36,12 +37,18 @@ class SettingsPanelWidget(QWidget):
     Signals
     -------
     start_clicked(), stop_clicked()
+    probe_requested(str, int)
+        A probe file to read for size N (the main window passes it to the engine worker).
+    probe_applied(str)
+        A probe file fits and is now part of the settings.
     probe_rejected(str)
-        A chosen probe does not fit; the message says why.
+        A chosen probe does not fit or cannot be read; the message says why.
     """
 
     start_clicked = Signal()
     stop_clicked = Signal()
+    probe_requested = Signal(str, int)
+    probe_applied = Signal(str)
     probe_rejected = Signal(str)
 
     def __init__(self, model: SettingsModel, parent: QWidget | None = None) -> None:
@@ -163,33 +170,46 @@ class SettingsPanelWidget(QWidget):
         finally:
             self._updating = False
 
-    def set_probe_path(self, path: str) -> bool:
-        """Use a probe file: previewed, and applied only when it fits the current N.
+    def set_probe_path(self, path: str) -> None:
+        """Use a probe file: read in the engine worker (:attr:`probe_requested`), previewed,
+        and applied only when it fits the current N (:meth:`show_probe_read` decides).
+        ``""`` goes back to the data's probe at once."""
+        if not path:
+            self.probe_message.setText("")
+            self.probe_view.show_probe(self.data_probe)
+            self.model.update(probe_path="")
+            return
+        self.probe_message.setText(f"Reading {Path(path).name}…")
+        self.probe_requested.emit(str(path), self.model.settings.N)
+
+    def show_probe_read(self, path: str, n: int, probe: Any, error: str) -> bool:
+        """The worker read the probe file ``path`` for size ``n``: preview it, and apply it
+        when it fits (``probe`` is a :class:`~ptycho_engine.io.ProbeData`, None on error).
 
         Returns
         -------
         bool
-            True when the probe was applied (or cleared with ``""``).
+            True when the probe was applied.
         """
-        from ptycho_engine.io import read_probe
-
-        if not path:
-            self.probe_message.setText("")
-            self.probe_view.show_probe(self.data_probe)
-            return self.model.update(probe_path="")
-        n = self.model.settings.N
-        try:
-            probe = read_probe(path).probe
-        except PtychoError as exc:
-            return self._reject_probe(str(exc))
-        self.probe_view.show_probe(probe)
-        try:
-            read_probe(path, n)
-        except PtychoError as exc:
-            return self._reject_probe(f"This probe does not fit: {exc}")
+        if probe is None:
+            return self._reject_probe(error)
+        self.probe_view.show_probe(probe.probe)
+        side = probe.modes.shape[-1]
+        if probe.modes.shape[-2:] != (n, n):
+            offer = (
+                f"choose N={side} or another probe"
+                if side in SUPPORTED_N
+                else "choose a probe of " + " or ".join(f"{m}x{m}" for m in SUPPORTED_N) + " px"
+            )
+            return self._reject_probe(
+                f"This probe does not fit: {Path(path).name} is {side}x{side} but N={n}: {offer}"
+            )
         self.probe_message.setText("")
         self.last_folder = str(Path(path).parent)
-        return self.model.update(probe_path=str(path))
+        if self.model.settings.probe_path != path:
+            self.model.update(probe_path=str(path))
+        self.probe_applied.emit(str(path))
+        return True
 
     def _reject_probe(self, message: str) -> bool:
         self.probe_message.setText(message)
@@ -222,14 +242,8 @@ class SettingsPanelWidget(QWidget):
             return
         self._checked_probe = checked
         if settings.probe_path:
-            from ptycho_engine.io import read_probe
-
-            try:
-                read_probe(settings.probe_path, settings.N)
-            except PtychoError as exc:
-                self.probe_message.setText(f"This probe does not fit: {exc}")
-            else:
-                self.probe_message.setText("")
+            # a new N: does the chosen probe still fit? (read in the worker)
+            self.probe_requested.emit(settings.probe_path, settings.N)
 
 
 def _double_spin(low: float, high: float, decimals: int, step: float) -> QDoubleSpinBox:

@@ -32,22 +32,26 @@ from PySide6.QtWidgets import (
 
 from ptycho_engine.config import SUPPORTED_GRIDSIZE, SUPPORTED_N
 from ptycho_engine.data import StitchSnapshot
+from ptycho_engine.display import amplitude_lut, phase_lut
 from ptycho_engine.errors import PtychoError
-from ptycho_engine.study import LOSSES, StudySpec
-from ptycho_gui.view_models.complex_display import amplitude_lut, phase_lut
-from ptycho_gui.view_models.study import (
+from ptycho_engine.study import (
     DOSE_METRICS,
-    StudyFolder,
+    LOSSES,
     StudyGrid,
-    cell_tooltip,
+    StudySpec,
     chance_mean,
     column_label,
-    display_phase,
     dose_label,
+    dose_row_label,
     dose_series,
+    study_grid,
+)
+from ptycho_gui.view_models.study import (
+    StudyFolder,
+    cell_tooltip,
+    display_phase,
     shared_amplitude_levels,
     spec_from_form,
-    study_grid,
 )
 from ptycho_gui.widgets.image_views import PHASE_LEVELS, ViewGroup
 
@@ -118,7 +122,7 @@ class ThumbnailGridWidget(pg.GraphicsLayoutWidget):
         if self.view_group is not None:
             self.view_group.deleteLater()
         for i, dose in enumerate(grid.doses):
-            self.addLabel(dose_label(dose), row=i + 1, col=0, angle=-90, size="9pt")
+            self.addLabel(dose_row_label(dose), row=i + 1, col=0, angle=-90, size="9pt")
             for j in range(len(grid.columns)):
                 view = self.addViewBox(row=i + 1, col=j + 1, lockAspect=True, invertY=True)
                 view.setMenuEnabled(False)
@@ -206,9 +210,9 @@ class DosePlotWidget(pg.PlotWidget):
         self.setLabel("left", DOSE_METRICS[metric])
         doses: set[float] = set()
         for k, series in enumerate(dose_series(list(rows), metric)):  # type: ignore[arg-type]
-            if not series.doses:
+            if not series.x:
                 continue
-            x = np.log10(np.asarray(series.doses))
+            x = np.log10(np.asarray(series.x))
             y = np.asarray(series.means)
             colour = SERIES_COLOURS[k % len(SERIES_COLOURS)]
             curve = self.plot(
@@ -226,7 +230,7 @@ class DosePlotWidget(pg.PlotWidget):
                     x=x, y=y, height=2 * np.asarray(series.stds), beam=0.06, pen=colour
                 )
                 self.addItem(bars)
-            doses.update(series.doses)
+            doses.update(series.x)
         chance = chance_mean(list(rows), metric)  # type: ignore[arg-type]
         if chance is not None:
             line = pg.InfiniteLine(
@@ -237,7 +241,7 @@ class DosePlotWidget(pg.PlotWidget):
                 labelOpts={"position": 0.05, "color": "#999999"},
             )
             self.addItem(line)
-        ticks = [(math.log10(d), dose_label(d).removesuffix(" ph")) for d in sorted(doses)]
+        ticks = [(math.log10(d), dose_label(d)) for d in sorted(doses)]
         self.getAxis("bottom").setTicks([ticks] if ticks else None)
 
 
@@ -288,11 +292,15 @@ class StudyPanelWidget(QWidget):
             "network width (n_filters_scale): 1 trains about 3x faster than 2, the app's default"
         )
         self.warmup_spin = QSpinBox()
-        self.warmup_spin.setRange(0, 10_000)
-        self.warmup_spin.setValue(StudySpec.mae_warmup_epochs)
+        # -1 shows "default": the engine's one warm-up rule (None in the spec)
+        self.warmup_spin.setRange(-1, 10_000)
+        self.warmup_spin.setSpecialValueText("default (3, at most a third)")
+        self.warmup_spin.setValue(-1)
         self.warmup_spin.setSuffix(" epochs")
         self.warmup_spin.setToolTip(
-            "MAE-only epochs before the chosen loss; 0: the loss is what the column says"
+            "MAE-only epochs before the chosen loss. Default: the engine's rule, as in the "
+            "app and the command line (3 epochs, never more than a third of the run); "
+            "0: the loss is what the column says from the first step"
         )
         self.base_spec: StudySpec | None = None
         self.folder_edit = QLineEdit()
@@ -437,7 +445,7 @@ class StudyPanelWidget(QWidget):
             positions=self.positions_spin.value(),
             object_kind=self.object_combo.currentText(),
             n_filters_scale=self.width_spin.value(),
-            mae_warmup_epochs=self.warmup_spin.value(),
+            mae_warmup_epochs=None if self.warmup_spin.value() < 0 else self.warmup_spin.value(),
             base=self.base_spec,
         )
 
@@ -449,7 +457,7 @@ class StudyPanelWidget(QWidget):
             box.setChecked(g in spec.gridsize)
         for name, box in self.loss_checks.items():
             box.setChecked(name in spec.loss)
-        self.photons_edit.setText(" ".join(dose_label(p).removesuffix(" ph") for p in spec.photons))
+        self.photons_edit.setText(" ".join(dose_label(p) for p in spec.photons))
         self.seeds_edit.setText(" ".join(str(s) for s in spec.seeds))
         self.epochs_spin.setValue(spec.epochs)
         self.positions_spin.setValue(spec.positions)
@@ -457,7 +465,8 @@ class StudyPanelWidget(QWidget):
             self.object_combo.addItem(spec.object_kind)
         self.object_combo.setCurrentText(spec.object_kind)
         self.width_spin.setValue(spec.n_filters_scale)
-        self.warmup_spin.setValue(spec.mae_warmup_epochs)
+        warmup = spec.mae_warmup_epochs
+        self.warmup_spin.setValue(-1 if warmup is None else warmup)
         self.base_spec = spec
 
     def set_running(self, running: bool) -> None:
@@ -502,8 +511,10 @@ class StudyPanelWidget(QWidget):
 
     # ------------------------------------------------------------------ results
 
-    def show_folder(self, folder: StudyFolder) -> None:
-        """Show a study folder's results (reloading only reconstructions not yet at hand)."""
+    def show_folder(self, folder: StudyFolder, snaps: dict[str, StitchSnapshot]) -> None:
+        """Show a study folder's results; ``snaps`` are the reconstructions read (in a worker)
+        since the folder was last shown (:meth:`StudyFolder.reconstructions` of the ids not
+        in :attr:`snaps`)."""
         if self.folder is None or self.folder.out != folder.out or self.folder.spec != folder.spec:
             self.snaps = {}
             self.grid_view.set_selected([])
@@ -514,11 +525,7 @@ class StudyPanelWidget(QWidget):
             self.seed_combo.blockSignals(False)
         self.folder = folder
         self.last_folder = str(folder.out.parent)
-        for sid in folder.rows:
-            if sid not in self.snaps:
-                snap = folder.reconstruction(sid)
-                if snap is not None:
-                    self.snaps[sid] = snap
+        self.snaps.update(snaps)
         other = (
             f"; {folder.other_engine} made by another engine version (view only)"
             if folder.other_engine

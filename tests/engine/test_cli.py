@@ -54,9 +54,12 @@ def test_train_then_reconstruct_writes_run_folders(
     out = capsys.readouterr().out
     assert "epoch 1/1" in out and "amplitude SSIM" in out
     info = json.loads((run / "run.json").read_text())
-    assert info["model_config"]["N"] == 32 and info["model_config"]["gridsize"] == 2
+    model = info["spec"]["model_config"]
+    assert model["N"] == 32 and model["gridsize"] == 2
+    assert info["details"]["model_config"] == model  # no automatic probe scale asked
+    assert info["context"] == {"command": "train"}
     assert len(info["input"]["sha256"]) == 64
-    assert set(info["metrics"]) == {"reconstruction", "chance_level"}
+    assert set(info["metrics"]) == {"reconstruction", "chance_level", "flags"}
     assert info["steps"] > 0 and info["timings_s"]["train"] > 0
     (epoch,) = info["history"]
     assert epoch["epoch"] == 1 and epoch["steps"] == info["steps"]
@@ -73,6 +76,10 @@ def test_train_then_reconstruct_writes_run_folders(
     assert main(["reconstruct", str(data), "--model", str(run), "--out", str(rec)]) == 0
     with np.load(run / "reconstruction.npz") as r1, np.load(rec / "reconstruction.npz") as r2:
         np.testing.assert_allclose(r1["object"], r2["object"], atol=1e-5)
+    again = json.loads((rec / "run.json").read_text())
+    assert set(again) == set(info)  # the same run.json, written by the same writer
+    assert again["steps"] == 0 and again["context"]["model_run"] == str(run)
+    assert "model.weights.h5" in again["files"]
 
 
 @pytest.mark.parametrize(

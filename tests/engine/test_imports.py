@@ -26,7 +26,7 @@ ENGINE_MODULES = [
     "ptycho_engine.study",
     "ptycho_engine.study_cli",
     "ptycho_engine.physics",
-    "ptycho_engine.physics.translate",
+    "ptycho_engine.physics.shift",
     "ptycho_engine.physics.patches",
     "ptycho_engine.physics.probe",
     "ptycho_engine.physics.farfield",
@@ -52,6 +52,17 @@ def test_package_import_loads_no_tensorflow() -> None:
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
     )
     assert out.strip() == "[]"
+
+
+def test_physics_package_defers_tensorflow_until_translate_is_used() -> None:
+    out = _run(
+        "import sys, ptycho_engine.physics, ptycho_engine.physics.probe\n"
+        "def tf_loaded(): return any(m.split('.')[0] == 'tensorflow' for m in sys.modules)\n"
+        "print(tf_loaded())\n"
+        "from ptycho_engine.physics import translate\n"
+        "print(translate.__module__, tf_loaded())\n"
+    )
+    assert out.split("\n")[:2] == ["False", "ptycho_engine.physics.shift True"]
 
 
 def test_engine_modules_build_no_keras_objects() -> None:

@@ -366,8 +366,10 @@ def test_input_errors_name_the_problem() -> None:
     obj = smooth_object()
     with pytest.raises(DataError, match=r"\(96, 96\).*\(90, 96\)"):
         metrics.compare(obj, obj[:90])
-    with pytest.raises(DataError, match="no pixel"):
-        metrics.compare(obj, obj, np.zeros(obj.shape, dtype=bool))
+    # An empty mask is a degenerate reconstruction, not a caller error: flagged, not raised.
+    empty = metrics.compare(obj, obj, np.zeros(obj.shape, dtype=bool))
+    assert empty.flags == ("no valid pixel: nothing scored",)
+    assert empty.n_pixels == 0
     with pytest.raises(DataError, match="bool"):
         metrics.compare(obj, obj, np.ones(obj.shape))
     with pytest.raises(DataError, match="2-D"):
@@ -376,8 +378,12 @@ def test_input_errors_name_the_problem() -> None:
         metrics.ssim(obj, obj)
     spoiled = obj.copy()
     spoiled[40, 40] = np.nan
+    # Likewise a non-finite pixel is left out of the scored region, with a flag.
+    dropped = metrics.compare(spoiled, obj)
+    assert dropped.flags == ("1 non-finite estimate pixel left out of the scored region",)
+    assert dropped.n_pixels == obj.size - 1
     with pytest.raises(DataError, match="1 non-finite"):
-        metrics.compare(spoiled, obj)
+        metrics.ssim(spoiled.real, obj.real)
     with pytest.raises(ValueError, match="pixel_size_m"):
         metrics.compare(obj, obj, pixel_size_m=-1.0)
 

@@ -120,21 +120,39 @@ def test_weights_round_trip_and_keras_file_loads_in_safe_mode(tmp_path: object) 
 
 
 @pytest.mark.parametrize(
-    ("layer", "inputs"),
+    ("layer", "arguments"),
     [
-        (IntensityScale(3.5, name="s"), None),
-        (ScaledTanh(name="t"), None),
-        (ComplexPatch(32, name="c"), None),
-        (OverlapConstraint(32, 40, True, name="o"), None),
-        (FarField(32, True, False, name="f"), None),
-        (Magnitude(name="m"), None),
-        (LogCompress(5.0, name="l"), None),
-        (Backprojection(32, True, name="b"), None),
+        (IntensityScale(3.5, name="s"), {"scale": 3.5}),
+        (ScaledTanh(name="t"), {}),
+        (ComplexPatch(32, name="c"), {"N": 32}),
+        (
+            OverlapConstraint(32, 40, False, True, name="o"),
+            {"N": 32, "canvas": 40, "pad_object": False, "channels_first": True},
+        ),
+        (
+            FarField(32, True, True, True, 2, name="f"),
+            {
+                "N": 32,
+                "probe_mask": True,
+                "probe_trainable": True,
+                "channels_first": True,
+                "n_modes": 2,
+            },
+        ),
+        (Magnitude(name="m"), {}),
+        (LogCompress(5.0, name="l"), {"gain": 5.0}),
+        (Backprojection(48, False, name="b"), {"N": 48, "pad_object": False}),
     ],
 )
-def test_custom_layers_round_trip_get_config(layer: keras.layers.Layer, inputs: object) -> None:
+def test_custom_layers_round_trip_get_config(
+    layer: keras.layers.Layer, arguments: dict[str, object]
+) -> None:
+    """Every constructor argument (none at its default) survives get_config / from_config."""
     config = layer.get_config()
+    assert {k: config.get(k) for k in arguments} == arguments
     clone = type(layer).from_config(config)
+    assert clone.name == layer.name
+    assert {k: getattr(clone, k) for k in arguments} == arguments
     assert clone.get_config() == config
     assert keras.saving.get_registered_object(
         keras.saving.get_registered_name(type(layer))

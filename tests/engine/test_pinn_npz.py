@@ -189,6 +189,17 @@ def _poke(value: float) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     return make
 
 
+def _fill(value: float) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """Pattern 3 holds nothing but ``value``."""
+
+    def make(a: dict[str, np.ndarray]) -> np.ndarray:
+        out = a["diffraction"].copy()
+        out[3] = value
+        return out
+
+    return make
+
+
 MALFORMED: list[tuple[str, Edit, str, str]] = [
     ("missing diffraction", _drop("diffraction"), "diffraction", "missing"),
     ("missing xcoords", _drop("xcoords"), "xcoords", "missing"),
@@ -226,8 +237,10 @@ MALFORMED: list[tuple[str, Edit, str, str]] = [
         "diffraction",
         "empty",
     ),
-    ("nan", _set("diffraction", _poke(np.nan)), "diffraction", "NaN"),
-    ("inf", _set("diffraction", _poke(np.inf)), "diffraction", "infinite"),
+    # a NaN or infinite pixel is a bad pixel (test below); a pattern without one finite value
+    # is an error, as in every reader (ptycho_engine.io.validation)
+    ("nan pattern", _set("diffraction", _fill(np.nan)), "diffraction", "pattern 3 holds no"),
+    ("inf pattern", _set("diffraction", _fill(np.inf)), "diffraction", "pattern 3 holds no"),
     ("negative", _set("diffraction", _poke(-1.0)), "diffraction", "negative"),
     (
         "complex",
@@ -280,6 +293,26 @@ def test_malformed_members_raise_data_error(
     assert str(path) in message
     assert repr(key) in message
     assert detail in message
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+def test_non_finite_pixels_are_masked_as_bad_pixels(
+    dataset: DiffractionData, tmp_path: Path, value: float
+) -> None:
+    arrays = base_arrays(dataset)
+    arrays["diffraction"] = _poke(value)(arrays)
+    path = tmp_path / "holes.npz"
+    np.savez(path, allow_pickle=False, **arrays)
+    back = read_pinn_npz(path)
+    expected = np.zeros((32, 32), dtype=bool)
+    expected[4, 5] = True
+    assert back.bad_pixels is not None
+    np.testing.assert_array_equal(back.bad_pixels, expected)
+    assert back.amplitudes[3, 4, 5] == 0.0
+    keep = np.ones(dataset.amplitudes.shape, dtype=bool)
+    keep[3, 4, 5] = False
+    np.testing.assert_array_equal(back.amplitudes[keep], dataset.amplitudes[keep])
+    assert back.provenance["steps"] == ["1 NaN/infinite pixels set to 0 and marked bad"]
 
 
 def test_files_that_are_not_npz(dataset: DiffractionData, tmp_path: Path) -> None:

@@ -24,11 +24,21 @@ from ptycho_engine.study import (
     RESULTS_CSV,
     RESULTS_JSON,
     StudyError,
+    StudyFolder,
     StudyResult,
     StudySetting,
     StudySpec,
+    chance_mean,
+    column_label,
+    convergence_series,
+    dose_label,
+    dose_row_label,
+    dose_series,
     run_study,
     setting_id,
+    setting_of_row,
+    ssim_progress,
+    study_grid,
     write_results,
 )
 
@@ -44,6 +54,8 @@ SPEC = StudySpec(
 )
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TOLERANCE = 1e-4
+#: A study of the repository (N=64, 40 settings) kept with its results.csv only.
+CONVERGED = Path(__file__).resolve().parents[2] / "docs" / "study_N64_converged"
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +173,7 @@ def test_an_interrupted_study_resumes_only_the_missing_settings(
     out = tmp_path / "resumed"
     calls: list[tuple[int, int, float]] = []
     interrupt_at = [3]
-    real = training.run_training
+    real = training.train
 
     def counting(data: Any, model_config: Any, *args: Any, **kwargs: Any) -> Any:
         calls.append((model_config.N, model_config.gridsize, data.provenance["recipe"]["photons"]))
@@ -169,7 +181,7 @@ def test_an_interrupted_study_resumes_only_the_missing_settings(
             raise KeyboardInterrupt  # Ctrl-C in the middle of the third setting
         return real(data, model_config, *args, **kwargs)
 
-    monkeypatch.setattr(training, "run_training", counting)
+    monkeypatch.setattr(training, "train", counting)
     with pytest.raises(KeyboardInterrupt):
         run_study(spec, out)
     first = _csv_rows(out / "results.csv")
@@ -279,7 +291,8 @@ def test_checkpoint_scores_are_the_scores_of_shorter_runs(tmp_path: Path) -> Non
     # A 4-epoch setting is scored after epochs 2 and 3 (50 % and 75 %) as well: those scores
     # must equal the final scores of the same setting trained for 2 and 3 epochs, which also
     # shows that scoring during training leaves the training itself unchanged.
-    base = dataclasses.replace(SPEC, N=(32,), gridsize=(2,), photons=(1e6,))
+    # (a fixed warm-up: the default one grows with the epochs, up to 3)
+    base = dataclasses.replace(SPEC, N=(32,), gridsize=(2,), photons=(1e6,), mae_warmup_epochs=0)
     rows = {}
     for epochs in (2, 3, 4):
         out = tmp_path / f"e{epochs}"
@@ -297,3 +310,161 @@ def test_checkpoint_scores_are_the_scores_of_shorter_runs(tmp_path: Path) -> Non
         assert float(four[f"{channel}_ssim_at_50pct"]) != float(four[f"{channel}_ssim"])
     assert float(four["checkpoint_time_s"]) > 0 and float(rows[2]["checkpoint_time_s"]) > 0
     assert (tmp_path / "e4" / "convergence.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_the_settings_of_the_converged_study_in_docs_keep_their_ids() -> None:
+    # The folder keeps results.csv (and figures) only: its spec is the one its rows name.
+    rows = _csv_rows(CONVERGED / RESULTS_CSV)
+    assert len(rows) == 40
+    first = rows[0]
+    spec = StudySpec(
+        N=tuple(dict.fromkeys(int(r["N"]) for r in rows)),
+        gridsize=tuple(dict.fromkeys(int(r["gridsize"]) for r in rows)),
+        photons=tuple(dict.fromkeys(float(r["photons"]) for r in rows)),
+        loss=tuple(dict.fromkeys(r["loss"] for r in rows)),
+        seeds=tuple(dict.fromkeys(int(r["seed"]) for r in rows)),
+        epochs=int(first["epochs"]),
+        positions=int(first["positions"]),
+        object_kind=first["object"],
+        scan=first["scan"],
+        probe_kind=first["probe"],
+        n_filters_scale=int(first["n_filters_scale"]),
+        batch_size=int(first["batch_size"]),
+        learning_rate=float(first["learning_rate"]),
+        mae_warmup_epochs=int(first["mae_warmup_epochs"]),
+    )
+    assert len(spec.settings()) == 40
+    by_setting = {setting_of_row(r): r["setting_id"] for r in rows}
+    assert {setting_id(spec, s) for s in spec.settings()} == set(by_setting.values())
+    for setting in spec.settings():
+        assert setting_id(spec, setting) == by_setting[setting], setting
+    assert by_setting[StudySetting(64, 2, 1e6, "nll", 1)] == "N64-g2-1e6-nll-s1-53e835dbd9"
+
+
+def test_dose_label_is_the_one_of_ids_figures_and_the_app() -> None:
+    cases = {1e3: "1e3", 1e4: "1e4", 1e9: "1e9", 2.5e4: "2.5e4", 500.0: "500", 1e-5: "1e-5"}
+    for photons, label in cases.items():
+        assert dose_label(photons) == label
+        assert dose_row_label(photons) == f"{label} ph"
+        assert StudySetting(32, 1, photons, "nll", 0).label() == f"N32-g1-{label}-nll-s0"
+    assert column_label(64, 2, "mae") == "N=64 g=2 mae"
+
+
+def test_grid_rows_are_doses_ascending_and_columns_settings() -> None:
+    spec = StudySpec(N=(64, 32), gridsize=(1, 2), photons=(1e6, 1e3), loss=("nll",), seeds=(3, 4))
+    grid = study_grid(spec, seed=4)
+    assert grid.doses == (1e3, 1e6) and grid.shape == (2, 4)
+    assert grid.columns == ((64, 1, "nll"), (64, 2, "nll"), (32, 1, "nll"), (32, 2, "nll"))
+    sid = setting_id(spec, StudySetting(32, 2, 1e6, "nll", 4))
+    assert grid.ids[1][3] == sid and grid.cell_of(sid) == (1, 3)
+    assert grid.cell_of("unknown") is None
+    assert study_grid(spec).seed == 3
+    with pytest.raises(StudyError, match="seed 9"):
+        study_grid(spec, seed=9)
+
+
+def _row(n: int, g: int, loss: str, photons: float, seed: int, value: float) -> dict[str, Any]:
+    return {
+        "N": n,
+        "gridsize": g,
+        "loss": loss,
+        "photons": photons,
+        "seed": seed,
+        "amplitude_ssim": value,
+        "chance_amplitude_ssim": 0.1,
+    }
+
+
+def test_dose_series_mean_and_std_over_seeds() -> None:
+    rows = [
+        _row(64, 2, "nll", 1e3, 0, 0.4),
+        _row(64, 2, "nll", 1e3, 1, 0.6),
+        _row(64, 2, "nll", 1e6, 0, 0.8),
+        _row(64, 1, "mae", 1e3, 0, math.nan),
+        _row(64, 1, "mae", 1e6, 0, 0.5),
+    ]
+    series = dose_series(rows, "amplitude_ssim")
+    assert [s.label for s in series] == ["N=64 g=1 mae", "N=64 g=2 nll"]  # sorted lines
+    nll = series[1]
+    assert nll.x == (1e3, 1e6) and nll.counts == (2, 1)
+    assert nll.means == pytest.approx((0.5, 0.8)) and nll.stds == pytest.approx((0.1, 0.0))
+    assert series[0].x == (1e6,)  # a NaN score leaves its dose out
+    assert chance_mean(rows, "amplitude_ssim") == pytest.approx(0.1)
+    assert chance_mean(rows, "phase_ssim") is None
+    with pytest.raises(StudyError, match="unknown metric"):
+        dose_series(rows, "loss")
+
+
+def test_convergence_series_keep_lines_scored_at_every_checkpoint() -> None:
+    def row(g: int, seed: int, at50: float, at75: float, end: float) -> dict[str, Any]:
+        return {
+            **_row(32, g, "nll", 1e4, seed, end),
+            "amplitude_ssim_at_50pct": at50,
+            "amplitude_ssim_at_75pct": at75,
+        }
+
+    rows = [
+        row(1, 0, 0.2, 0.4, 0.5),
+        row(1, 1, 0.4, 0.6, 0.7),
+        row(2, 0, math.nan, 0.5, 0.6),  # not scored at 50 %: no line
+        {**row(1, 0, 0.9, 0.9, 0.9), "photons": 1e6},  # another dose
+    ]
+    (series,) = convergence_series(rows, "amplitude", 1e4)
+    assert series.label == "N=32 g=1 nll" and series.x == (50.0, 75.0, 100.0)
+    assert series.means == pytest.approx((0.3, 0.5, 0.6))
+    assert series.stds == pytest.approx((0.1, 0.1, 0.1)) and series.counts == (2, 2, 2)
+    assert convergence_series(rows, "phase", 1e4) == []
+
+
+def test_ssim_progress_reads_the_final_and_checkpoint_scores() -> None:
+    row = {
+        "amplitude_ssim": 0.8,
+        "amplitude_ssim_at_50pct": 0.7,
+        "amplitude_ssim_at_75pct": 0.75,
+        "phase_ssim": 0.6,
+        "phase_ssim_at_50pct": "nan",  # not a number: the phase shows its final score alone
+    }
+    amplitude, phase = ssim_progress(row)
+    assert (amplitude.channel, amplitude.final) == ("amplitude", 0.8)
+    assert amplitude.during == ((50, 0.7), (75, 0.75))
+    assert (phase.channel, phase.final, phase.during) == ("phase", 0.6, ())
+    assert ssim_progress({"amplitude_ssim": math.nan}) == []
+
+
+def test_a_folder_from_another_engine_version_is_shown_by_setting_values(tmp_path: Path) -> None:
+    spec = StudySpec(N=(32,), gridsize=(1, 2), photons=(1e3, 1e6), loss=("nll",), seeds=(0,))
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "study.json").write_text(json.dumps({"format": 1, "spec": spec.to_dict()}))
+    old_id = "N32-g2-1e6-nll-s0-0000000000"  # the id an older engine gave this setting
+    rows = {
+        old_id: {
+            "setting_id": old_id,
+            "N": 32,
+            "gridsize": 2,
+            "photons": 1e6,
+            "loss": "nll",
+            "seed": 0,
+            "amplitude_ssim": 0.5,
+        },
+        "stranger": {
+            "setting_id": "stranger",
+            "N": 64,
+            "gridsize": 1,
+            "photons": 1e6,
+            "loss": "nll",
+            "seed": 0,
+        },
+    }
+    write_results(out, spec, rows, order=[old_id, "stranger"])
+    folder = StudyFolder.load(out)
+    assert list(folder.rows) == [old_id] and folder.other_engine == 1 and folder.total == 4
+    assert folder.setting(old_id) == StudySetting(32, 2, 1e6, "nll", 0)
+    with pytest.raises(StudyError, match="no setting 'stranger'"):
+        folder.setting("stranger")
+    grid = study_grid(spec, 0, folder.ids)
+    assert grid.cell_of(old_id) == (1, 1)
+    assert grid.ids[0][0] == setting_id(spec, StudySetting(32, 1, 1e3, "nll", 0))
+    assert folder.next_setting() == StudySetting(32, 1, 1e3, "nll", 0)
+    assert [r["setting_id"] for r in folder.ordered_rows()] == [old_id]
+    assert folder.reconstruction(old_id) is None  # a row without a run folder

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ptycho_engine.physics.translate import shift_resample, translate
+from ptycho_engine.physics.shift import shift_resample, translate
 from tests.engine.reference import reference_translate
 
 MODES = {
@@ -43,6 +43,18 @@ def test_integer_shift_moves_content_by_plus_offset() -> None:
     out = translate(x, np.array([[3.0, -2.0]], np.float32)).numpy()
     assert out[0, 5, 1] == pytest.approx(1.0)
     assert out.sum() == pytest.approx(1.0)
+
+
+def test_public_name_is_the_function_and_shifts_by_plus_offset() -> None:
+    from ptycho_engine.physics import translate as public_translate
+
+    assert callable(public_translate) and public_translate is translate
+    x = np.zeros((1, 7, 9), np.float32)
+    x[0, 1, 6] = 1.0
+    out = public_translate(x, np.array([[4.0, -5.0]], np.float32)).numpy()
+    expected = np.zeros_like(x)
+    expected[0, 5, 1] = 1.0  # out[y, x] = in[y - dy, x - dx]
+    np.testing.assert_array_equal(out, expected)
 
 
 def test_subpixel_shift_splits_weight_both_signs() -> None:

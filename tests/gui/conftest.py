@@ -1,9 +1,9 @@
 """Fixtures of the GUI tests: a tiny data file, a temporary QSettings, a window with the
-real worker, and a check that no test leaves a thread running."""
+real worker, and a check that no test leaves a thread running (``thread_guard``)."""
 
 from __future__ import annotations
 
-import threading
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,19 +12,14 @@ from PySide6.QtCore import QSettings
 
 from ptycho_engine.io import write_pinn_npz
 from ptycho_engine.simulate import simulate_dataset
-from ptycho_gui.app import configure_pyqtgraph, preload_tensorflow
+from ptycho_gui.app import collect_garbage_in_gui_thread, configure_pyqtgraph, preload_tensorflow
 from ptycho_gui.main_window import MainWindow
 from ptycho_gui.view_models.run_settings import RunSettings
+from tests.gui.thread_guard import no_thread_left  # noqa: F401 - autouse fixture of every GUI test
 
 WAIT_MS = 120_000
 
 TINY = RunSettings(N=32, gridsize=1, n_filters_scale=1, epochs=2, batch_size=16, preview_every=1)
-
-
-def _threads() -> list[threading.Thread]:
-    # Threads started outside Python (Qt, TensorFlow) may appear as dummy entries that
-    # never end; only real Python threads count.
-    return [t for t in threading.enumerate() if type(t).__name__ != "_DummyThread"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,12 +33,22 @@ def _gui_session(tmp_path_factory: pytest.TempPathFactory) -> None:
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
 
 
-@pytest.fixture(autouse=True)
-def no_thread_left(qtbot) -> Iterator[None]:
-    """Fail when a test leaves a Python thread running."""
-    before = {t.ident for t in _threads()}
+@pytest.fixture(scope="package", autouse=True)
+def _garbage_in_gui_thread(qapp) -> Iterator[None]:
+    """As in the app: Python garbage is collected in the GUI thread only (a collection in a
+    worker thread may free a Qt object there and hang), for the GUI tests' duration."""
+    collector = collect_garbage_in_gui_thread()
     yield
-    qtbot.waitUntil(lambda: {t.ident for t in _threads()} <= before, timeout=10_000)
+    del collector
+    gc.enable()
+    gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def _collect_after_test() -> Iterator[None]:
+    """Free what a test left (closed windows, their workers) now, in the GUI thread."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import ptycho_gui.worker as worker_module
 from ptycho_gui.main_window import MainWindow
 from tests.gui.conftest import TINY, WAIT_MS, Recorder
 
@@ -52,7 +51,7 @@ def test_change_while_training_gives_a_run_at_the_new_setting(
     assert recorder.outcome(first).state == "stopped"
     record = window.run_model.record(outcome.run_id)
     assert record is not None and record.object is not None
-    assert set(record.metrics) >= {"amp_ssim", "phase_ssim"}
+    assert set(record.metrics) >= {"amplitude_ssim", "phase_ssim", "phase_frc_1_7_px"}
     assert window.redraws >= 1 and window.object_views.frames >= 1
 
 
@@ -63,15 +62,18 @@ def test_burst_of_changes_runs_once_with_the_last_settings(
 ) -> None:
     start_long_run(qtbot, window)
     n_started = len(recorder.started)
+    committed: list = []
+    window.settings_model.settings_committed.connect(committed.append)
     rates = np.linspace(1e-3, 2e-3, 20)
     for k, rate in enumerate(rates):
         window.settings_model.update(learning_rate=float(rate), epochs=1 + (k == 19))
-        qtbot.wait(40)
+        assert window.settings_model.pending
     last = window.settings_model.settings
     assert last.epochs == 2 and last.learning_rate == pytest.approx(2e-3)
     outcome = wait_for_run(qtbot, recorder, lambda o, s: s == last and o.state == "finished")
-    with qtbot.assertNotEmitted(window.worker.run_started, wait=800):
-        pass
+    # one commit and none pending: nothing can ask the worker for another run
+    assert committed == [last] and not window.settings_model.pending
+    qtbot.waitUntil(lambda: window.worker.running_settings is None, timeout=WAIT_MS)
     new_runs = recorder.started[n_started:]
     assert [info.run_id for info in new_runs] == [outcome.run_id]
     assert new_runs[0].settings == last
@@ -86,7 +88,8 @@ def test_probe_that_does_not_fit_is_reported_and_the_app_stays_usable(
 ) -> None:
     probe = tmp_path / "small_probe.npy"
     np.save(probe, np.ones((16, 16), np.complex64))
-    assert not window.settings_panel.set_probe_path(str(probe))
+    with qtbot.waitSignal(window.settings_panel.probe_rejected, timeout=WAIT_MS):
+        window.settings_panel.set_probe_path(str(probe))  # read in the engine worker
     message = window.settings_panel.probe_message.text()
     assert "does not fit" in message and "16x16" in message and "N=32" in message
     assert "16x16" in window.error_label.text()
@@ -110,7 +113,9 @@ def test_probe_that_fits_is_used_and_warm_starts_from_current_weights(
     probe = np.asarray(data["probeGuess"])[16:48, 16:48] * 0.9
     path = tmp_path / "probe32.npy"
     np.save(path, probe.astype(np.complex64))
-    assert window.settings_panel.set_probe_path(str(path))
+    with qtbot.waitSignal(window.settings_panel.probe_applied, timeout=WAIT_MS):
+        window.settings_panel.set_probe_path(str(path))
+    assert window.settings_model.settings.probe_path == str(path)
     window.start_run()
     outcome = wait_for_run(qtbot, recorder, lambda o, s: bool(s.probe_path))
     assert outcome.state == "finished"
@@ -124,16 +129,18 @@ def test_worker_exception_is_shown_and_the_next_run_works(
     recorder: Recorder,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = worker_module._engine_train
+    import ptycho_engine.pipeline as pipeline
+
+    real = pipeline.run
     calls = {"n": 0}
 
     def flaky(*args: object, **kwargs: object) -> object:
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("simulated engine failure")
-        return real(*args, **kwargs)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(worker_module, "_engine_train", flaky)
+    monkeypatch.setattr(pipeline, "run", flaky)
     window.start_run()
     failed = wait_for_run(qtbot, recorder, lambda o, s: True)
     assert failed.state == "failed"
@@ -180,12 +187,62 @@ def test_prediction_comparison_and_export(
 
     compare = window.open_comparison([first.run_id, second.run_id])
     assert compare is not None and len(compare.panes) == 2
+    with qtbot.waitSignal(compare.comparison_ready, timeout=WAIT_MS):
+        pass  # resampled and correlated in the task worker
     levels = {pane.levels for pane in compare.panes}
-    assert len(levels) == 1  # shared colour levels
+    assert len(levels) == 1 and None not in levels  # shared colour levels
     assert compare.metrics_table.rowCount() == 2
+    assert len(compare.curves) == 1 and compare.curves[0].curve.size > 4
     compare.close()
 
-    written = window.export_run(first.run_id, str(tmp_path / "run.h5"))
-    written += window.export_run(first.run_id, str(tmp_path / "run.tif"))
-    assert [p.name for p in written] == ["run.h5", "run_amplitude.tif", "run_phase.tif"]
-    assert all(p.stat().st_size > 0 for p in written)
+
+def exported(qtbot, window: MainWindow, run_id: int, path: Path, fmt: str | None = None) -> list:
+    with qtbot.waitSignal(window.export_finished, timeout=WAIT_MS) as blocker:
+        assert window.export_run(run_id, str(path), fmt)
+    return blocker.args[0]
+
+
+def test_exports_hold_the_run(
+    qtbot,
+    window: MainWindow,
+    recorder: Recorder,
+    tmp_path: Path,
+) -> None:
+    import tifffile
+    from matplotlib.image import imread
+
+    from ptycho_engine.io import read_product
+
+    window.settings_panel.rerun_check.setChecked(False)
+    window.start_run()
+    outcome = wait_for_run(qtbot, recorder, lambda o, s: o.state == "finished")
+    record = window.run_model.record(outcome.run_id)
+    assert record is not None and record.object is not None and record.probe is not None
+    assert record.positions_px is not None
+
+    (h5,) = exported(qtbot, window, outcome.run_id, tmp_path / "run.h5")
+    product = read_product(h5)
+    np.testing.assert_array_equal(product.object[0], record.object)
+    np.testing.assert_array_equal(product.probe[0], record.probe)
+    origin = np.asarray(record.origin_px)
+    np.testing.assert_allclose(product.positions_px, record.positions_px - origin, atol=1e-9)
+    np.testing.assert_allclose(product.loss_values, [h[1] for h in record.history])
+
+    # no suffix: the type chosen in the dialog decides
+    amp, phase = exported(qtbot, window, outcome.run_id, tmp_path / "run", ".tif")
+    assert (amp.name, phase.name) == ("run_amplitude.tif", "run_phase.tif")
+    np.testing.assert_array_equal(tifffile.imread(amp), np.abs(record.object))
+    np.testing.assert_array_equal(tifffile.imread(phase), np.angle(record.object))
+
+    amp_png, phase_png = exported(qtbot, window, outcome.run_id, tmp_path / "run.png")
+    grey = imread(amp_png)[..., :3]
+    colour = imread(phase_png)[..., :3]
+    assert grey.shape == colour.shape == (500, 600, 3)
+    # the amplitude is drawn with the app's grey map, the phase with its cyclic colour map
+    chroma_grey = grey.max(axis=2) - grey.min(axis=2)
+    chroma_colour = colour.max(axis=2) - colour.min(axis=2)
+    assert np.mean(chroma_grey < 0.02) > 0.99
+    assert np.mean(chroma_colour > 0.2) > 0.05
+
+    bad = exported(qtbot, window, outcome.run_id, tmp_path / "run.jpg")
+    assert bad == [] and "unknown export type" in window.error_label.text()

@@ -121,9 +121,11 @@ def test_study_tab_runs_a_study_and_shows_it(qtbot, bare_window: MainWindow, tmp
 
     # a click opens the run next to its ground truth in the comparison view
     first = rows[0]["setting_id"]
-    click_cell(qtbot, panel, first)
+    with qtbot.waitSignal(win.study.comparison_opened, timeout=WAIT_MS) as opened:
+        click_cell(qtbot, panel, first)  # the truth is made and aligned in a worker
     assert len(win.compare_windows) == 1
     compare = win.compare_windows[-1]
+    assert compare is opened.args[0]
     assert compare.names[0] == "ground truth (seed 0)" and compare.names[1].startswith("N32-g1")
     assert compare.metrics_table.item(1, 1).text() == f"{rows[0]['amplitude_ssim']:.3f}"
     compare.close()
@@ -133,17 +135,21 @@ def test_study_tab_runs_a_study_and_shows_it(qtbot, bare_window: MainWindow, tmp
     click_cell(qtbot, panel, rows[3]["setting_id"], ctrl=True)
     assert grid.selected == [rows[1]["setting_id"], rows[3]["setting_id"]]
     qtbot.waitUntil(lambda: not win.compare_windows)  # the closed one is gone, none opened
-    qtbot.mouseClick(panel.compare_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(win.study.comparison_opened, timeout=WAIT_MS):
+        qtbot.mouseClick(panel.compare_button, Qt.MouseButton.LeftButton)
     assert len(win.compare_windows) == 1 and len(win.compare_windows[0].panes) == 3
 
     # a folder that holds no study is refused with its name; the tab stays usable
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert win.open_study(str(empty)) is None
+    with qtbot.waitSignal(win.study.study_open_failed, timeout=WAIT_MS):
+        win.open_study(str(empty))
     assert (
         str(empty) in panel.error_label.text() and "not a study folder" in panel.error_label.text()
     )
-    assert win.open_study(str(out)) is not None and len(grid.images) == 4
+    with qtbot.waitSignal(win.study.study_opened, timeout=WAIT_MS):
+        win.open_study(str(out))
+    assert len(grid.images) == 4
 
 
 def test_app_opens_a_study_folder_from_the_command_line(tmp_path: Path, data_file: Path):
@@ -265,7 +271,8 @@ def test_opening_a_study_fills_the_form_so_that_run_resumes_it(
     out = tmp_path / "study"
     out.mkdir()
     (out / "study.json").write_text(json.dumps({"format": 1, "spec": spec.to_dict()}))
-    assert win.open_study(str(out)) is not None
+    with qtbot.waitSignal(win.study.study_opened, timeout=WAIT_MS):
+        win.open_study(str(out))
     assert panel.width_spin.value() == 1 and panel.warmup_spin.value() == 2
     assert panel.spec() == spec  # Run on this folder resumes it instead of refusing it
     assert panel.count_label.text() == "16 settings"

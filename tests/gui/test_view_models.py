@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QTimer
 
 from ptycho_gui.sample_data import ensure_sample_data, read_recipe
 from ptycho_gui.view_models.comparison import FrameImage, common_frame, shared_levels
 from ptycho_gui.view_models.run_settings import RunSettings, valid_n_choices
-from ptycho_gui.view_models.settings_model import SettingsModel
+from ptycho_gui.view_models.settings_model import DEBOUNCE_MS, SettingsModel
 
 
 def test_valid_n_choices() -> None:
@@ -34,11 +35,30 @@ def test_burst_of_edits_commits_once_with_the_last_settings(qtbot) -> None:
     committed: list[RunSettings] = []
     model.settings_committed.connect(committed.append)
     for k in range(20):
-        model.update(epochs=k + 1)
-        qtbot.wait(20)
-    qtbot.waitUntil(lambda: len(committed) == 1, timeout=2000)
-    qtbot.wait(400)  # a second commit would arrive within one debounce interval
+        assert model.update(epochs=k + 1)
+        assert model.pending and committed == []
+    with qtbot.waitSignal(model.settings_committed, timeout=2000) as blocker:
+        pass
+    assert blocker.args[0].epochs == 20
+    # the debounce timer is single-shot and now idle: no second commit can follow
+    assert not model.pending
     assert len(committed) == 1 and committed[0].epochs == 20
+
+
+def test_an_edit_while_pending_restarts_the_debounce(qtbot) -> None:
+    model = SettingsModel(RunSettings(N=32))
+    timer = model.findChild(QTimer)
+    assert timer is not None and timer.interval() == DEBOUNCE_MS
+    committed: list[RunSettings] = []
+    model.settings_committed.connect(committed.append)
+    model.update(epochs=2)
+    qtbot.waitUntil(lambda: 0 <= timer.remainingTime() < DEBOUNCE_MS // 2, timeout=2000)
+    model.update(epochs=3)
+    assert committed == []
+    assert timer.remainingTime() > DEBOUNCE_MS // 2  # counted again from the last edit
+    with qtbot.waitSignal(model.settings_committed, timeout=2000) as blocker:
+        pass
+    assert blocker.args[0].epochs == 3 and len(committed) == 1
 
 
 def test_invalid_edit_is_rejected_with_the_field_name(qtbot) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ptycho_engine.data import DiffractionData
-from ptycho_engine.io._common import farfield_pixel_m
+from ptycho_engine.io.geometry import farfield_pixel_m
 from ptycho_engine.simulate import simulate_dataset
 
 #: ``../shared/datasets/third_party`` relative to the project root (never copied here).

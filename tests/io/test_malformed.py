@@ -287,10 +287,6 @@ def _h5(path: Path, members: dict[str, Any]) -> Path:
     return path
 
 
-def test_there_are_at_least_thirty_cases() -> None:
-    assert len(CASES) >= 30
-
-
 @pytest.mark.parametrize(("build", "detail"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_malformed_file_raises_data_error(tmp_path: Path, build: Case, detail: str) -> None:
     path, call = build(tmp_path)

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 from ptycho_engine.errors import DataError
-from ptycho_engine.io import _common, read_data, write_cxi
-from ptycho_engine.io._common import read_pattern_stack, sha256_in_background
+from ptycho_engine.io import pattern_stack, read_data, write_cxi
+from ptycho_engine.io.files import sha256_in_background
+from ptycho_engine.io.pattern_stack import read_pattern_stack
 from tests.io.conftest import simulated
 
 M, N = 11, 16
@@ -30,7 +31,7 @@ PROFILE = {"patterns": {"path": "data", "origin": "centred"}, "positions": {"pat
 @pytest.fixture(autouse=True)
 def small_slices(monkeypatch: pytest.MonkeyPatch) -> None:
     """Three uint16 patterns per slice: 11 patterns make four slices, the last one short."""
-    monkeypatch.setattr(_common, "SLICE_BYTES", 3 * N * N * 2)
+    monkeypatch.setattr(pattern_stack, "SLICE_BYTES", 3 * N * N * 2)
 
 
 @pytest.fixture(autouse=True)

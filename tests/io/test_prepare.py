@@ -18,7 +18,7 @@ from ptycho_engine.io import (
     read_probe,
     write_cxi,
 )
-from ptycho_engine.io._common import farfield_pixel_m
+from ptycho_engine.io.geometry import farfield_pixel_m
 from tests.io.conftest import simulated
 
 

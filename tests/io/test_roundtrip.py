@@ -22,7 +22,7 @@ from ptycho_engine.io import (
     write_product,
     write_tiff,
 )
-from ptycho_engine.io._common import sha256_file
+from ptycho_engine.io.files import sha256_file
 from tests.io.conftest import simulated
 
 

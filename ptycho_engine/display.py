@@ -1,4 +1,7 @@
-"""Pure numpy converters from complex images to displayable arrays (no Qt).
+"""Colour maps and converters from complex images to displayable arrays (numpy, no Qt).
+
+The app's views and the engine's PNG files use these same tables and levels, so an image
+looks the same on screen and on disk.
 
 Display modes follow the usual convention of complex image viewers: amplitude, phase,
 log amplitude and a complex (HSV) rendering where the hue is the phase and the value is the
@@ -14,6 +17,8 @@ import math
 
 import numpy as np
 
+#: Levels of every phase image: the full circle, so the cyclic colour map wraps seamlessly.
+PHASE_LEVELS = (-math.pi, math.pi)
 #: Live views stride larger images down to this side: the views are a few hundred screen
 #: pixels wide, and a 1024 x 1024 frame would cost about 4x the redraw time for no visible gain.
 MAX_DISPLAY_SIDE = 512

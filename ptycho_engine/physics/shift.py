@@ -1,5 +1,8 @@
 """The one translation primitive of the engine (physics.md section 1).
 
+Public as ``ptycho_engine.physics.translate``; this module also holds the resampling it is a
+case of, which the overlap constraint uses.
+
 ``translate(images, offsets)`` moves image content by ``+offset``::
 
     out[y, x] = in[y - dy, x - dx]        bilinear, zero outside

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from ptycho_gui.view_models.complex_display import (
+from ptycho_engine.display import (
     DisplayMode,
     complex_to_rgb,
     downsample,

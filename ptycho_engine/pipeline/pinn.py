@@ -1,0 +1,217 @@
+"""The physics-informed network as a reconstructor of the pipeline.
+
+It trains (:func:`ptycho_engine.training.train`) and stitches the final object
+(:func:`ptycho_engine.inference.reconstruct`). With a warm start (models trained before for the
+same network), the first image is that model's inference, streamed batch by batch before the
+training starts. With zero epochs it only infers: that is how a trained run's weights
+reconstruct other data. This module imports TensorFlow when a run starts, not at import.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ptycho_engine.data import DiffractionData, StepProgress, StitchSnapshot, TrainingSnapshot
+from ptycho_engine.errors import ConfigError, PtychoError
+from ptycho_engine.pipeline.events import EpochFinished, Event, Notice, PartialImage, StageChanged
+from ptycho_engine.pipeline.reconstructors import Job, Outcome
+from ptycho_engine.pipeline.spec import RunSpec
+from ptycho_engine.streams import relay
+
+#: Object amplitude needed by the brightest patterns above which a run warns of saturation.
+SATURATION_WARNING_LEVEL = 0.9
+#: File of the trained weights in a run folder.
+WEIGHTS = "model.weights.h5"
+#: Step progress at most this often (seconds), so a front end can update its ETA.
+STEP_EVENTS_S = 1.0
+
+
+def saturation_warning(job: Job) -> str:
+    """A warning when the brightest patterns need more object amplitude than the sigmoid head
+    can give at a fixed probe scale ("" when they do not), naming the options that fix it."""
+    model = job.spec.model
+    if model.auto_probe_scale or model.amp_activation != "sigmoid":
+        return ""
+    from ptycho_engine.physics.probe import auto_probe_scale, brightest_level, normalize_probe
+
+    try:
+        level = brightest_level(
+            job.data.amplitudes,
+            normalize_probe(job.probe, model.probe_scale),
+            model.pad_object,
+            model.probe_mask,
+        )
+        better = auto_probe_scale(
+            job.data.amplitudes, job.probe, model.probe_scale, model.pad_object, model.probe_mask
+        )
+    except PtychoError:
+        return ""
+    if level <= SATURATION_WARNING_LEVEL:
+        return ""
+    return (
+        f"at probe scale {model.probe_scale:g} the brightest patterns need an object amplitude "
+        f"of {level:.2f}, near or above the sigmoid head's limit of 1: the amplitude will "
+        f"saturate; use the automatic probe scale (--auto-probe-scale; it would use "
+        f"{better:.3g}) or a probe scale of {better:.3g}"
+    )
+
+
+class PinnReconstructor:
+    """The physics-informed network (:mod:`ptycho_engine.models`)."""
+
+    name = "pinn"
+    title = "PINN (physics-informed network)"
+
+    def run(self, job: Job) -> Generator[Event, None, Outcome]:
+        from ptycho_engine.inference import reconstruct
+        from ptycho_engine.training import train
+
+        spec = job.spec
+        warning = saturation_warning(job)
+        if warning:
+            yield Notice(warning, "warning")
+        if job.data.probe_modes is not None and not spec.probe_path:
+            yield Notice(f"probe: {job.probe.shape[0]} incoherent modes (intensities add)")
+        start = time.perf_counter()
+        warm = job.warm_start
+        if warm is not None and spec.training.epochs > 0:
+            # The first image at once: the warm model's inference, batch by batch.
+            stream = reconstruct(warm, job.data, spec.grouping, stop_event=job.stop_event)
+            for partial in stream:
+                yield PartialImage(partial, 0)
+        training = train(
+            job.data,
+            spec.model,
+            spec.training,
+            spec.grouping,
+            stop_event=job.stop_event,
+            probe=job.probe,
+            bundle=warm,
+            preview_epochs=spec.score_epochs,
+            step_events_s=STEP_EVENTS_S,
+        )
+        latest: StitchSnapshot | None = None
+        last: TrainingSnapshot | None = None
+        stage = ""
+
+        def events(item: TrainingSnapshot | StepProgress) -> list[Event]:
+            nonlocal latest, last, stage
+            out: list[Event] = []
+            if isinstance(item, StepProgress):
+                if item.stage != stage:
+                    stage = item.stage
+                    out.append(StageChanged(item.stage, item.elapsed_s))
+                out.append(item)
+                return out
+            if stage != "training":
+                stage = "training"
+                out.append(StageChanged("training", item.elapsed_s))
+            last = item
+            out.append(EpochFinished(item))
+            if item.preview is not None:
+                latest = item.preview
+                out.append(PartialImage(item.preview, item.epoch))
+            return out
+
+        result = yield from relay(training, events)
+        bundle = result.bundle
+        t_train = result.elapsed_s - result.preview_s
+        reuse = (
+            last is not None
+            and last.preview is not None
+            and last.epoch == spec.training.epochs
+            and spec.stitch_window == "support"
+        )
+        t_reconstruct = 0.0
+        final = latest
+        if result.stopped:
+            pass  # a stop never waits for a whole reconstruction: keep the last image
+        elif reuse:
+            final = latest  # the last epoch's preview is this very reconstruction
+        else:
+            yield StageChanged("reconstructing", time.perf_counter() - start)
+            t0 = time.perf_counter()
+            stream = reconstruct(
+                bundle,
+                job.data,
+                spec.grouping,
+                stop_event=job.stop_event,
+                window=spec.stitch_window,
+            )
+            snap: StitchSnapshot | None = None
+            for snap in stream:
+                yield PartialImage(snap, result.history[-1].epoch if result.history else 0)
+            t_reconstruct = time.perf_counter() - t0
+            if snap is not None and snap.done:
+                final = snap
+        used = bundle.config
+        if used.probe_scale != spec.model.probe_scale:
+            yield Notice(
+                f"probe scale {used.probe_scale:.4g} (lowered from {spec.model.probe_scale:g} "
+                "so that the brightest patterns do not saturate the amplitude head)"
+            )
+        stopped = result.stopped or (final is not None and not final.done)
+        return Outcome(
+            reconstruction=final,
+            probe_modes=np.asarray(bundle.probe_modes, np.complex64),
+            history=result.history,
+            steps=result.steps,
+            stopped=stopped,
+            timings_s={
+                "train": t_train,
+                "previews": result.preview_s,
+                "reconstruct": t_reconstruct,
+            },
+            details={
+                "model_config": used.to_dict(),
+                "intensity_scale": float(bundle.intensity_scale),
+                "max_offset_px": float(bundle.max_offset_px),
+                "probe_modes": int(bundle.probe_modes.shape[0]),
+                "start": "scratch" if warm is None else "warm",
+            },
+            state=bundle,
+        )
+
+    def save_state(self, state: Any, folder: Path) -> list[Path]:
+        if state is None:
+            return []
+        return [state.save_weights(folder / WEIGHTS)]
+
+    def load_state(self, folder: Path, info: dict[str, Any], job: Job) -> Any:
+        from ptycho_engine.models import build_models, intensity_scale_for
+
+        weights = folder / WEIGHTS
+        if not weights.is_file():
+            raise ConfigError(f"{folder}: no {WEIGHTS}: not a run folder of a trained PINN")
+        details = info.get("details", {})
+        bundle = build_models(
+            job.spec.model,
+            job.probe,
+            intensity_scale_for(job.data.photons_per_pattern, job.spec.model.N),
+            max_offset_px=float(details.get("max_offset_px", 0.0)),
+        )
+        bundle.load_weights(weights)
+        return bundle
+
+    def predict_pattern(
+        self, state: Any, data: DiffractionData, spec: RunSpec, index: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        from ptycho_engine.grouping import GroupedPatterns
+        from ptycho_engine.inference import inference_groups
+        from ptycho_engine.models import ensure_canvas
+
+        if not 0 <= index < data.n_patterns:
+            raise PtychoError(f"scan position {index} does not exist (0..{data.n_patterns - 1})")
+        groups = inference_groups(data, state.config.gridsize, spec.grouping)
+        rows = np.flatnonzero(groups.indices[:, 0] == index)
+        if rows.size == 0:
+            raise PtychoError(f"scan position {index} seeds no group")
+        bundle = ensure_canvas(state, groups.max_offset_px)
+        x, o = GroupedPatterns(data.amplitudes, groups).batch(rows[:1])
+        predicted = np.asarray(bundle.training([x, o], training=False))
+        return x[0, :, :, 0].astype(np.float32), predicted[0, :, :, 0].astype(np.float32)

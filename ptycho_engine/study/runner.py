@@ -1,0 +1,239 @@
+"""One setting: its engine configs, its id, and :func:`run_setting`, which simulates, trains,
+reconstructs and scores it against its ground truth.
+
+Determinism: a setting's result depends on its settings and seed only (weights from
+``TrainingConfig.seed``, shuffling and groups from the configs' seeds, data from
+:mod:`ptycho_engine.study.data`); no global random state is read or set. TensorFlow is
+imported inside the functions that train.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ptycho_engine.config import DataConfig, ModelConfig, TrainingConfig
+from ptycho_engine.errors import DataError
+from ptycho_engine.jsonio import from_json
+from ptycho_engine.pipeline.events import RunResult
+from ptycho_engine.pipeline.spec import RunSpec, recipe
+from ptycho_engine.study.columns import CHECKPOINT_FRACTIONS, FLAGS_COLUMN, checkpoint_column
+from ptycho_engine.study.data import digest, object_shape, simulate_setting
+from ptycho_engine.study.spec import STUDY_FORMAT, StudySetting, StudySpec
+
+
+def run_spec(spec: StudySpec, setting: StudySetting) -> RunSpec:
+    """The pipeline's run of one setting: the recipe every front end uses, with the study's
+    fixed settings, the setting's loss and seed, no live previews, and the checkpoint epochs
+    scored (:data:`CHECKPOINT_FRACTIONS`)."""
+    early = tuple(e for e in checkpoint_epochs(spec.epochs).values() if e < spec.epochs)
+    return recipe(
+        setting.N,
+        setting.gridsize,
+        spec.epochs,
+        loss=setting.loss,
+        seed=setting.seed,
+        n_filters_scale=spec.n_filters_scale,
+        batch_size=spec.batch_size,
+        learning_rate=spec.learning_rate,
+        mae_warmup_epochs=spec.mae_warmup_epochs,
+        preview_every=0,
+        score_epochs=early,
+    )
+
+
+def configs(
+    spec: StudySpec, setting: StudySetting
+) -> tuple[ModelConfig, TrainingConfig, DataConfig]:
+    """Engine configs of one setting: ``(ModelConfig, TrainingConfig, DataConfig)`` of its
+    :func:`run_spec`."""
+    run = run_spec(spec, setting)
+    return run.model, run.training, run.grouping
+
+
+def checkpoint_epochs(epochs: int) -> dict[float, int]:
+    """Epoch after which a setting of ``epochs`` epochs is scored, per fraction of
+    :data:`CHECKPOINT_FRACTIONS` (at least 1; the last epoch itself when ``epochs`` is tiny)."""
+    return {f: max(1, int(f * epochs)) for f in CHECKPOINT_FRACTIONS}
+
+
+def setting_key(spec: StudySpec, setting: StudySetting) -> dict[str, Any]:
+    """Everything that determines a setting's result, as JSON primitives.
+
+    It holds the setting, the study's fixed settings, the ground-truth object's shape, the
+    engine configs and :data:`STUDY_FORMAT`; not the other values of the sweeps.
+    """
+    model, training, data = configs(spec, setting)
+    return {
+        "format": STUDY_FORMAT,
+        "setting": dataclasses.asdict(setting),
+        "positions": spec.positions,
+        "object": spec.object_kind,
+        "object_shape": list(object_shape(spec, setting.seed)),
+        "scan": spec.scan,
+        "probe": spec.probe_kind,
+        "model_config": model.to_dict(),
+        "training_config": training.to_dict(),
+        "data_config": data.to_dict(),
+    }
+
+
+def setting_id(spec: StudySpec, setting: StudySetting) -> str:
+    """Stable id: ``<label>-<10 hex digits of sha256(setting_key)>``, e.g.
+    ``"N32-g2-1e6-nll-s0-3fa41c09be"``; also the name of the setting's run folder."""
+    return f"{setting.label()}-{digest(setting_key(spec, setting))[:10]}"
+
+
+@dataclass(frozen=True, eq=False)
+class SettingOutcome:
+    """What running one setting produced (numpy arrays and plain values only: it crosses
+    processes).
+
+    Attributes
+    ----------
+    setting_id : str
+    row : dict
+        One results row, every key of :data:`COLUMNS`; non-finite floats are kept as floats.
+    result : RunResult
+        The pipeline's result, without the prepared data and the trained models (so the run
+        folder, written by :func:`ptycho_engine.runs.write_run_folder`, is the same whatever
+        the executor).
+    stopped : bool
+        True when a stop event ended training early; such an outcome is never recorded.
+    """
+
+    setting_id: str
+    row: dict[str, Any]
+    result: RunResult
+    stopped: bool = False
+
+
+def _checkpoint_ssim(
+    history: tuple[dict[str, Any], ...], epoch: int, channel: str
+) -> float:
+    for record in history:
+        if record["epoch"] == epoch and record.get("metrics"):
+            value = record["metrics"]["reconstruction"][channel]["ssim"]
+            return float(from_json(value))
+    return math.nan
+
+
+def run_setting(
+    spec: StudySpec,
+    setting: StudySetting,
+    obj: np.ndarray | None = None,
+    stop_event: threading.Event | None = None,
+) -> SettingOutcome:
+    """Simulate one setting and run it through the pipeline; score it against its truth.
+
+    Parameters
+    ----------
+    spec : StudySpec
+    setting : StudySetting
+    obj : ndarray, optional
+        The ground truth of ``setting.seed`` when already at hand (saves making it again).
+    stop_event : threading.Event, optional
+        Passed to the pipeline; when set, the outcome is returned with ``stopped=True``.
+
+    Returns
+    -------
+    SettingOutcome
+    """
+    from ptycho_engine.metrics import flag_text, flat_scores
+    from ptycho_engine.pipeline import run
+    from ptycho_engine.streams import drain
+
+    start = time.perf_counter()
+    sid = setting_id(spec, setting)
+    data = simulate_setting(spec, setting, obj)
+    if data.object_gt is None:  # simulate_setting always sets it; a guard for type checkers
+        raise DataError(f"{sid}: the simulated data carry no ground truth")
+    result = drain(run(run_spec(spec, setting), data, stop_event=stop_event))
+    result = dataclasses.replace(result, data=None, state=None)
+    row: dict[str, Any] = {
+        "setting_id": sid,
+        "N": setting.N,
+        "gridsize": setting.gridsize,
+        "photons": setting.photons,
+        "loss": setting.loss,
+        "seed": setting.seed,
+        "epochs": spec.epochs,
+        "positions": spec.positions,
+        "object": spec.object_kind,
+        "scan": spec.scan,
+        "probe": spec.probe_kind,
+        "n_filters_scale": spec.n_filters_scale,
+        "batch_size": spec.batch_size,
+        "learning_rate": spec.learning_rate,
+        "mae_warmup_epochs": spec.mae_warmup_epochs,
+    }
+    scores = result.scores
+    if scores is not None:
+        row.update(flat_scores(scores.report))
+        row.update(flat_scores(scores.chance, "chance_"))
+    last = result.history[-1] if result.history else None
+    timings = result.timings_s
+    checkpoint_s = timings.get("previews", 0.0) + timings.get("preview_scoring", 0.0)
+    row.update(
+        {
+            "scored_pixels": int(scores.report.n_pixels) if scores else 0,
+            "shift_y_px": float(scores.report.shift_px[0]) if scores else math.nan,
+            "shift_x_px": float(scores.report.shift_px[1]) if scores else math.nan,
+            "measured_photons": float(data.photons_per_pattern),
+            "epochs_run": int(last["epoch"]) if last else 0,
+            "steps": int(result.steps),
+            "final_loss": float(last["loss"]) if last else math.nan,
+            "final_val_loss": float(last["val_loss"]) if last else math.nan,
+            "predicted_to_measured_counts": float(last["predicted_to_measured_counts"])
+            if last
+            else math.nan,
+            "saturated_fraction": float(last["saturated_fraction"]) if last else math.nan,
+            "region": scores.report.region if scores else "nothing scored",
+            FLAGS_COLUMN: flag_text(scores.report) if scores else "no reconstruction",
+            "train_time_s": float(timings.get("train", math.nan)),
+            "reconstruct_time_s": float(timings.get("reconstruct", 0.0)),
+            "checkpoint_time_s": float(checkpoint_s),
+            "setting_time_s": time.perf_counter() - start,
+        }
+    )
+    for fraction, epoch in checkpoint_epochs(spec.epochs).items():
+        for channel in ("amplitude", "phase"):
+            if epoch >= spec.epochs and not result.stopped and scores is not None:
+                value = float(getattr(scores.report, channel).ssim)
+            else:
+                value = _checkpoint_ssim(result.history, epoch, channel)
+            row[checkpoint_column(channel, fraction)] = value
+    return SettingOutcome(setting_id=sid, row=row, result=result, stopped=result.stopped)
+
+
+def limit_tensorflow_threads(threads: int = 1) -> bool:
+    """Give TensorFlow ``threads`` intra-op and inter-op threads in this process.
+
+    Must run before TensorFlow's runtime starts (the first op); afterwards the pools are fixed
+    and this returns False without changing anything.
+
+    Returns
+    -------
+    bool
+        True when the limit was applied (or was already in place).
+    """
+    import tensorflow as tf
+
+    threading_api = tf.config.threading
+    if (
+        threading_api.get_intra_op_parallelism_threads() == threads
+        and threading_api.get_inter_op_parallelism_threads() == threads
+    ):
+        return True
+    try:
+        threading_api.set_intra_op_parallelism_threads(threads)
+        threading_api.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # the runtime is already initialised: the pools cannot change
+        return False
+    return True
