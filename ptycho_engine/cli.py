@@ -51,6 +51,19 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--detector-pixel-m", type=study_cli.positive_float, default=None, help="override"
         )
+        p.add_argument(
+            "--propagation",
+            choices=["far-field", "near-field"],
+            default=None,
+            help="far-field patterns or near-field holograms (default: what the file says, "
+            "else detected from the scan)",
+        )
+        p.add_argument(
+            "--focus-distance-m",
+            type=study_cli.positive_float,
+            default=None,
+            help="focus-to-sample distance of a near-field cone beam (Fresnel magnification)",
+        )
 
     def model_options(p: argparse.ArgumentParser) -> None:
         data_options(p)
@@ -119,9 +132,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--seed", type=int, default=0)
 
-    rec = sub.add_parser("reconstruct", help="reconstruct a data file with a trained run's weights")
+    rec = sub.add_parser(
+        "reconstruct",
+        help="reconstruct a data file with an iterative solver, or with a trained run's weights",
+    )
     model_options(rec)
-    rec.add_argument("--model", required=True, type=Path, help="run folder written by train")
+    rec.add_argument(
+        "--algorithm",
+        choices=["pinn", "rpie", "lsqml"],
+        default="pinn",
+        help="pinn: a trained network (--model); rpie or lsqml: iterative solvers",
+    )
+    rec.add_argument("--model", type=Path, default=None, help="run folder written by train")
+    rec.add_argument("--N", type=int, default=None, help="pattern size (default: the file's)")
+    rec.add_argument("--iterations", type=int, default=None, help="solver iterations (100)")
+    rec.add_argument(
+        "--noise-model", choices=["gaussian", "poisson"], default=None, help="LSQML likelihood"
+    )
+    rec.add_argument(
+        "--fixed-probe", action="store_true", help="do not refine the probe (solvers)"
+    )
+    rec.add_argument("--probe-modes", type=int, default=None, help="incoherent probe modes")
+    rec.add_argument(
+        "--refine-positions", action="store_true", help="correct the scan positions (solvers)"
+    )
+    rec.add_argument("--preview-every", type=int, default=None, help="iterations per image")
+    rec.add_argument("--seed", type=int, default=0)
     study_cli.add_parser(sub)
     return parser
 
@@ -172,15 +208,22 @@ def _printer(event: Any) -> None:
         snap = event.snapshot
         h = snap.health
         note = " (stopped)" if snap.stopped else ""
-        print(
-            f"epoch {snap.epoch}/{snap.epochs} [{snap.stage}] steps {snap.steps} "
-            f"loss {snap.loss:.5g} val {snap.val_loss:.5g} lr {snap.learning_rate:.2g} "
-            f"{snap.elapsed_s:.1f}s | counts pred/meas {h.intensity_ratio:.3f} "
-            f"saturated {h.saturated_fraction:.3f}{note}",
-            flush=True,
-        )
+        if h is None:  # an iterative solver: an iteration and its normalised error
+            print(
+                f"iteration {snap.epoch}/{snap.epochs} [{snap.stage}] error {snap.loss:.5g} "
+                f"{snap.elapsed_s:.1f}s{note}",
+                flush=True,
+            )
+        else:
+            print(
+                f"epoch {snap.epoch}/{snap.epochs} [{snap.stage}] steps {snap.steps} "
+                f"loss {snap.loss:.5g} val {snap.val_loss:.5g} lr {snap.learning_rate:.2g} "
+                f"{snap.elapsed_s:.1f}s | counts pred/meas {h.intensity_ratio:.3f} "
+                f"saturated {h.saturated_fraction:.3f}{note}",
+                flush=True,
+            )
         if event.scores is not None and event.chance is not None:
-            print(f"  after {snap.steps} steps: ", end="")
+            print(f"  after {snap.epoch} {'epochs' if h else 'iterations'}: ", end="")
             _print_scores(Scores(event.scores, event.chance))
 
 
@@ -211,7 +254,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from ptycho_engine import runs
-    from ptycho_engine.pipeline import DataSource, recipe, run
+    from ptycho_engine.pipeline import recipe, run
     from ptycho_engine.streams import drain
 
     mode, n_prep = _preparation(args, args.N)
@@ -243,8 +286,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         validation_fraction=args.validation_fraction,
         **_read_options(args),
     )
-    source = DataSource(str(args.data), str(args.profile) if args.profile else "")
-    result = drain(run(spec, source), _printer)
+    result = drain(run(spec, _source(args)), _printer)
     info = result.data_info
     print(f"{args.data}: {info['patterns']} patterns of {info['N']}x{info['N']}")
     runs.write_run_folder(args.out, result, {"command": "train"})
@@ -258,13 +300,71 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _source(args: argparse.Namespace) -> Any:
+    from ptycho_engine.pipeline import DataSource
+
+    return DataSource(
+        str(args.data),
+        str(args.profile) if args.profile else "",
+        propagation=args.propagation or "",
+        focus_distance_m=args.focus_distance_m,
+    )
+
+
+def _cmd_solve(args: argparse.Namespace) -> int:
+    """Reconstruct with an iterative solver: the same pipeline and run folder as ``train``."""
+    from ptycho_engine import runs
+    from ptycho_engine.pipeline import recipe, run
+    from ptycho_engine.streams import drain
+
+    mode, n_prep = ("crop", args.N) if not args.bin else ("bin", None)
+    if args.bin:
+        from ptycho_engine.io import read_data
+
+        n_prep = read_data(args.data, args.profile).N // args.bin
+    elif args.crop:
+        n_prep = args.crop
+    spec = recipe(
+        n_prep,
+        reconstructor=args.algorithm,
+        preparation=mode,
+        probe_path=str(args.probe) if args.probe else "",
+        stitch_window=args.stitch_window,
+        solver={
+            "iterations": args.iterations,
+            "batch_size": args.batch_size,
+            "noise_model": args.noise_model,
+            "refine_probe": False if args.fixed_probe else None,
+            "probe_modes": args.probe_modes,
+            "refine_positions": True if args.refine_positions else None,
+            "preview_every": args.preview_every,
+            "seed": args.seed,
+        },
+        **_read_options(args),
+    )
+    result = drain(run(spec, _source(args)), _printer)
+    runs.write_run_folder(args.out, result, {"command": "reconstruct"})
+    info = result.data_info
+    print(
+        f"{args.algorithm}: {result.steps} iterations over {info['patterns']} patterns of "
+        f"{info['N']}x{info['N']} in {result.timings_s.get('iterate', 0.0):.2f}s"
+    )
+    _print_scores(result.scores)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
-    """Reconstruct a file with a trained run's weights: the same pipeline, with no training."""
+    """Reconstruct a file with an iterative solver (:func:`_cmd_solve`) or with a trained
+    run's weights: the same pipeline, with no training."""
+    if args.algorithm != "pinn":
+        return _cmd_solve(args)
+    if args.model is None:
+        raise ConfigError("reconstruct --algorithm pinn needs --model RUN_FOLDER (a train run)")
     import dataclasses
 
     from ptycho_engine import jsonio, runs
     from ptycho_engine.pipeline import (
-        DataSource,
         Job,
         RunSpec,
         get_reconstructor,
@@ -294,8 +394,7 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
         probe_path=str(args.probe) if args.probe else "",
         stitch_window=args.stitch_window,
     )
-    source = DataSource(str(args.data), str(args.profile) if args.profile else "")
-    raw = load_source(source)
+    raw = load_source(_source(args))
     prepared = prepare_data(raw, spec.preparation)
     if prepared.N != used.N:
         raise DataError(

@@ -217,13 +217,20 @@ class TrainingSnapshot:
         Learning rate at the end of the epoch.
     elapsed_s : float
         Seconds since the run started.
-    health : HealthCheck
-        Fog indicators on a fixed batch.
+    health : HealthCheck or None
+        Fog indicators on a fixed batch (the network's; None for iterative solvers).
     preview : StitchSnapshot or None
         Stitched object, every ``preview_every`` epochs and at the end (never on a stopped
         snapshot).
     stopped : bool
         True when the run was stopped by its event before finishing.
+    probe : ndarray, (K, N, N) complex64, optional
+        The probe at this epoch, when the reconstructor refines it.
+    positions_px : ndarray, (M, 2) float64, optional
+        The scan positions at this epoch, when the reconstructor refines them.
+
+    For an iterative solver an "epoch" is one iteration over every position and ``loss`` is
+    the normalised error ``sum (|F psi| - X)**2 / sum X**2`` (physics.md section 11).
     """
 
     epoch: int
@@ -234,12 +241,17 @@ class TrainingSnapshot:
     val_loss: float
     learning_rate: float
     elapsed_s: float
-    health: HealthCheck
+    health: HealthCheck | None
     preview: StitchSnapshot | None = None
     stopped: bool = False
+    probe: np.ndarray | None = None
+    positions_px: np.ndarray | None = None
 
     def record(self) -> dict[str, Any]:
-        """The epoch as plain numbers, as run folders store their training history."""
+        """The epoch as plain numbers, as run folders store their training history (the
+        health numbers are NaN for a reconstructor without them)."""
+        h = self.health
+        nan = float("nan")
         return {
             "epoch": self.epoch,
             "steps": self.steps,
@@ -248,10 +260,10 @@ class TrainingSnapshot:
             "val_loss": self.val_loss,
             "learning_rate": self.learning_rate,
             "elapsed_s": self.elapsed_s,
-            "mean_predicted_counts": self.health.mean_predicted_counts,
-            "mean_measured_counts": self.health.mean_measured_counts,
-            "predicted_to_measured_counts": self.health.intensity_ratio,
-            "saturated_fraction": self.health.saturated_fraction,
+            "mean_predicted_counts": h.mean_predicted_counts if h else nan,
+            "mean_measured_counts": h.mean_measured_counts if h else nan,
+            "predicted_to_measured_counts": h.intensity_ratio if h else nan,
+            "saturated_fraction": h.saturated_fraction if h else nan,
         }
 
 

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -27,6 +27,7 @@ from ptycho_gui.jobs import TaskWorker, start_worker, stop_workers
 from ptycho_gui.study_controller import StudyController
 from ptycho_gui.study_worker import StudyWorker
 from ptycho_gui.view_models.comparison import position_scale
+from ptycho_gui.view_models.export import export_format, export_task
 from ptycho_gui.view_models.run_settings import RunSettings, valid_n_choices
 from ptycho_gui.view_models.run_table_model import RunTableModel
 from ptycho_gui.view_models.runs import (
@@ -48,23 +49,16 @@ from ptycho_gui.widgets.image_views import (
 from ptycho_gui.widgets.run_table import RunTableWidget
 from ptycho_gui.widgets.settings_panel import SettingsPanelWidget
 from ptycho_gui.widgets.study_panel import StudyPanelWidget, default_study_folder
+from ptycho_gui.window_state import WindowState
 from ptycho_gui.worker import EngineWorker
 
 REDRAW_INTERVAL_MS = 50  # at most 20 redraws per second
-MAX_RECENT_FILES = 8
 DATA_FILTER = "Diffraction data (*.npz *.h5 *.hdf5 *.cxi *.nxs);;All files (*)"
 EXPORT_FILTER = (
     "Ptychodus product (*.h5);;TIFF amplitude + phase (*.tif);;PNG amplitude + phase (*.png)"
 )
 #: Longest wait for the workers' threads when the window closes.
 SHUTDOWN_TIMEOUT_MS = 1800
-
-
-def export_format(type_filter: str) -> str | None:
-    """The suffix of an export dialog's chosen type filter (``"... (*.tif)"`` -> ``".tif"``)."""
-    if "(*." not in type_filter:
-        return None
-    return "." + type_filter.rsplit("(*.", 1)[1].split(")", 1)[0].split()[0]
 
 
 class MainWindow(QMainWindow):
@@ -113,7 +107,8 @@ class MainWindow(QMainWindow):
         self.data: DiffractionData | None = None
         self.summary: DataSummary | None = None
         self.current_run_id: int | None = None
-        self.last_folder = str(settings.value("session/last_folder", "", str))
+        self.window_state = WindowState(settings)
+        self.last_folder = self.window_state.last_folder
         self.compare_windows: list[CompareWindow] = []
         self._pending_snapshot: RunSnapshot | None = None
         self.redraws = 0
@@ -294,8 +289,7 @@ class MainWindow(QMainWindow):
 
     def recent_files(self) -> list[str]:
         """Recently opened files, newest first."""
-        value = self.qsettings.value("session/recent_files", [], list)
-        return [str(v) for v in value] if isinstance(value, list) else []
+        return self.window_state.recent_files()
 
     def show_run(self, run_id: int) -> None:
         """Show a finished run's object and probe in the live views."""
@@ -338,35 +332,13 @@ class MainWindow(QMainWindow):
         ``fmt`` (``".h5"``, ``".tif"``, ``".png"``) is the dialog's type filter, used when
         ``path`` has no suffix. Returns False when the run has nothing to export.
         """
-        from ptycho_engine.data import StitchSnapshot
-        from ptycho_engine.runs import export_object
-
         record = self.run_model.record(run_id)
         if record is None or record.object is None:
             self._show_error(f"run #{run_id} has no reconstruction to export")
             return False
-        valid = record.valid if record.valid is not None else np.ones(record.object.shape, bool)
-        image = StitchSnapshot(record.object, valid, 1, 1, record.origin_px)
-        probe, positions, pixel = record.probe, record.positions_px, record.pixel_size_m
-        name = f"ptycho-explorer run {run_id}: {record.settings.label()}"
-        epochs = [h[0] for h in record.history]
-        losses = [h[1] for h in record.history]
-
-        def export(_progress: object, _stop: object) -> list[Path]:
-            return export_object(
-                path,
-                image,
-                probe,
-                positions,
-                pixel,
-                name=name,
-                fmt=fmt,
-                loss_epochs=epochs,
-                loss_values=losses,
-            )
-
         self.status_label.setText(f"Exporting run #{run_id}…")
-        return self.tasks.request("export", ("export", run_id, path), export)
+        task = export_task(record, path, fmt)
+        return self.tasks.request("export", ("export", run_id, path), task)
 
     def start_study(self, spec: StudySpec, out: str) -> bool:
         """Run (or resume) a study into the folder ``out`` (see :class:`StudyController`)."""
@@ -584,10 +556,7 @@ class MainWindow(QMainWindow):
             box.show()
 
     def _remember_file(self, path: str) -> None:
-        recent = [p for p in self.recent_files() if p != path]
-        recent.insert(0, path)
-        self.qsettings.setValue("session/recent_files", recent[:MAX_RECENT_FILES])
-        self.qsettings.setValue("session/last_folder", str(Path(path).parent))
+        self.window_state.remember_file(path)
         self._rebuild_recent_menu()
 
     def _rebuild_recent_menu(self) -> None:
@@ -599,22 +568,12 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(self.recent_files()))
 
     def _restore_session(self) -> None:
-        geometry = self.qsettings.value("window/geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        state = self.qsettings.value("window/state")
-        if isinstance(state, QByteArray):
-            self.restoreState(state)
-        else:
+        if not self.window_state.restore(self, self._splitters()):
             # dock sizes only take once the window is laid out: apply the defaults then
             QTimer.singleShot(0, self._apply_default_dock_sizes)
-        for name, splitter in (
-            ("central", self.central_splitter),
-            ("lower", self.lower_splitter),
-        ):
-            sizes = self.qsettings.value(f"window/{name}_splitter")
-            if isinstance(sizes, QByteArray):
-                splitter.restoreState(sizes)
+
+    def _splitters(self) -> dict[str, QSplitter]:
+        return {"central": self.central_splitter, "lower": self.lower_splitter}
 
     def _apply_default_dock_sizes(self) -> None:
         runs_dock, data_dock = self._default_docks
@@ -634,12 +593,7 @@ class MainWindow(QMainWindow):
     def _save_session(self) -> None:
         # the layout saved is the Reconstruction tab's, with its docks
         self.tabs.setCurrentIndex(0)
-        self.qsettings.setValue("window/geometry", self.saveGeometry())
-        self.qsettings.setValue("window/state", self.saveState())
-        self.qsettings.setValue("window/central_splitter", self.central_splitter.saveState())
-        self.qsettings.setValue("window/lower_splitter", self.lower_splitter.saveState())
-        self.qsettings.setValue("session/last_folder", self.last_folder)
-        self.qsettings.sync()
+        self.window_state.save(self, self._splitters(), self.last_folder)
 
     # ------------------------------------------------------------------ Qt events
 

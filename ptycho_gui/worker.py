@@ -196,18 +196,18 @@ class EngineWorker(JobWorker):
             return
         self.probe_read.emit(path, n, probe, "")
 
-    def _prepared_data(self, spec: Any) -> DiffractionData:
+    def _prepared_data(self, spec: Any, near_field: bool) -> DiffractionData:
         from ptycho_engine.pipeline import prepare_data
 
         if self._data is None:
             raise PtychoError("no data loaded: open a diffraction file first")
-        key = spec.preparation
+        key = (spec.preparation, near_field)
         if key not in self._prepared:
-            self._prepared[key] = prepare_data(self._data, spec.preparation)
+            self._prepared[key] = prepare_data(self._data, spec.preparation, near_field)
         return self._prepared[key]
 
     def _run(self, settings: RunSettings, stop: threading.Event) -> None:
-        from ptycho_engine.pipeline import resolve_probe, run
+        from ptycho_engine.pipeline import get_reconstructor, resolve_probe, run
         from ptycho_engine.streams import drain
 
         run_id = self._next_run_id
@@ -218,15 +218,16 @@ class EngineWorker(JobWorker):
         started = False
         try:
             spec = settings.run_spec()
+            reconstructor = get_reconstructor(spec.reconstructor)
             self.stage_changed.emit(run_id, "preparing data")
-            data = self._prepared_data(spec)
-            probe = resolve_probe(spec, data)
+            data = self._prepared_data(spec, reconstructor.near_field)
+            probe = resolve_probe(spec, data, reconstructor.needs_probe)
             state, warm = self._warm.lookup(spec, probe)
             info = RunInfo(
                 run_id,
                 settings,
                 warm,
-                probe[0],
+                None if probe is None else probe[0],
                 data.positions_px,
                 pixel_size_m=data.pixel_size_m,
                 data_path=str(data.provenance.get("path", "")),

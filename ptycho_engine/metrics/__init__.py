@@ -30,6 +30,7 @@ This package never imports TensorFlow, Keras or Qt.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,6 +92,7 @@ __all__ = [
     "flat_scores",
     "frc",
     "frc_resolution",
+    "probe_correlation",
     "psnr",
     "register_shift",
     "ssim",
@@ -465,3 +467,33 @@ def chance_level(
     level = float(np.abs(ref[usable]).mean()) if usable.any() else 0.0
     constant = np.full(ref.shape, level, dtype=np.complex128)
     return compare(constant, ref, valid, pixel_size_m=pixel_size_m, register=False)
+
+
+def probe_correlation(estimate: ArrayLike, reference: ArrayLike) -> float:
+    """How well a reconstructed probe matches the true one, in [0, 1].
+
+    The estimate is first aligned as an object is (:func:`align_to_reference`: sub-pixel
+    shift, global phase offset and linear phase ramp, amplitude scale), because a common shift
+    of probe and object and a phase ramp traded between them leave every far-field pattern
+    unchanged. Then ``|<est, ref>| / (||est|| ||ref||)``.
+
+    Parameters
+    ----------
+    estimate, reference : array_like, (N, N) complex
+        One probe mode each (e.g. the strongest).
+
+    Returns
+    -------
+    float
+        1 for a perfect match up to those ambiguities; NaN when either probe is zero.
+    """
+    est = np.asarray(estimate, dtype=np.complex128)
+    ref = np.asarray(reference, dtype=np.complex128)
+    try:
+        aligned = align_to_reference(est, ref)
+    except DataError:
+        aligned = est
+    norm = float(np.linalg.norm(aligned) * np.linalg.norm(ref))
+    if not norm > 0:
+        return math.nan
+    return float(abs(np.vdot(aligned, ref)) / norm)

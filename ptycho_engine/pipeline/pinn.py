@@ -35,7 +35,7 @@ def saturation_warning(job: Job) -> str:
     """A warning when the brightest patterns need more object amplitude than the sigmoid head
     can give at a fixed probe scale ("" when they do not), naming the options that fix it."""
     model = job.spec.model
-    if model.auto_probe_scale or model.amp_activation != "sigmoid":
+    if model.auto_probe_scale or model.amp_activation != "sigmoid" or job.probe is None:
         return ""
     from ptycho_engine.physics.probe import auto_probe_scale, brightest_level, normalize_probe
 
@@ -66,12 +66,18 @@ class PinnReconstructor:
 
     name = "pinn"
     title = "PINN (physics-informed network)"
+    #: The network's physics layer is far-field only (a near-field file is refused when it
+    #: is prepared, with a message that names the iterative solvers).
+    near_field = False
+    needs_probe = True
 
     def run(self, job: Job) -> Generator[Event, None, Outcome]:
         from ptycho_engine.inference import reconstruct
         from ptycho_engine.training import train
 
         spec = job.spec
+        if job.probe is None:  # resolve_probe refuses this for a reconstructor that needs one
+            raise PtychoError("the network needs a probe: choose a probe file")
         warning = saturation_warning(job)
         if warning:
             yield Notice(warning, "warning")
@@ -185,6 +191,8 @@ class PinnReconstructor:
     def load_state(self, folder: Path, info: dict[str, Any], job: Job) -> Any:
         from ptycho_engine.models import build_models, intensity_scale_for
 
+        if job.probe is None:
+            raise PtychoError("the network needs a probe: choose a probe file")
         weights = folder / WEIGHTS
         if not weights.is_file():
             raise ConfigError(f"{folder}: no {WEIGHTS}: not a run folder of a trained PINN")

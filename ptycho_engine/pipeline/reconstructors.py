@@ -33,8 +33,9 @@ class Job:
     ----------
     data : DiffractionData
         Prepared patterns of size ``spec.model.N``.
-    probe : ndarray, (K, N, N) complex64
-        The probe to start from, strongest mode first.
+    probe : ndarray, (K, N, N) complex64, or None
+        The probe to start from, strongest mode first; None when neither the data nor a probe
+        file has one (only for reconstructors that make their own guess).
     spec : RunSpec
     stop_event : threading.Event
     warm_start : object
@@ -43,7 +44,7 @@ class Job:
     """
 
     data: DiffractionData
-    probe: np.ndarray
+    probe: np.ndarray | None
     spec: RunSpec
     stop_event: threading.Event
     warm_start: Any = None
@@ -69,6 +70,9 @@ class Outcome:
         Facts for ``run.json`` (JSON primitives).
     state : object
         Reusable state (a warm start for the next run), or None.
+    positions_px : ndarray, (M, 2) float64, optional
+        The scan positions the reconstruction is in, when the reconstructor refined them
+        (None: the data's).
     """
 
     reconstruction: StitchSnapshot | None
@@ -79,6 +83,7 @@ class Outcome:
     timings_s: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     state: Any = None
+    positions_px: np.ndarray | None = None
 
 
 class Reconstructor(Protocol):
@@ -87,6 +92,10 @@ class Reconstructor(Protocol):
     name: str
     #: What menus and tables show, e.g. "PINN (physics-informed network)".
     title: str
+    #: Whether it reconstructs near-field (Fresnel) holograms as well as far-field patterns.
+    near_field: bool
+    #: Whether it needs a probe to start (False: it makes a guess from the data).
+    needs_probe: bool
 
     def run(self, job: Job) -> Generator[Event, None, Outcome]:
         """Reconstruct; yield events; stop within one step when ``job.stop_event`` is set."""
@@ -143,4 +152,18 @@ def _pinn() -> Reconstructor:
     return PinnReconstructor()
 
 
+def _rpie() -> Reconstructor:
+    from ptycho_engine.solvers.reconstructor import rpie
+
+    return rpie()
+
+
+def _lsqml() -> Reconstructor:
+    from ptycho_engine.solvers.reconstructor import lsqml
+
+    return lsqml()
+
+
 register("pinn", _pinn)
+register("rpie", _rpie)
+register("lsqml", _lsqml)

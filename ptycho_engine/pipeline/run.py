@@ -46,16 +46,20 @@ def load_source(source: DataSource) -> DiffractionData:
     """Read a data file (format from its content; a profile for generic files)."""
     from ptycho_engine.io import read_data
 
-    return read_data(source.path, source.profile or None)
+    return read_data(source.path, source.profile or None, **source.options)
 
 
-def prepare_data(data: DiffractionData, preparation: Preparation) -> DiffractionData:
+def prepare_data(
+    data: DiffractionData, preparation: Preparation, allow_near_field: bool = False
+) -> DiffractionData:
     """The patterns of ``data`` ready for ``preparation.N`` (physics.md section 6).
 
     Native files (:data:`NATIVE_FORMATS`) of the right size and without geometry overrides
     are used as they are; everything else goes through :func:`ptycho_engine.io.prepare`
     (crop or bin, centring of corner-origin patterns, geometry). Data this function prepared
     already for the same preparation are returned unchanged, so a front end may cache them.
+    Near-field holograms are refused unless ``allow_near_field`` (a reconstructor with a
+    near-field propagator asks for them).
     """
     from ptycho_engine.io import prepare
 
@@ -75,6 +79,7 @@ def prepare_data(data: DiffractionData, preparation: Preparation) -> Diffraction
             energy_ev=geometry.get("energy_ev"),
             distance_m=geometry.get("distance_m"),
             detector_pixel_m=geometry.get("detector_pixel_m"),
+            allow_near_field=allow_near_field,
         )
     provenance = {**prepared.provenance, PREPARED_KEY: wanted}
     return prepared.replace(provenance=provenance)
@@ -84,16 +89,18 @@ def _preparation_record(preparation: Preparation) -> dict[str, Any]:
     return {"N": preparation.N, "mode": preparation.mode, **preparation.overrides}
 
 
-def resolve_probe(spec: RunSpec, data: DiffractionData) -> np.ndarray:
+def resolve_probe(spec: RunSpec, data: DiffractionData, required: bool = True) -> np.ndarray | None:
     """The probe a run starts from, ``(K, N, N)`` complex64, strongest mode first.
 
     A probe file (``spec.probe_path``) replaces the data's probe; otherwise every incoherent
-    mode of the data's probe is used.
+    mode of the data's probe is used. Without either: None when not ``required`` (the
+    reconstructor makes its own guess).
 
     Raises
     ------
     DataError
-        No probe file and no probe in the data, or a probe that does not fit ``N``.
+        No probe file and no probe in the data (when required), or a probe that does not
+        fit ``N``.
     """
     if spec.probe_path:
         from ptycho_engine.io import read_probe
@@ -101,6 +108,8 @@ def resolve_probe(spec: RunSpec, data: DiffractionData) -> np.ndarray:
         modes = read_probe(spec.probe_path, data.N).modes
         return np.asarray(modes, np.complex64).reshape(-1, data.N, data.N)
     probe = data.probe_all_modes
+    if probe is None and not required:
+        return None
     if probe is None:
         source = data.provenance.get("path", "the data")
         raise DataError(f"{source}: no probe in the file: choose a probe file")
@@ -183,10 +192,10 @@ def run(
         raw = data
     t0 = time.perf_counter()
     yield StageChanged("preparing data", t0 - start)
-    prepared = prepare_data(raw, spec.preparation)
-    probe = resolve_probe(spec, prepared)
-    timings["prepare"] = time.perf_counter() - t0
     reconstructor = get_reconstructor(spec.reconstructor)
+    prepared = prepare_data(raw, spec.preparation, reconstructor.near_field)
+    probe = resolve_probe(spec, prepared, reconstructor.needs_probe)
+    timings["prepare"] = time.perf_counter() - t0
     job = Job(prepared, probe, spec, stop, warm_start)
     history: list[dict[str, Any]] = []
     last_scored: list[Any] = []  # [image, its scores] of the newest scored epoch
@@ -227,7 +236,9 @@ def run(
         reconstructor=reconstructor.name,
         reconstruction=outcome.reconstruction,
         probe_modes=outcome.probe_modes,
-        positions_px=prepared.positions_px,
+        positions_px=prepared.positions_px
+        if outcome.positions_px is None
+        else outcome.positions_px,
         scores=final_scores,
         history=tuple(history),
         steps=outcome.steps,

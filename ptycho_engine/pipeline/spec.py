@@ -17,6 +17,7 @@ from typing import Any, Self
 
 from ptycho_engine.config import DataConfig, ModelConfig, TrainingConfig
 from ptycho_engine.errors import ConfigError
+from ptycho_engine.solvers.config import SolverConfig
 
 #: Loss name -> ``(nll_weight, mae_weight)`` of :class:`~ptycho_engine.config.TrainingConfig`.
 LOSSES: dict[str, tuple[float, float]] = {"nll": (1.0, 0.0), "mae": (0.0, 1.0)}
@@ -52,12 +53,31 @@ class DataSource:
     path : str
     profile : str
         JSON mapping profile (``""`` when the format is known from the file's content).
+    propagation : str
+        ``"far-field"`` or ``"near-field"`` when the file does not say (``""``: detected).
+    focus_distance_m : float or None
+        Focus-to-sample distance of a near-field cone beam (the Fresnel magnification).
     """
 
     path: str
     profile: str = ""
+    propagation: str = ""
+    focus_distance_m: float | None = None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`ptycho_engine.io.read_data` that are set."""
+        out: dict[str, Any] = {}
+        if self.propagation:
+            out["propagation"] = self.propagation
+        if self.focus_distance_m is not None:
+            out["focus_distance_m"] = self.focus_distance_m
+        return out
 
     def __post_init__(self) -> None:
+        if self.propagation not in ("", "far-field", "near-field"):
+            _fail("DataSource", "propagation", self.propagation, "'far-field' or 'near-field'")
+        _positive_or_none("DataSource", "focus_distance_m", self.focus_distance_m)
         for name in ("path", "profile"):
             value = getattr(self, name)
             if not isinstance(value, str):
@@ -125,6 +145,12 @@ class RunSpec:
         Epochs after which the model is also stitched and scored against the ground truth
         (when the data have one), besides those of ``training.preview_every``; the scores go
         to the history. Scoring only reads the model: the training is the same either way.
+    solver : SolverConfig
+        Settings of the iterative reconstructors (``"rpie"``, ``"lsqml"``); the network's are
+        ``model``, ``training`` and ``grouping``.
+
+    The network needs the patterns prepared to its ``model.N``; an iterative solver takes any
+    size (``preparation.N`` None keeps the file's).
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -135,6 +161,7 @@ class RunSpec:
     probe_path: str = ""
     stitch_window: str = "support"
     score_epochs: tuple[int, ...] = ()
+    solver: SolverConfig = field(default_factory=SolverConfig)
 
     def __post_init__(self) -> None:
         o = "RunSpec"
@@ -143,6 +170,7 @@ class RunSpec:
             ("training", TrainingConfig),
             ("grouping", DataConfig),
             ("preparation", Preparation),
+            ("solver", SolverConfig),
         ):
             if not isinstance(getattr(self, name), kind):
                 _fail(o, name, getattr(self, name), f"a {kind.__name__}")
@@ -156,6 +184,8 @@ class RunSpec:
         if any(not isinstance(e, int) or isinstance(e, bool) or e < 1 for e in epochs):
             _fail(o, "score_epochs", self.score_epochs, "epochs (integers >= 1)")
         object.__setattr__(self, "score_epochs", tuple(sorted(set(epochs))))
+        if self.reconstructor != "pinn":
+            return  # the solvers take the patterns at any size
         if self.preparation.N is None:
             object.__setattr__(
                 self, "preparation", dataclasses.replace(self.preparation, N=self.model.N)
@@ -183,6 +213,7 @@ class RunSpec:
             "probe_path": self.probe_path,
             "stitch_window": self.stitch_window,
             "score_epochs": list(self.score_epochs),
+            "solver_config": self.solver.to_dict(),
         }
 
     @classmethod
@@ -197,6 +228,7 @@ class RunSpec:
             "probe_path",
             "stitch_window",
             "score_epochs",
+            "solver_config",
         }
         unknown = sorted(set(values) - known)
         if unknown:
@@ -211,6 +243,7 @@ class RunSpec:
                 probe_path=values.get("probe_path", ""),
                 stitch_window=values.get("stitch_window", "support"),
                 score_epochs=tuple(values.get("score_epochs", ())),
+                solver=SolverConfig.from_dict(values.get("solver_config", {})),
             )
         except KeyError as exc:
             raise ConfigError(f"RunSpec: missing field {exc}") from exc
@@ -218,7 +251,11 @@ class RunSpec:
             raise ConfigError(f"RunSpec: {exc}") from exc
 
     def label(self) -> str:
-        """A short description, e.g. ``"pinn N=64 crop g=2 f=2 30 ep"``."""
+        """A short description, e.g. ``"pinn N=64 crop g=2 f=2 30 ep"`` or
+        ``"rpie N=64 100 it"``."""
+        if self.reconstructor != "pinn":
+            n = self.preparation.N
+            return f"{self.reconstructor} N={n if n else 'file'} {self.solver.iterations} it"
         m = self.model
         return (
             f"{self.reconstructor} N={m.N} {self.preparation.mode} g={m.gridsize} "
@@ -227,7 +264,7 @@ class RunSpec:
 
 
 def recipe(
-    N: int = ModelConfig.N,
+    N: int | None = ModelConfig.N,
     gridsize: int = ModelConfig.gridsize,
     epochs: int = TrainingConfig.epochs,
     *,
@@ -241,6 +278,7 @@ def recipe(
     probe_path: str = "",
     stitch_window: str = "support",
     score_epochs: tuple[int, ...] = (),
+    solver: dict[str, Any] | SolverConfig | None = None,
     **options: Any,
 ) -> RunSpec:
     """The run every front end makes for these settings.
@@ -259,7 +297,11 @@ def recipe(
     energy_ev, distance_m, detector_pixel_m : float, optional
         Geometry overrides.
     reconstructor, probe_path, stitch_window, score_epochs
-        See :class:`RunSpec`.
+        See :class:`RunSpec`. For an iterative reconstructor, ``N`` None keeps the file's
+        pattern size.
+    solver : dict or SolverConfig, optional
+        Settings of the iterative solvers (fields of :class:`SolverConfig`; None values mean
+        the default).
     **options
         Any field of :class:`ModelConfig`, :class:`TrainingConfig` or :class:`DataConfig`
         (``n_filters_scale``, ``batch_size``, ``learning_rate``, ``mae_warmup_epochs``,
@@ -291,8 +333,13 @@ def recipe(
     data_kw = {k: v for k, v in given.items() if k in data_names and k not in training_names}
     data_kw.setdefault("seed", seed)
     model_kw = {k: v for k, v in given.items() if k in model_names}
+    if isinstance(solver, SolverConfig):
+        solver_config = solver
+    else:
+        solver_config = SolverConfig(**{k: v for k, v in (solver or {}).items() if v is not None})
+    network_n = N if N is not None else ModelConfig.N
     return RunSpec(
-        model=ModelConfig(N=N, gridsize=gridsize, **model_kw),
+        model=ModelConfig(N=network_n, gridsize=gridsize, **model_kw),
         training=TrainingConfig(epochs=epochs, **training_kw),
         grouping=DataConfig(**data_kw),
         preparation=Preparation(
@@ -306,4 +353,5 @@ def recipe(
         probe_path=probe_path,
         stitch_window=stitch_window,
         score_epochs=score_epochs,
+        solver=solver_config,
     )

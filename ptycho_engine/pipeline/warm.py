@@ -21,8 +21,11 @@ MAX_STATES = 8
 STARTS = ("scratch", "cached", "transfer")
 
 
-def probe_digest(probe: np.ndarray) -> str:
-    """A short hash of a probe's values (complex64), to key states by probe."""
+def probe_digest(probe: np.ndarray | None) -> str:
+    """A short hash of a probe's values (complex64), to key states by probe ("guess" for a
+    run that starts from the reconstructor's own guess)."""
+    if probe is None:
+        return "guess"
     return hashlib.sha1(np.ascontiguousarray(probe, np.complex64).tobytes()).hexdigest()[:16]
 
 
@@ -35,11 +38,11 @@ class WarmStarts:
         self._latest: dict[tuple[Any, ...], Any] = {}
 
     @staticmethod
-    def _keys(spec: RunSpec, probe: np.ndarray) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    def _keys(spec: RunSpec, probe: np.ndarray | None) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         network = (spec.reconstructor, spec.model, spec.preparation)
         return (*network, probe_digest(probe)), network
 
-    def lookup(self, spec: RunSpec, probe: np.ndarray) -> tuple[Any, str]:
+    def lookup(self, spec: RunSpec, probe: np.ndarray | None) -> tuple[Any, str]:
         """``(state, start)``: the state to start ``spec`` with the probe ``probe`` from, and
         which start it is (one of :data:`STARTS`; the state is None for ``"scratch"``)."""
         key, network = self._keys(spec, probe)
@@ -50,7 +53,7 @@ class WarmStarts:
             return self._latest[network], "transfer"
         return None, "scratch"
 
-    def keep(self, spec: RunSpec, probe: np.ndarray, state: Any) -> None:
+    def keep(self, spec: RunSpec, probe: np.ndarray | None, state: Any) -> None:
         """Remember the state a run of ``spec`` with the probe ``probe`` ended with."""
         if state is None:
             return
