@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ptycho_engine.study import EXECUTORS, LOSSES, StudyError, StudyProgress, StudySpec
+from ptycho_engine.study.spec import ALGORITHMS
 
 EXIT_INTERRUPTED = 130
 
@@ -52,6 +53,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="counts per pattern, e.g. 1e3 1e4 1e6 1e9",
     )
     p.add_argument("--loss", nargs="+", choices=sorted(LOSSES), default=["nll"])
+    p.add_argument(
+        "--algorithm",
+        nargs="+",
+        choices=list(ALGORITHMS),
+        default=["pinn"],
+        help="reconstructors to compare on the same data: pinn (swept over --gridsize and "
+        "--loss) and/or the iterative solvers rpie, lsqml (default pinn)",
+    )
+    p.add_argument(
+        "--iterations", type=int, default=100, help="iterations of the solvers (default 100)"
+    )
     p.add_argument("--epochs", type=int, default=30, help="epochs per setting (default 30)")
     p.add_argument("--positions", type=int, default=1000, help="scan positions (default 1000)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
@@ -99,6 +111,8 @@ def spec_from_args(args: argparse.Namespace) -> StudySpec:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         mae_warmup_epochs=args.mae_warmup_epochs,
+        algorithms=tuple(args.algorithm),
+        iterations=args.iterations,
     )
 
 

@@ -61,7 +61,10 @@ def line_of(row: dict[str, Any]) -> Line:
 
 
 def column_label(n: int, gridsize: int, loss: str) -> str:
-    """Title of a grid column and name of a plot line, e.g. ``"N=64 g=2 nll"``."""
+    """Title of a grid column and name of a plot line, e.g. ``"N=64 g=2 nll"``, or
+    ``"N=64 rpie"`` for an iterative solver (gridsize 0)."""
+    if gridsize == 0:
+        return f"N={n} {loss}"
     return f"N={n} g={gridsize} {loss}"
 
 
@@ -127,7 +130,7 @@ def study_grid(
     if seed not in spec.seeds:
         raise StudyError(f"seed {seed} is not one of the study's seeds {spec.seeds}")
     doses = tuple(sorted(spec.photons))
-    columns = tuple((n, g, loss) for n in spec.N for g in spec.gridsize for loss in spec.loss)
+    columns = tuple(dict.fromkeys((s.N, s.gridsize, s.loss) for s in spec.settings()))
     cells = tuple(
         tuple(_id_of(spec, ids, StudySetting(n, g, dose, loss, seed)) for n, g, loss in columns)
         for dose in doses

@@ -46,6 +46,8 @@ SETTING_COLUMNS = (
     "batch_size",
     "learning_rate",
     "mae_warmup_epochs",
+    "algorithm",
+    "iterations",
 )
 #: Columns that must not depend on where or when a setting ran.
 METRIC_COLUMNS = (

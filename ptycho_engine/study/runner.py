@@ -28,10 +28,25 @@ from ptycho_engine.study.data import digest, object_shape, simulate_setting
 from ptycho_engine.study.spec import STUDY_FORMAT, StudySetting, StudySpec
 
 
+def run_length(spec: StudySpec, setting: StudySetting) -> int:
+    """Epochs of a network setting, iterations of a solver setting."""
+    return spec.epochs if setting.algorithm == "pinn" else spec.iterations
+
+
 def run_spec(spec: StudySpec, setting: StudySetting) -> RunSpec:
     """The pipeline's run of one setting: the recipe every front end uses, with the study's
-    fixed settings, the setting's loss and seed, no live previews, and the checkpoint epochs
-    scored (:data:`CHECKPOINT_FRACTIONS`)."""
+    fixed settings, the setting's loss (or solver) and seed, no live previews, and the
+    checkpoints scored (:data:`CHECKPOINT_FRACTIONS`)."""
+    if setting.algorithm != "pinn":
+        marks = [e for e in checkpoint_epochs(spec.iterations).values() if e < spec.iterations]
+        # a preview at every checkpoint: every gcd(checkpoints)-th iteration
+        every = math.gcd(*marks) if marks else 0
+        return recipe(
+            setting.N,
+            reconstructor=setting.algorithm,
+            seed=setting.seed,
+            solver={"iterations": spec.iterations, "seed": setting.seed, "preview_every": every},
+        )
     early = tuple(e for e in checkpoint_epochs(spec.epochs).values() if e < spec.epochs)
     return recipe(
         setting.N,
@@ -70,7 +85,7 @@ def setting_key(spec: StudySpec, setting: StudySetting) -> dict[str, Any]:
     engine configs and :data:`STUDY_FORMAT`; not the other values of the sweeps.
     """
     model, training, data = configs(spec, setting)
-    return {
+    key = {
         "format": STUDY_FORMAT,
         "setting": dataclasses.asdict(setting),
         "positions": spec.positions,
@@ -82,6 +97,10 @@ def setting_key(spec: StudySpec, setting: StudySetting) -> dict[str, Any]:
         "training_config": training.to_dict(),
         "data_config": data.to_dict(),
     }
+    if setting.algorithm != "pinn":
+        # a solver's result depends on its own settings, not the network's
+        key["solver_config"] = run_spec(spec, setting).solver.to_dict()
+    return key
 
 
 def setting_id(spec: StudySpec, setting: StudySetting) -> str:
@@ -172,6 +191,8 @@ def run_setting(
         "batch_size": spec.batch_size,
         "learning_rate": spec.learning_rate,
         "mae_warmup_epochs": spec.mae_warmup_epochs,
+        "algorithm": setting.algorithm,
+        "iterations": spec.iterations if setting.algorithm != "pinn" else None,
     }
     scores = result.scores
     if scores is not None:
@@ -196,15 +217,17 @@ def run_setting(
             "saturated_fraction": float(last["saturated_fraction"]) if last else math.nan,
             "region": scores.report.region if scores else "nothing scored",
             FLAGS_COLUMN: flag_text(scores.report) if scores else "no reconstruction",
-            "train_time_s": float(timings.get("train", math.nan)),
+            # the network's training, or the solver's iterations
+            "train_time_s": float(timings.get("train", timings.get("iterate", math.nan))),
             "reconstruct_time_s": float(timings.get("reconstruct", 0.0)),
             "checkpoint_time_s": float(checkpoint_s),
             "setting_time_s": time.perf_counter() - start,
         }
     )
-    for fraction, epoch in checkpoint_epochs(spec.epochs).items():
+    length = run_length(spec, setting)
+    for fraction, epoch in checkpoint_epochs(length).items():
         for channel in ("amplitude", "phase"):
-            if epoch >= spec.epochs and not result.stopped and scores is not None:
+            if epoch >= length and not result.stopped and scores is not None:
                 value = float(getattr(scores.report, channel).ssim)
             else:
                 value = _checkpoint_ssim(result.history, epoch, channel)

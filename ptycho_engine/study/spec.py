@@ -18,11 +18,16 @@ import numpy as np
 
 from ptycho_engine.config import SUPPORTED_GRIDSIZE, SUPPORTED_N
 from ptycho_engine.errors import ConfigError
+from ptycho_engine.pipeline.spec import LOSSES as PIPELINE_LOSSES
 
 #: Version of the study folder layout and of the setting key (part of every setting id).
 STUDY_FORMAT = 1
 #: Loss name -> (nll_weight, mae_weight) of :class:`~ptycho_engine.config.TrainingConfig`.
-LOSSES: dict[str, tuple[float, float]] = {"nll": (1.0, 0.0), "mae": (0.0, 1.0)}
+#: Iterative solvers a study can sweep besides the network (``"pinn"``).
+SOLVERS = ("rpie", "lsqml")
+ALGORITHMS = ("pinn", *SOLVERS)
+#: Loss name -> ``(nll_weight, mae_weight)``: the pipeline's one table.
+LOSSES = PIPELINE_LOSSES
 
 
 class StudyError(ConfigError):
@@ -85,7 +90,9 @@ class StudySetting:
     photons : float
         Mean counts per pattern (the dose).
     loss : str
-        ``"nll"`` or ``"mae"`` (:data:`LOSSES`).
+        ``"nll"`` or ``"mae"`` (:data:`LOSSES`) for the network; for an iterative solver the
+        solver's name (:data:`SOLVERS`: ``"rpie"``, ``"lsqml"``), with ``gridsize`` 0 (no
+        groups).
     seed : int
         Seed of the object, scan, noise, weights, shuffling and groups.
     """
@@ -96,8 +103,15 @@ class StudySetting:
     loss: str
     seed: int
 
+    @property
+    def algorithm(self) -> str:
+        """``"pinn"``, or the iterative solver of the setting."""
+        return self.loss if self.loss in SOLVERS else "pinn"
+
     def label(self) -> str:
-        """Short human-readable name, e.g. ``"N32-g2-1e6-nll-s0"``."""
+        """Short human-readable name, e.g. ``"N32-g2-1e6-nll-s0"`` or ``"N64-1e6-rpie-s0"``."""
+        if self.algorithm != "pinn":
+            return f"N{self.N}-{dose_label(self.photons)}-{self.loss}-s{self.seed}"
         return f"N{self.N}-g{self.gridsize}-{dose_label(self.photons)}-{self.loss}-s{self.seed}"
 
 
@@ -145,6 +159,12 @@ class StudySpec:
         Epochs of MAE-only training before the chosen loss; None (default) is the engine's
         one warm-up rule (:attr:`ptycho_engine.config.TrainingConfig.warmup_epochs`: 3
         epochs, never more than a third of the run), as in the app and the command line.
+    algorithms : tuple of str
+        What reconstructs each data set: ``"pinn"`` (the network, swept over ``gridsize``
+        and ``loss``) and/or iterative solvers (:data:`SOLVERS`), one setting per N, dose and
+        seed, on the very same simulated patterns.
+    iterations : int
+        Iterations of the solvers (>= 1).
     """
 
     N: tuple[int, ...]
@@ -161,6 +181,8 @@ class StudySpec:
     batch_size: int = 16
     learning_rate: float = 1e-3
     mae_warmup_epochs: int | None = None
+    algorithms: tuple[str, ...] = ("pinn",)
+    iterations: int = 100
 
     def __post_init__(self) -> None:
         from ptycho_engine.simulate import PROBE_KINDS, SCAN_KINDS
@@ -208,6 +230,15 @@ class StudySpec:
             _sweep("loss", self.loss, lambda v: v in LOSSES, f"losses in {tuple(LOSSES)}"),
         )
         put(
+            "algorithms",
+            _sweep(
+                "algorithms",
+                self.algorithms,
+                lambda v: v in ALGORITHMS,
+                f"reconstructors in {ALGORITHMS}",
+            ),
+        )
+        put(
             "seeds",
             tuple(
                 int(v)
@@ -221,6 +252,7 @@ class StudySpec:
             ("positions", 8),
             ("n_filters_scale", 1),
             ("batch_size", 1),
+            ("iterations", 1),
             ("mae_warmup_epochs", 0),
         ):
             value = getattr(self, name)
@@ -255,15 +287,23 @@ class StudySpec:
             configs(self, setting)
 
     def settings(self) -> list[StudySetting]:
-        """Every setting, in the order of the results files (N, gridsize, photons, loss, seed)."""
-        return [
-            StudySetting(n, g, p, loss, s)
-            for n in self.N
-            for g in self.gridsize
-            for p in self.photons
-            for loss in self.loss
-            for s in self.seeds
-        ]
+        """Every setting, in the order of the results files: per N, the network's (gridsize,
+        photons, loss, seed), then each solver's (photons, seed)."""
+        out: list[StudySetting] = []
+        for n in self.N:
+            if "pinn" in self.algorithms:
+                out.extend(
+                    StudySetting(n, g, p, loss, s)
+                    for g in self.gridsize
+                    for p in self.photons
+                    for loss in self.loss
+                    for s in self.seeds
+                )
+            for solver in (a for a in self.algorithms if a != "pinn"):
+                out.extend(
+                    StudySetting(n, 0, p, solver, s) for p in self.photons for s in self.seeds
+                )
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON primitives (tuples become lists)."""

@@ -8,6 +8,7 @@ Every file is written atomically, in the engine's one JSON convention
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -121,6 +122,10 @@ def prepare_folder(out: Path, spec: StudySpec) -> None:
             stored = json.loads(marker.read_text(encoding="utf-8"))["spec"]
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
             raise StudyError(f"{marker}: not a study spec file ({exc})") from exc
+        # a study.json written before a field existed holds that field's default (a spec
+        # that does not read is reported as a difference below)
+        with contextlib.suppress(StudyError, TypeError):
+            stored = StudySpec.from_dict(stored).to_dict()
         if stored != wanted:
             raise StudyError(
                 f"{out} holds a different study ({_spec_difference(stored, wanted)}); "

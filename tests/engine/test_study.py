@@ -468,3 +468,59 @@ def test_a_folder_from_another_engine_version_is_shown_by_setting_values(tmp_pat
     assert folder.next_setting() == StudySetting(32, 1, 1e3, "nll", 0)
     assert [r["setting_id"] for r in folder.ordered_rows()] == [old_id]
     assert folder.reconstruction(old_id) is None  # a row without a run folder
+
+
+def test_an_algorithm_axis_compares_the_network_and_the_solvers_on_the_same_data(
+    tmp_path: Path,
+) -> None:
+    spec = StudySpec(
+        N=(32,),
+        gridsize=(2,),
+        photons=(1e5,),
+        loss=("nll",),
+        seeds=(0,),
+        epochs=1,
+        positions=40,
+        n_filters_scale=1,
+        algorithms=("pinn", "rpie", "lsqml"),
+        iterations=8,
+    )
+    settings = spec.settings()
+    assert [s.label() for s in settings] == [
+        "N32-g2-1e5-nll-s0",
+        "N32-1e5-rpie-s0",
+        "N32-1e5-lsqml-s0",
+    ]
+    # the network's settings keep the ids they had before the axis existed
+    plain = dataclasses.replace(spec, algorithms=("pinn",))
+    assert setting_id(spec, settings[0]) == setting_id(plain, settings[0])
+    out = tmp_path / "study"
+    result = run_study(spec, out)
+    rows = {r["algorithm"]: r for r in result.rows}
+    assert set(rows) == {"pinn", "rpie", "lsqml"}
+    assert rows["rpie"]["iterations"] == 8 and rows["rpie"]["steps"] == 8
+    # a solver on 40 positions of 1e5 photons beats one training epoch by far
+    assert rows["rpie"]["amplitude_ssim"] > 0.7 > rows["pinn"]["amplitude_ssim"]
+    assert rows["lsqml"]["phase_ssim"] > 0.7
+    # checkpoints of a solver: its scores after 50 % and 75 % of the iterations
+    assert math.isfinite(rows["rpie"]["amplitude_ssim_at_50pct"])
+    grid = study_grid(spec)
+    assert [column_label(*c) for c in grid.columns] == ["N=32 g=2 nll", "N=32 rpie", "N=32 lsqml"]
+    series = {s.label for s in dose_series(list(result.rows), "amplitude_ssim")}
+    assert series == {"N=32 g=2 nll", "N=32 rpie", "N=32 lsqml"}
+    # the folder reads back, and running it again resumes (nothing left to run)
+    folder = StudyFolder.load(out)
+    assert len(folder.rows) == 3 and folder.next_setting() is None
+    assert run_study(spec, out).ran == 0
+
+
+def test_a_study_json_written_before_the_algorithm_axis_still_resumes(tmp_path: Path) -> None:
+    spec = dataclasses.replace(SPEC, N=(32,), gridsize=(1,), photons=(1e6,))
+    out = tmp_path / "old"
+    run_study(spec, out)
+    marker = out / "study.json"
+    stored = json.loads(marker.read_text())
+    for field in ("algorithms", "iterations"):
+        del stored["spec"][field]  # as an engine without the axis wrote it
+    marker.write_text(json.dumps(stored))
+    assert run_study(spec, out).skipped == 1
