@@ -83,3 +83,24 @@ lock:
 
 clean-venv:
 	rm -rf $(VENV) $(INTEROP_VENV) $(LATEST_VENV) .venv-tools
+
+# Our iterative solvers (rpie, lsqml) against pty-chi's LSQML and PtyLab's ePIE, side by side in
+# one run (benchmarks/solvers.py), in a benchmark-only environment built from its own lock
+# (requirements/bench.in, bench.txt): pty-chi and PtyLab are no dependencies of the project,
+# which is installed into it without its own (--no-deps; the solvers need no TensorFlow). The
+# environment is about 6 GB (PyPI's torch is a CUDA build, run on the CPU) and takes about two
+# minutes to build where the wheels lie on disk. `make bench-solvers ARGS="--threads 2,1"`.
+BENCH_VENV := .venv-bench
+BENCH_LOCK := requirements/bench.txt
+
+$(BENCH_VENV)/.installed: $(BENCH_LOCK)
+	$(check_python)
+	rm -rf $(BENCH_VENV)
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --no-deps --require-hashes -r $(BENCH_LOCK)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+.PHONY: bench-solvers
+bench-solvers: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python benchmarks/solvers.py $(ARGS)

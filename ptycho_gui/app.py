@@ -51,15 +51,31 @@ def collect_garbage_in_gui_thread() -> object:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of the app."""
+    from ptycho_engine.pipeline import reconstructor_names
+    from ptycho_engine.solvers.config import SolverConfig
+
     parser = argparse.ArgumentParser(
         prog="ptycho-gui",
-        description="Explore ptychographic reconstructions made by a physics-informed network.",
+        description="Explore ptychographic reconstructions made by a physics-informed network "
+        "or an iterative solver (rPIE, LSQML).",
     )
     parser.add_argument("file", nargs="?", help="diffraction file (default: the sample data)")
     parser.add_argument("--N", type=int, default=64, help="patch size (default 64)")
     parser.add_argument("--gridsize", type=int, default=2, help="gridsize 1-3 (default 2)")
     parser.add_argument("--probe", default="", help="probe file (default: the data's probe)")
     parser.add_argument("--epochs", type=int, default=10, help="epochs (default 10)")
+    parser.add_argument(
+        "--algorithm",
+        default="pinn",
+        choices=reconstructor_names(),
+        help="reconstructor: the network (pinn) or an iterative solver (default pinn)",
+    )
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=SolverConfig.iterations,
+        help=f"iterations of a solver (default {SolverConfig.iterations})",
+    )
     parser.add_argument(
         "--filters-scale", type=int, default=2, help="network width multiplier (default 2)"
     )
@@ -191,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             gridsize=args.gridsize,
             epochs=args.epochs,
             n_filters_scale=args.filters_scale,
+            algorithm=args.algorithm,
+            iterations=args.iterations,
         )
     except ValueError as exc:
         print(f"ptycho-gui: {exc}", file=sys.stderr)

@@ -194,8 +194,8 @@ def stop_workers(pairs: list[tuple[JobWorker, QThread]], timeout_ms: int = 1800)
 
 
 class TaskWorker(JobWorker):
-    """File and numerical work the GUI thread must not do: exports, reading study folders,
-    comparisons (alignment, FRC). Each job is a Qt-free callable.
+    """File and numerical work the GUI thread must not do: probe files, exports, reading study
+    folders, comparisons (alignment, FRC). Each job is a Qt-free callable.
 
     A task is posted as ``(token, fn)`` where ``fn(progress, stop)`` does the work:
     ``progress(done, total)`` reports, ``stop`` is the job's ``threading.Event``. The newest
@@ -211,7 +211,7 @@ class TaskWorker(JobWorker):
         Kind, done, total.
     """
 
-    KINDS = ("export", "study-folder", "compare", "study-compare")
+    KINDS = ("probe-file", "export", "study-folder", "compare", "study-compare")
     task_finished = Signal(str, object, object)
     task_failed = Signal(str, object, str)
     task_progress = Signal(str, int, int)

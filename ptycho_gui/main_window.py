@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +24,13 @@ from PySide6.QtWidgets import (
 )
 
 from ptycho_engine.data import DiffractionData
+from ptycho_engine.errors import DataError
 from ptycho_engine.study import StudySpec
 from ptycho_gui.jobs import TaskWorker, start_worker, stop_workers
 from ptycho_gui.study_controller import StudyController
 from ptycho_gui.study_worker import StudyWorker
 from ptycho_gui.view_models.comparison import position_scale
-from ptycho_gui.view_models.export import export_format, export_task
+from ptycho_gui.view_models.export import export_format, export_task, probe_file_task
 from ptycho_gui.view_models.run_settings import RunSettings, valid_n_choices
 from ptycho_gui.view_models.run_table_model import RunTableModel
 from ptycho_gui.view_models.runs import (
@@ -84,12 +87,16 @@ class MainWindow(QMainWindow):
         A study run ended (all done, cancelled or with failures) and the tab shows it.
     export_finished(list)
         An export ended: the files written (empty when it failed).
+    run_probe_applied(int, str)
+        A run's probe (every mode, written to the probe file) is the settings' probe and the
+        algorithm is the network (:meth:`use_run_probe`).
     """
 
     data_ready = Signal(object)
     run_completed = Signal(object)
     study_completed = Signal(object)
     export_finished = Signal(object)
+    run_probe_applied = Signal(int, str)
 
     def __init__(
         self,
@@ -111,7 +118,12 @@ class MainWindow(QMainWindow):
         self.last_folder = self.window_state.last_folder
         self.compare_windows: list[CompareWindow] = []
         self._pending_snapshot: RunSnapshot | None = None
+        self._pending_probe: RunSnapshot | None = None
         self.redraws = 0
+        self.probe_redraws = 0
+        # probe file of a run being handed to the settings: (run id, path)
+        self._probe_handover: tuple[int, str] | None = None
+        self._probe_dir: Path | None = None  # a temporary folder, without a session folder
         self._closed = False
         self.threads_left: list[str] = []
 
@@ -157,6 +169,8 @@ class MainWindow(QMainWindow):
         self.run_table.show_requested.connect(self.show_run)
         self.run_table.compare_requested.connect(self.open_comparison)
         self.run_table.export_requested.connect(self._on_run_table_export_requested)
+        self.run_table.use_probe_requested.connect(self.use_run_probe)
+        self.settings_panel.probe_applied.connect(self._on_settings_panel_probe_applied)
 
         self.redraw_timer = QTimer(self)
         self.redraw_timer.setInterval(REDRAW_INTERVAL_MS)
@@ -205,9 +219,14 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.settings_panel)
-        scroll.setMinimumWidth(330)
+        # as wide as the panel needs, so that it never scrolls sideways
+        side = self.settings_panel.minimumSizeHint().width()
+        scroll.setMinimumWidth(max(330, side + scroll.verticalScrollBar().sizeHint().width() + 4))
         settings_dock = self._add_dock(
-            "settings_dock", "Model and training", scroll, Qt.DockWidgetArea.RightDockWidgetArea
+            "settings_dock",
+            "Reconstruction settings",
+            scroll,
+            Qt.DockWidgetArea.RightDockWidgetArea,
         )
         runs_dock = self._add_dock(
             "runs_dock", "Runs", self.run_table, Qt.DockWidgetArea.BottomDockWidgetArea
@@ -303,6 +322,7 @@ class MainWindow(QMainWindow):
             record.valid,
         )
         self.probe_view.show_probe(record.probe)
+        self.loss_plot.set_iterative(record.settings.iterative)
         self.loss_plot.clear_history()
         for epoch, loss, val in record.history:
             self.loss_plot.add_point(epoch, loss, val)
@@ -340,6 +360,33 @@ class MainWindow(QMainWindow):
         task = export_task(record, path, fmt)
         return self.tasks.request("export", ("export", run_id, path), task)
 
+    def use_run_probe(self, run_id: int) -> bool:
+        """Hand the probe a run ended with to the next network run: every mode is written to
+        a ``.npy`` probe file (in the task worker, in the session folder or a temporary
+        one), which then goes through the settings panel's probe reading, so it is applied
+        only when it fits N; then the algorithm becomes the network. :attr:`run_probe_applied`
+        says when it is done; errors go to the status bar. Returns False when the run has no
+        probe."""
+        record = self.run_model.record(run_id)
+        if record is None or record.probe_modes is None:
+            self._show_error(f"run #{run_id} has no probe to use: wait until it has ended")
+            return False
+        path = self._probe_folder() / f"run-{run_id}-probe.npy"
+        self.status_label.setText(f"Writing the probe of run #{run_id}…")
+        try:
+            task = probe_file_task(record.probe_modes, path)
+        except DataError as exc:
+            self._show_error(f"run #{run_id}: {exc}")
+            return False
+        return self.tasks.request("probe-file", ("probe-file", run_id), task)
+
+    def _probe_folder(self) -> Path:
+        if self.session_dir is not None:
+            return Path(self.session_dir) / "probes"
+        if self._probe_dir is None:
+            self._probe_dir = Path(tempfile.mkdtemp(prefix="ptycho-explorer-probes-"))
+        return self._probe_dir
+
     def start_study(self, spec: StudySpec, out: str) -> bool:
         """Run (or resume) a study into the folder ``out`` (see :class:`StudyController`)."""
         return self.study.start_study(spec, out)
@@ -375,6 +422,10 @@ class MainWindow(QMainWindow):
             self.threads_left = running
         for window in list(self.compare_windows):
             window.close()
+        if self._probe_dir is not None:
+            # the task worker has ended: nothing writes there any more
+            shutil.rmtree(self._probe_dir, ignore_errors=True)
+            self._probe_dir = None
 
     # ------------------------------------------------------------------ slots: settings
 
@@ -389,7 +440,18 @@ class MainWindow(QMainWindow):
         self.worker.request_run(self.settings_model.flush())
 
     def _on_settings_panel_probe_rejected(self, message: str) -> None:
+        self._probe_handover = None  # a run's probe that does not fit: the algorithm stays
         self._show_error(message)
+
+    def _on_settings_panel_probe_applied(self, path: str) -> None:
+        handover = self._probe_handover
+        if handover is None or handover[1] != path:
+            return
+        self._probe_handover = None
+        # in the same turn as the probe: the debounced commit runs once, with both
+        self.settings_model.update(algorithm="pinn")
+        self.status_label.setText(f"The next PINN run starts from the probe of run #{handover[0]}")
+        self.run_probe_applied.emit(handover[0], path)
 
     # ------------------------------------------------------------------ slots: worker
 
@@ -425,11 +487,13 @@ class MainWindow(QMainWindow):
         self.run_model.add(record)
         self.current_run_id = info.run_id
         self._pending_snapshot = None
+        self._pending_probe = None
         self.object_views.reset_levels()
+        self.loss_plot.set_iterative(info.settings.iterative)
         self.loss_plot.clear_history()
         if info.probe is not None:
-            self.probe_view.show_probe(info.probe)
-        self.progress_bar.setRange(0, info.settings.epochs)
+            self.probe_view.show_probe(info.probe, "start" if info.settings.iterative else "")
+        self.progress_bar.setRange(0, info.settings.planned_epochs)
         self.progress_bar.setValue(0)
         self.eta_label.setText("")
         self.error_label.setText("")
@@ -450,8 +514,15 @@ class MainWindow(QMainWindow):
             self.loss_plot.add_point(snap.epoch, snap.loss, snap.val_loss)
         if snap.has_image:
             self._pending_snapshot = snap  # latest wins: the timer draws only the newest
+        if snap.probe is not None:
+            self._pending_probe = snap  # the refined probe: latest wins too
 
     def _on_redraw_timer_timeout(self) -> None:
+        probe_snap = self._pending_probe
+        if probe_snap is not None and probe_snap.probe is not None:
+            self._pending_probe = None
+            self.probe_view.show_probe(probe_snap.probe, f"it. {probe_snap.epoch}")
+            self.probe_redraws += 1
         snap = self._pending_snapshot
         if snap is None:
             return
@@ -473,6 +544,13 @@ class MainWindow(QMainWindow):
             record.flags = outcome.flags
             record.run_dir = outcome.run_dir
             record.history = list(outcome.history) or record.history
+            if outcome.probe_modes is not None and outcome.probe_modes.size:
+                record.probe_modes = outcome.probe_modes
+                if record.settings.iterative:
+                    # a solver's result is its refined probe too: shown and exported with it
+                    record.probe = outcome.probe_modes[0]
+            if outcome.positions_px is not None:
+                record.positions_px = outcome.positions_px
             self.run_model.refresh(outcome.run_id)
         if outcome.run_id == self.current_run_id:
             self._on_redraw_timer_timeout()  # the final image, without waiting for the timer
@@ -496,11 +574,17 @@ class MainWindow(QMainWindow):
         if kind == "export" and isinstance(result, list):
             self.status_label.setText("Exported " + ", ".join(str(p) for p in result))
             self.export_finished.emit(result)
+        elif kind == "probe-file" and isinstance(token, tuple) and isinstance(result, Path):
+            self._probe_handover = (int(token[1]), str(result))
+            # read back in the engine worker: applied only when it fits N
+            self.settings_panel.set_probe_path(str(result))
 
     def _on_tasks_task_failed(self, kind: str, token: object, message: str) -> None:
         if kind == "export":
             self._show_error(f"export failed: {message}")
             self.export_finished.emit([])
+        elif kind == "probe-file":
+            self._show_error(f"could not write the probe file: {message}")
 
     def _on_worker_error_occurred(self, message: str) -> None:
         self._show_error(message)

@@ -234,7 +234,7 @@ class EngineWorker(JobWorker):
             )
             self.run_started.emit(info)
             started = True
-            events = _EventTranslator(self, run_id, spec.training.epochs)
+            events = _EventTranslator(self, run_id, settings.planned_epochs, settings.iterative)
             result = drain(run(spec, data, stop_event=stop, warm_start=state), events)
             self._warm.keep(spec, probe, result.state)
             if result.state is not None:
@@ -282,12 +282,17 @@ class EngineWorker(JobWorker):
 
 
 class _EventTranslator:
-    """Turns one run's pipeline events into the worker's signals (in the worker thread)."""
+    """Turns one run's pipeline events into the worker's signals (in the worker thread).
 
-    def __init__(self, worker: EngineWorker, run_id: int, epochs: int) -> None:
+    An iterative solver reports no step progress within an iteration: its progress is the
+    iterations done, sent with each iteration's end.
+    """
+
+    def __init__(self, worker: EngineWorker, run_id: int, epochs: int, iterative: bool) -> None:
         self.worker = worker
         self.run_id = run_id
         self.epochs = epochs
+        self.iterative = iterative
         self._shown_preview: Any = None
 
     def __call__(self, event: Any) -> None:
@@ -320,8 +325,12 @@ class _EventTranslator:
                     valid=None if preview is None else preview.valid,
                     origin_px=(0.0, 0.0) if preview is None else preview.origin_px,
                     metrics={} if event.scores is None else _flat(event.scores),
+                    probe=snap.probe,
                 )
             )
+            if self.iterative and not snap.stopped:
+                eta = _eta(snap.elapsed_s, snap.epoch, snap.epochs)
+                w.progress_changed.emit(snap.epoch, snap.epochs, eta)
         elif isinstance(event, PartialImage):
             if event.image is self._shown_preview:
                 return  # sent with its epoch already
@@ -379,4 +388,5 @@ def _outcome(run_id: int, result: Any, elapsed_s: float, run_dir: str) -> RunOut
         timings_s=dict(result.timings_s),
         loss=float(history[-1][1]) if history else math.nan,
         probe_modes=np.asarray(result.probe_modes),
+        positions_px=np.asarray(result.positions_px, np.float64),
     )

@@ -26,7 +26,7 @@ from ptycho_engine.io.cxi import read_cxi, read_cxi_image, write_cxi
 from ptycho_engine.io.images import write_png, write_tiff
 from ptycho_engine.io.pinn_npz import read_pinn_npz, write_pinn_npz
 from ptycho_engine.io.prepare import center_patterns, detect_origin, fourier_resample, prepare
-from ptycho_engine.io.probe import ProbeData, read_probe
+from ptycho_engine.io.probe import ProbeData, read_probe, write_probe
 from ptycho_engine.io.product import Product, read_product, write_product
 from ptycho_engine.io.profile import (
     MappingProfile,
@@ -58,6 +58,7 @@ __all__ = [
     "write_cxi",
     "write_pinn_npz",
     "write_png",
+    "write_probe",
     "write_product",
     "write_tiff",
 ]

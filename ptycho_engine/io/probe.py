@@ -22,12 +22,13 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ptycho_engine.errors import DataError
-from ptycho_engine.io.files import check_readable_file, sha256_file, sniff
+from ptycho_engine.io.files import atomic_write, check_readable_file, sha256_file, sniff
 from ptycho_engine.io.hdf5 import h5_dataset, h5_read, open_hdf5
 from ptycho_engine.io.npz import load_npy, npz_member, open_npz
 from ptycho_engine.io.prepare import fourier_resample, pad_center
@@ -192,3 +193,29 @@ def strongest_mode(modes: np.ndarray) -> tuple[np.ndarray, int, float]:
     total = float(power.sum())
     share = float(power[index] / total) if total > 0 else 1.0
     return modes[index], index, share
+
+
+def write_probe(path: str | os.PathLike[str], modes: np.ndarray) -> Path:
+    """Write probe modes ``(K, N, N)`` (or one ``(N, N)`` mode), strongest first, as a
+    complex64 ``.npy`` that :func:`read_probe` reads back with every mode; atomically.
+
+    Raises
+    ------
+    DataError
+        The modes are not a stack of square complex images, or hold NaN or infinity.
+    """
+    stack = np.array(modes, np.complex64, copy=True)
+    if stack.ndim == 2:
+        stack = stack[np.newaxis]
+    if stack.ndim != 3 or stack.shape[0] < 1 or stack.shape[1] != stack.shape[2]:
+        raise DataError(f"{path}: probe modes must be (K, N, N), got shape {stack.shape}")
+    if not np.all(np.isfinite(stack)):
+        raise DataError(f"{path}: the probe holds NaN or infinite values")
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a handle: np.save would add a second suffix
+            np.save(handle, stack)
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(target, write, suffix=".npy")

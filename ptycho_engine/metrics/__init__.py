@@ -76,9 +76,11 @@ from ptycho_engine.metrics.scores import (
     _channel_scores,
     _reference_range,
     frc,
+    frc_crossing,
     frc_resolution,
     psnr,
     ssim,
+    threshold_curve,
 )
 
 __all__ = [
@@ -91,11 +93,13 @@ __all__ = [
     "flag_text",
     "flat_scores",
     "frc",
+    "frc_crossing",
     "frc_resolution",
     "probe_correlation",
     "psnr",
     "register_shift",
     "ssim",
+    "threshold_curve",
 ]
 
 #: Bins of the reference-phase histogram used to place the phase branch cut.

@@ -131,35 +131,62 @@ def frc(
     return _frc_region(image_a, image_b, _Region(mask))
 
 
-def _threshold_curve(threshold: str, counts: NDArray[np.int64]) -> FloatArray:
+def threshold_curve(threshold: str, counts: NDArray[np.int64]) -> FloatArray:
+    """The FRC threshold per ring: ``"1/7"`` the constant 1/7; ``"half-bit"`` the van Heel &
+    Schatz (2005) curve ``(0.2071 + 1.9102 / sqrt(n)) / (1.2071 + 0.9102 / sqrt(n))``, with
+    ``n`` the Fourier pixels of the ring (``counts``, the third output of :func:`frc`)."""
+    counts = np.asarray(counts)
     if threshold == "1/7":
         return np.full(counts.shape, FRC_ONE_SEVENTH)
     if threshold == "half-bit":
-        # van Heel & Schatz (2005), with n the number of pixels in the ring.
         root = np.sqrt(np.maximum(counts, 1).astype(np.float64))
         return (0.2071 + 1.9102 / root) / (1.2071 + 0.9102 / root)
     raise ValueError(f"threshold must be '1/7' or 'half-bit', got {threshold!r}")
 
 
+def frc_crossing(
+    frequency: ArrayLike, curve: ArrayLike, counts: ArrayLike, threshold: Threshold = "1/7"
+) -> tuple[float, float, float]:
+    """Where a precomputed FRC curve (the outputs of :func:`frc`) first falls below a
+    threshold, searched from ring :data:`FRC_FIRST_RING` outwards and interpolated linearly
+    between the last ring above and the first below.
+
+    Returns
+    -------
+    (resolution_px, frequency, level) : tuple of float
+        ``1 / frequency`` in pixels (2.0, Nyquist, when the curve never falls below the
+        threshold; ``inf`` when it is below at the first ring searched), the crossing
+        frequency in cycles per pixel and the threshold there (NaN without a crossing).
+
+    Raises
+    ------
+    DataError
+        A curve with no ring to search.
+    """
+    freq = np.asarray(frequency, dtype=np.float64)
+    values = np.asarray(curve, dtype=np.float64)
+    limit = threshold_curve(threshold, np.asarray(counts))
+    start = FRC_FIRST_RING
+    if len(values) <= start:
+        raise DataError(f"the FRC has only {len(values)} rings: the region is too small")
+    below = np.flatnonzero(values[start:] < limit[start:])
+    if below.size == 0:
+        return 2.0, math.nan, math.nan
+    ring = start + int(below[0])
+    if ring == start:
+        return math.inf, math.nan, math.nan
+    above_gap = float(values[ring - 1] - limit[ring - 1])
+    below_gap = float(values[ring] - limit[ring])
+    fraction = above_gap / (above_gap - below_gap)
+    crossing = float(freq[ring - 1] + fraction * (freq[ring] - freq[ring - 1]))
+    level = float(limit[ring - 1] + fraction * (limit[ring] - limit[ring - 1]))
+    return 1.0 / crossing, crossing, level
+
+
 def _resolution_px(
     frequency: FloatArray, curve: FloatArray, counts: NDArray[np.int64], threshold: str
 ) -> float:
-    limit = _threshold_curve(threshold, counts)
-    start = FRC_FIRST_RING
-    if len(curve) <= start:
-        raise DataError(f"the FRC has only {len(curve)} rings: the region is too small")
-    below = np.flatnonzero(curve[start:] < limit[start:])
-    if below.size == 0:
-        return 2.0
-    ring = start + int(below[0])
-    if ring == start:
-        return math.inf
-    # Linear interpolation of the crossing between the last ring above and the first below.
-    above_gap = float(curve[ring - 1] - limit[ring - 1])
-    below_gap = float(curve[ring] - limit[ring])
-    fraction = above_gap / (above_gap - below_gap)
-    crossing = float(frequency[ring - 1] + fraction * (frequency[ring] - frequency[ring - 1]))
-    return 1.0 / crossing
+    return frc_crossing(frequency, curve, counts, threshold)[0]  # type: ignore[arg-type]
 
 
 def frc_resolution(
@@ -188,7 +215,7 @@ def frc_resolution(
         Resolution in pixels: 2.0 (Nyquist) when the FRC never falls below the threshold,
         ``inf`` when it is already below at the first searched ring (no resolved detail).
     """
-    _threshold_curve(threshold, np.ones(1, dtype=np.int64))
+    threshold_curve(threshold, np.ones(1, dtype=np.int64))
     frequency, curve, counts = frc(a, b, valid)
     return _resolution_px(frequency, curve, counts, threshold)
 

@@ -8,6 +8,7 @@ network's weights, fine-tuned with the new probe's physics). Otherwise it starts
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import OrderedDict
 from typing import Any
@@ -39,7 +40,13 @@ class WarmStarts:
 
     @staticmethod
     def _keys(spec: RunSpec, probe: np.ndarray | None) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        network = (spec.reconstructor, spec.model, spec.preparation)
+        if spec.reconstructor == "pinn":
+            network: tuple[Any, ...] = (spec.reconstructor, spec.model, spec.preparation)
+        else:
+            # a solver continues only with the same settings (how many iterations and how
+            # often it shows the object do not matter)
+            solver = dataclasses.replace(spec.solver, iterations=0, preview_every=0)
+            network = (spec.reconstructor, solver, spec.preparation)
         return (*network, probe_digest(probe)), network
 
     def lookup(self, spec: RunSpec, probe: np.ndarray | None) -> tuple[Any, str]:

@@ -56,7 +56,7 @@ class IterativeReconstructor:
         config = job.spec.solver
         start = time.perf_counter()
         warm = job.warm_start
-        if isinstance(warm, SolverState) and warm.fits(job.data):
+        if isinstance(warm, SolverState) and warm.fits(job.data, config):
             state = warm
             start_kind = "warm"
         else:
@@ -68,6 +68,7 @@ class IterativeReconstructor:
         stopped = False
         first = state.iterations_done
         t_image = 0.0
+        last_image = None
         for k in range(1, config.iterations + 1):
             iteration = first + k
             if job.stop_event.is_set():
@@ -98,6 +99,7 @@ class IterativeReconstructor:
                 positions_px=state.positions_px.copy(),
             )
             history.append(TrainingSnapshot(**{**snap.__dict__, "preview": None}))
+            last_image = image if last else None
             yield EpochFinished(snap)
             if image is not None:
                 yield PartialImage(image, k)
@@ -118,7 +120,8 @@ class IterativeReconstructor:
             )
             history.append(snap)
             yield EpochFinished(snap)
-        final = state.image()
+        # the last iteration's image is the final one (not stitched and scored twice)
+        final = last_image if last_image is not None and not stopped else state.image()
         elapsed = time.perf_counter() - start
         return Outcome(
             reconstruction=final,

@@ -119,6 +119,13 @@ def orthogonal_modes(modes: np.ndarray) -> np.ndarray:
     return (s[:, None] * vh).reshape(k, n, n).astype(np.complex64)
 
 
+def data_fingerprint(data: DiffractionData) -> tuple[object, ...]:
+    """What tells one data set from another: the file's sha256 (when read from a file), the
+    shape and the exact total of the squared amplitudes."""
+    total = float(np.sum(np.square(data.amplitudes, dtype=np.float64)))
+    return (data.provenance.get("sha256"), data.amplitudes.shape, total)
+
+
 @dataclass(eq=False)
 class SolverState:
     """The estimate of an iterative solver.
@@ -149,6 +156,7 @@ class SolverState:
     good: np.ndarray | None
     iterations_done: int = 0
     start_positions_px: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    fingerprint: tuple[object, ...] = ()
 
     @classmethod
     def start(
@@ -171,14 +179,17 @@ class SolverState:
             measured=propagator.measured(data.amplitudes).astype(np.float32),
             good=good,
             start_positions_px=positions.copy(),
+            fingerprint=data_fingerprint(data),
         )
 
-    def fits(self, data: DiffractionData) -> bool:
-        """True when this state can continue on ``data`` (same patterns, size and scan)."""
+    def fits(self, data: DiffractionData, config: SolverConfig) -> bool:
+        """True when this state can continue on ``data`` with ``config``: the very same
+        patterns (by their fingerprint) and scan, and the probe modes asked for."""
+        modes = config.probe_modes
         return (
-            self.measured.shape == data.amplitudes.shape
-            and self.start_positions_px.shape == data.positions_px.shape
+            self.fingerprint == data_fingerprint(data)
             and np.array_equal(self.start_positions_px, data.positions_px)
+            and (modes is None or modes == self.probe.shape[0])
         )
 
     def coverage(self) -> np.ndarray:

@@ -34,6 +34,9 @@ from ptycho_engine.solvers.state import SolverState, orthogonal_modes
 LSQ_DAMPING = 0.1
 #: Largest LSQML step applied.
 LSQ_MAX_STEP = 1.5
+#: Iterations with small LSQML batches (many updates: fast convergence) before the batches
+#: grow (fewer, averaged updates: less noise in the estimate).
+LSQ_SMALL_BATCH_ITERATIONS = 10
 
 
 def _batches(m: int, size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -149,11 +152,14 @@ def rpie_batch_size(m: int, config: SolverConfig) -> int:
     return min(32, max(1, m // 8))
 
 
-def lsqml_batch_size(m: int, config: SolverConfig) -> int:
-    """Patterns per LSQML batch: the configured size, else a tenth of the scan (>= 16)."""
+def lsqml_batch_size(m: int, config: SolverConfig, iteration: int = 1) -> int:
+    """Patterns per LSQML batch: the configured size, else a tenth of the scan (at least 16)
+    for the first :data:`LSQ_SMALL_BATCH_ITERATIONS` iterations and a quarter after."""
     if config.batch_size is not None:
         return config.batch_size
-    return max(16, m // 10)
+    if iteration <= LSQ_SMALL_BATCH_ITERATIONS:
+        return max(16, m // 10)
+    return max(16, m // 4)
 
 
 def lsqml_iteration(
@@ -172,7 +178,7 @@ def lsqml_iteration(
     moved = np.zeros((m, 2))
     num = np.zeros(state.scan.shape, np.complex64)
     den = np.zeros(state.scan.shape, np.float32)
-    for rows in _batches(m, lsqml_batch_size(m, config), rng):
+    for rows in _batches(m, lsqml_batch_size(m, config, iteration), rng):
         if stop.is_set():
             return residual.error, True
         corners, fractions, patches = state.patches(rows)

@@ -8,8 +8,9 @@ that every run covers.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,12 +30,15 @@ class FrameImage:
         ``(y, x)`` of pixel (0, 0) in the run's scan-position frame.
     scale : float
         Run pixels per raw-data pixel.
+    pixel_size_m : float or None
+        The run's object pixel size (None when unknown).
     """
 
     object: np.ndarray
     valid: np.ndarray
     origin_px: tuple[float, float]
     scale: float = 1.0
+    pixel_size_m: float | None = None
 
 
 def position_scale(prepared_px: np.ndarray, raw_px: np.ndarray) -> float:
@@ -53,7 +57,10 @@ def _resample(image: FrameImage, factor: float) -> FrameImage:
     imag = zoom(obj.imag, factor, order=1)
     valid = zoom(image.valid.astype(np.uint8), factor, order=0).astype(bool)
     origin = (image.origin_px[0] * factor, image.origin_px[1] * factor)
-    return FrameImage((real + 1j * imag).astype(np.complex64), valid, origin, image.scale * factor)
+    pixel = None if image.pixel_size_m is None else image.pixel_size_m / factor
+    return FrameImage(
+        (real + 1j * imag).astype(np.complex64), valid, origin, image.scale * factor, pixel
+    )
 
 
 def common_frame(images: list[FrameImage], reference: int = 0) -> list[FrameImage]:
@@ -77,7 +84,11 @@ def common_frame(images: list[FrameImage], reference: int = 0) -> list[FrameImag
     out = []
     for (oy, ox), im in zip(origins, same, strict=True):
         cut = (slice(y0 - oy, y1 - oy), slice(x0 - ox, x1 - ox))
-        out.append(FrameImage(im.object[cut], im.valid[cut], (float(y0), float(x0)), ref_scale))
+        out.append(
+            FrameImage(
+                im.object[cut], im.valid[cut], (float(y0), float(x0)), ref_scale, im.pixel_size_m
+            )
+        )
     return out
 
 
@@ -91,21 +102,132 @@ def shared_levels(images: list[np.ndarray], masks: list[np.ndarray]) -> tuple[fl
     return (low, high) if high > low else (low - 1e-6, low + 1e-6)
 
 
+#: The FRC thresholds whose crossings the comparison reports, in this order.
+THRESHOLDS = ("1/7", "half-bit")
+
+
+def threshold_curve(threshold: str, counts: np.ndarray) -> np.ndarray:
+    """The FRC threshold per ring (:func:`ptycho_engine.metrics.threshold_curve`)."""
+    from ptycho_engine.metrics import threshold_curve as engine_threshold_curve
+
+    if threshold not in THRESHOLDS:
+        raise ValueError(f"threshold must be one of {THRESHOLDS}, got {threshold!r}")
+    return engine_threshold_curve(threshold, np.asarray(counts))
+
+
+@dataclass(frozen=True)
+class FrcCrossing:
+    """Where an FRC curve falls below a threshold.
+
+    Attributes
+    ----------
+    threshold : {"1/7", "half-bit"}
+    resolution_px : float
+        ``1 / frequency`` of the crossing, in pixels of the comparison grid: 2.0 (Nyquist)
+        when the curve never falls below the threshold, ``inf`` when it is below at the first
+        ring searched (no resolved detail), as :func:`ptycho_engine.metrics.frc_resolution`.
+    frequency : float
+        Crossing frequency in cycles per pixel (NaN without a crossing).
+    level : float
+        The threshold at the crossing (NaN without a crossing).
+    """
+
+    threshold: str
+    resolution_px: float
+    frequency: float = math.nan
+    level: float = math.nan
+
+    @property
+    def crossed(self) -> bool:
+        """True when the curve crosses the threshold within the rings (a finite resolution
+        coarser than Nyquist)."""
+        return math.isfinite(self.frequency)
+
+    def resolution_m(self, pixel_size_m: float | None) -> float | None:
+        """The resolution in metres for pixels of ``pixel_size_m`` (None when unknown)."""
+        return None if pixel_size_m is None else self.resolution_px * pixel_size_m
+
+
+def crossing_text(crossing: FrcCrossing, pixel_size_m: float | None = None) -> str:
+    """A table cell for a crossing: its resolution in pixels, or in metres (SI prefix) for
+    pixels of ``pixel_size_m``: ``"3.41"``, ``"34.1 nm"``; ``"≤ 2.00 (Nyquist)"`` when the
+    curve never falls below the threshold, ``"none"`` when it starts below it, ``"-"`` for
+    metres without a pixel size."""
+    if math.isinf(crossing.resolution_px):
+        return "none"
+    if pixel_size_m is None:
+        text = f"{crossing.resolution_px:.2f}"
+        return text if crossing.crossed else f"≤ {text} (Nyquist)"
+    metres = crossing.resolution_m(pixel_size_m)
+    assert metres is not None
+    text = metres_text(metres)
+    return text if crossing.crossed else f"≤ {text}"
+
+
+def metres_text(value: float) -> str:
+    """A length with an SI prefix and 3 significant digits: ``"34.1 nm"``, ``"1.2 µm"``."""
+    for factor, unit in ((1.0, "m"), (1e-3, "mm"), (1e-6, "µm"), (1e-9, "nm")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {unit}"
+    return f"{value / 1e-12:.3g} pm"
+
+
+def frc_crossing(
+    frequency: np.ndarray, curve: np.ndarray, counts: np.ndarray, threshold: str
+) -> FrcCrossing:
+    """The first crossing of ``threshold`` by a precomputed FRC curve, as the engine's scores
+    find it (:func:`ptycho_engine.metrics.frc_crossing`).
+
+    Raises
+    ------
+    ValueError
+        An unknown threshold, or a curve with no ring to search.
+    """
+    from ptycho_engine.errors import DataError
+    from ptycho_engine.metrics import frc_crossing as engine_crossing
+
+    if threshold not in THRESHOLDS:
+        raise ValueError(f"threshold must be one of {THRESHOLDS}, got {threshold!r}")
+    try:
+        resolution, frequency_at, level = engine_crossing(frequency, curve, counts, threshold)  # type: ignore[arg-type]
+    except DataError as exc:
+        raise ValueError(str(exc)) from exc
+    return FrcCrossing(threshold, resolution, frequency_at, level)
+
+
 @dataclass(frozen=True, eq=False)
 class FrcCurve:
-    """The FRC of one run against the reference run over the pixels both hold.
+    """The FRC of one run against another over the pixels both hold, with its threshold
+    crossings.
 
     Attributes
     ----------
     index : int
         Position of the run in the comparison.
-    frequency, curve : ndarray
+    frequency, curve : ndarray, (n_rings,) float64
         Cycles per pixel and correlation per ring.
+    other : int
+        Position of the run it is correlated with (the reference run for the curves of
+        :attr:`Comparison.curves`).
+    counts : ndarray, (n_rings,) int64
+        Fourier pixels per ring.
+    half_bit : ndarray, (n_rings,) float64
+        The half-bit threshold of these rings.
+    crossings : tuple of FrcCrossing
+        One per threshold of :data:`THRESHOLDS`.
     """
 
     index: int
     frequency: np.ndarray
     curve: np.ndarray
+    other: int = -1
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    half_bit: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    crossings: tuple[FrcCrossing, ...] = ()
+
+    def crossing(self, threshold: str) -> FrcCrossing | None:
+        """The crossing of ``threshold`` (None when it was not computed)."""
+        return next((c for c in self.crossings if c.threshold == threshold), None)
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,35 +241,83 @@ class Comparison:
         Every run on the reference grid, cut to the common region.
     curves : list of FrcCurve
         Every run but the reference against the reference.
+    pairs : dict of (int, int) to FrcCurve
+        Every pair of runs ``(i, j)``, ``i < j``, on the common region (run ``i`` against
+        run ``j``); a pair whose common valid region is too small has none.
+    pixel_size_m : float or None
+        Pixel size of the reference grid (the crossings' pixels), None when no run knows
+        its own.
     """
 
     reference: int
     frames: list[FrameImage]
     curves: list[FrcCurve]
+    pairs: dict[tuple[int, int], FrcCurve] = field(default_factory=dict)
+    pixel_size_m: float | None = None
+
+    def pair(self, a: int, b: int) -> FrcCurve | None:
+        """The FRC of runs ``a`` and ``b`` (either order; None when there is none)."""
+        return self.pairs.get((min(a, b), max(a, b)))
+
+
+def grid_pixel_size(images: list[FrameImage], reference: int) -> float | None:
+    """Pixel size of the reference grid: the reference's own, else that of another run with
+    a known pixel size scaled by the runs' sampling ratio (None when no run knows it)."""
+    ref = images[reference]
+    if ref.pixel_size_m is not None:
+        return ref.pixel_size_m
+    for image in images:
+        if image.pixel_size_m is not None and ref.scale > 0:
+            return image.pixel_size_m * image.scale / ref.scale
+    return None
+
+
+def frc_curve(a: FrameImage, b: FrameImage, index: int, other: int) -> FrcCurve | None:
+    """The FRC of two frames of the common region over the pixels both hold, with its
+    threshold crossings (None when that region is too small for rings)."""
+    from ptycho_engine.errors import DataError
+    from ptycho_engine.metrics import frc
+
+    both = a.valid & b.valid
+    if int(both.sum()) < 64:
+        return None
+    try:
+        frequency, curve, counts = frc(a.object, b.object, both)
+        crossings = tuple(frc_crossing(frequency, curve, counts, t) for t in THRESHOLDS)
+    except (DataError, ValueError):  # a region too thin for rings: no curve for this pair
+        return None
+    return FrcCurve(
+        index,
+        frequency,
+        curve,
+        other,
+        counts,
+        threshold_curve("half-bit", counts),
+        crossings,
+    )
 
 
 def compare_frames(images: list[FrameImage], reference: int = 0) -> Comparison:
-    """Resample and cut the runs to their common region (:func:`common_frame`) and compute
-    each run's FRC against the reference (numpy; run it in a worker).
+    """Resample and cut the runs to their common region (:func:`common_frame`), compute each
+    run's FRC against the reference and the FRC of every pair, each with its 1/7 and
+    half-bit crossings (numpy; run it in a worker).
 
     Raises
     ------
     ValueError
         When the frames do not overlap.
     """
-    from ptycho_engine.errors import DataError
-    from ptycho_engine.metrics import frc
-
     frames = common_frame(images, reference)
-    ref = frames[reference]
+    pairs: dict[tuple[int, int], FrcCurve] = {}
+    for i in range(len(frames)):
+        for j in range(i + 1, len(frames)):
+            pair = frc_curve(frames[i], frames[j], i, j)
+            if pair is not None:
+                pairs[(i, j)] = pair
     curves = []
-    for k, frame in enumerate(frames):
-        both = frame.valid & ref.valid
-        if k == reference or int(both.sum()) < 64:
-            continue
-        try:
-            frequency, curve, _ = frc(frame.object, ref.object, both)
-        except DataError:  # a region too thin for rings: no curve for this run
-            continue
-        curves.append(FrcCurve(k, frequency, curve))
-    return Comparison(reference, frames, curves)
+    for k in range(len(frames)):
+        pair = pairs.get((min(k, reference), max(k, reference)))
+        if k != reference and pair is not None:
+            # the FRC is symmetric in its two images: the pair's curve is the run's
+            curves.append(dataclasses.replace(pair, index=k, other=reference))
+    return Comparison(reference, frames, curves, pairs, grid_pixel_size(images, reference))

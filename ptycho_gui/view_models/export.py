@@ -55,3 +55,18 @@ def export_task(
         )
 
     return export
+
+
+def probe_file_task(modes: np.ndarray, path: str | Path) -> Callable[[object, object], Path]:
+    """A task that writes probe modes ``(K, N, N)`` (strongest first) to the ``.npy`` file
+    ``path`` with :func:`ptycho_engine.io.write_probe` (every mode, atomically). The modes are
+    copied now, so the caller may drop them while the task runs."""
+    from ptycho_engine.io import write_probe
+
+    stack = np.array(modes, np.complex64, copy=True)
+    target = Path(path)
+
+    def write(_progress: object, _stop: object) -> Path:
+        return write_probe(target, stack)
+
+    return write

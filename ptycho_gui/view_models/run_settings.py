@@ -8,16 +8,50 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from ptycho_engine.config import SUPPORTED_N, DataConfig, ModelConfig, TrainingConfig
+from ptycho_engine.pipeline import get_reconstructor, reconstructor_names
 from ptycho_engine.pipeline.spec import RunSpec, recipe
+from ptycho_engine.solvers.config import NOISE_MODELS, SolverConfig
 
 PREP_MODES = ("crop", "bin")
+#: The reconstructor that trains a network; every other one is an iterative solver.
+NETWORK = "pinn"
+#: Settings of :class:`RunSettings` that are :class:`SolverConfig` fields (GUI name -> engine
+#: name); the network's ``batch_size`` and ``preview_every`` keep their own fields.
+SOLVER_FIELDS = {
+    "iterations": "iterations",
+    "solver_batch_size": "batch_size",
+    "refine_probe": "refine_probe",
+    "probe_modes": "probe_modes",
+    "refine_positions": "refine_positions",
+    "noise_model": "noise_model",
+    "solver_preview_every": "preview_every",
+}
+#: Solvers whose likelihood the noise model chooses.
+NOISE_MODEL_SOLVERS = ("lsqml",)
 
 
 def valid_n_choices(detector_side: int) -> list[int]:
     """Powers of two from 32 to 256 not above the detector side (``[]`` if it is below 32)."""
     return [n for n in SUPPORTED_N if n <= detector_side]
+
+
+def algorithm_title(name: str) -> str:
+    """What menus show for the reconstructor ``name``, e.g. ``"rPIE (iterative)"``."""
+    return get_reconstructor(name).title
+
+
+def algorithm_name(name: str) -> str:
+    """The short name of the reconstructor ``name`` for tables and labels (``"rPIE"``): its
+    title up to the first parenthesis."""
+    return algorithm_title(name).split(" (", 1)[0].strip()
+
+
+def algorithm_choices() -> list[tuple[str, str]]:
+    """``(name, title)`` of every registered reconstructor, in registration order."""
+    return [(name, algorithm_title(name)) for name in reconstructor_names()]
 
 
 @dataclass(frozen=True)
@@ -26,12 +60,15 @@ class RunSettings:
 
     Attributes
     ----------
+    algorithm : str
+        Reconstructor name (:func:`ptycho_engine.pipeline.reconstructor_names`): ``"pinn"``
+        trains the network; ``"rpie"`` and ``"lsqml"`` are iterative solvers.
     N : int
-        Patch size in pixels.
+        Patch size in pixels (the patterns are cropped or binned to it for every algorithm).
     prep_mode : str
         ``"crop"`` or ``"bin"``: how larger patterns are brought to ``N``.
     gridsize : int
-        Positions per group side (1 to 3).
+        Positions per group side (1 to 3; the network only).
     probe_path : str
         Probe file; empty to use the data's probe.
     n_filters_scale : int
@@ -39,11 +76,27 @@ class RunSettings:
     nll_weight, mae_weight : float
         Loss weights.
     epochs, batch_size : int
+        The network's training epochs and batch size.
     learning_rate : float
     preview_every : int
         A stitched preview every this many epochs.
     n_groups : int or None
         Groups to train on (None: one per position).
+    iterations : int
+        Solver iterations (passes over every scan position).
+    solver_batch_size : int or None
+        Positions a solver updates together (None: the solver's choice; rPIE 1 is the
+        sequential algorithm).
+    refine_probe : bool
+        Whether a solver refines the probe.
+    probe_modes : int or None
+        Incoherent probe modes a solver reconstructs (None: those of the starting probe).
+    refine_positions : bool
+        Whether a solver corrects the scan positions.
+    noise_model : {"gaussian", "poisson"}
+        LSQML's likelihood.
+    solver_preview_every : int
+        A solver's stitched object every this many iterations (and at the end).
     """
 
     N: int = 64
@@ -58,25 +111,61 @@ class RunSettings:
     learning_rate: float = 1e-3
     preview_every: int = 1
     n_groups: int | None = None
+    algorithm: str = NETWORK
+    iterations: int = SolverConfig.iterations
+    solver_batch_size: int | None = SolverConfig.batch_size
+    refine_probe: bool = SolverConfig.refine_probe
+    probe_modes: int | None = SolverConfig.probe_modes
+    refine_positions: bool = SolverConfig.refine_positions
+    noise_model: str = SolverConfig.noise_model
+    solver_preview_every: int = SolverConfig.preview_every
 
     def __post_init__(self) -> None:
         if self.prep_mode not in PREP_MODES:
             raise ValueError(f"prep_mode must be one of {PREP_MODES}, got {self.prep_mode!r}")
+        names = reconstructor_names()
+        if self.algorithm not in names:
+            raise ValueError(f"algorithm must be one of {names}, got {self.algorithm!r}")
+        if self.noise_model not in NOISE_MODELS:
+            raise ValueError(f"noise_model must be one of {NOISE_MODELS}, got {self.noise_model!r}")
         # Build the engine's spec once so an invalid value fails here, naming its field.
         self.run_spec()
+        if self.algorithm == NETWORK:
+            # the solver fields are not part of a network's spec: check them all the same
+            SolverConfig(**self.solver_options())
+
+    @property
+    def iterative(self) -> bool:
+        """True for an iterative solver, False for the network."""
+        return self.algorithm != NETWORK
+
+    @property
+    def planned_epochs(self) -> int:
+        """Epochs (network) or iterations (solver) the run makes."""
+        return self.iterations if self.iterative else self.epochs
 
     def replace(self, **changes: object) -> RunSettings:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
+    def solver_options(self) -> dict[str, Any]:
+        """The :class:`SolverConfig` fields these settings give (the ``solver`` of the recipe)."""
+        return {engine: getattr(self, gui) for gui, engine in SOLVER_FIELDS.items()}
+
     def run_spec(self) -> RunSpec:
-        """The engine's run: the recipe every front end uses, with these settings."""
+        """The engine's run: the recipe every front end uses, with these settings.
+
+        A solver gets the patterns prepared to the same ``N`` as the network; the network's
+        spec carries the default solver settings (its run is the command line's ``train``).
+        """
         return recipe(
             self.N,
             self.gridsize,
             self.epochs,
             preparation=self.prep_mode,
             probe_path=self.probe_path,
+            reconstructor=self.algorithm,
+            solver=self.solver_options() if self.iterative else None,
             n_filters_scale=self.n_filters_scale,
             nll_weight=self.nll_weight,
             mae_weight=self.mae_weight,
@@ -99,16 +188,30 @@ class RunSettings:
         return self.run_spec().grouping
 
     def needs_new_model(self, other: RunSettings) -> bool:
-        """True when ``other`` needs another model (N, gridsize, probe or architecture)."""
+        """True when ``other`` needs another model (algorithm, N, gridsize, probe or
+        architecture)."""
         return (
-            self.model_config() != other.model_config()
+            self.algorithm != other.algorithm
+            or self.model_config() != other.model_config()
             or self.probe_path != other.probe_path
             or self.prep_mode != other.prep_mode
         )
 
     def label(self) -> str:
-        """A short description for tables and titles."""
+        """A short description for tables and titles; a solver's names the solver
+        (``"rPIE N=64 crop, 100 it, probe refined"``)."""
         probe = f", probe {self.probe_path.rsplit('/', 1)[-1]}" if self.probe_path else ""
+        if self.iterative:
+            parts = [f"{algorithm_name(self.algorithm)} N={self.N} {self.prep_mode}"]
+            parts.append(f"{self.iterations} it")
+            if self.refine_probe:
+                modes = f" ({self.probe_modes} modes)" if self.probe_modes else ""
+                parts.append(f"probe refined{modes}")
+            if self.refine_positions:
+                parts.append("positions refined")
+            if self.algorithm in NOISE_MODEL_SOLVERS:
+                parts.append(self.noise_model)
+            return ", ".join(parts) + probe
         return (
             f"N={self.N} {self.prep_mode}, g={self.gridsize}, f={self.n_filters_scale}, "
             f"{self.epochs} ep{probe}"

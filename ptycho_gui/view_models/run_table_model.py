@@ -1,4 +1,4 @@
-"""The table of runs: one row per run, filled in as runs start and end."""
+"""The table of runs: one row per run of every algorithm, filled in as runs start and end."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
+from ptycho_gui.view_models.run_settings import algorithm_name
 from ptycho_gui.view_models.runs import RunRecord
 
 COLUMNS = (
     ("Run", lambda r: f"#{r.run_id}"),
+    ("Algorithm", lambda r: algorithm_name(r.settings.algorithm)),
     ("Data", lambda r: Path(r.data_path).name if r.data_path else "-"),
     ("Settings", lambda r: r.settings.label()),
     ("Start", lambda r: r.warm),

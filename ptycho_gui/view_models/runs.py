@@ -147,6 +147,11 @@ class RunSnapshot:
     image_only : bool
         True for an image that is not an epoch's end (a warm start's first image, a partial
         canvas of the final reconstruction): it carries no loss.
+    probe : ndarray, (K, N, N) complex64, optional
+        The probe modes at this epoch (iteration), strongest first, when the reconstructor
+        refines the probe (the iterative solvers); None otherwise.
+
+    For an iterative solver an epoch is one iteration and ``loss`` its normalised error.
     """
 
     run_id: int
@@ -162,6 +167,7 @@ class RunSnapshot:
     origin_px: tuple[float, float] = (0.0, 0.0)
     metrics: dict[str, float] = field(default_factory=dict)
     image_only: bool = False
+    probe: np.ndarray | None = None
 
     @property
     def has_image(self) -> bool:
@@ -196,7 +202,10 @@ class RunOutcome:
     loss : float
         Last epoch's training loss.
     probe_modes : ndarray, (K, N, N) complex64, optional
-        The probe the run used.
+        The probe the run used, strongest mode first (a solver's refined probe at its
+        physical scale; the network's normalised probe).
+    positions_px : ndarray, (M, 2) float64, optional
+        Scan positions of the reconstruction (a solver's refined ones).
     """
 
     run_id: int
@@ -214,11 +223,17 @@ class RunOutcome:
     timings_s: dict[str, float] = field(default_factory=dict)
     loss: float = math.nan
     probe_modes: np.ndarray | None = None
+    positions_px: np.ndarray | None = None
 
 
 @dataclass
 class RunRecord:
-    """Everything the GUI keeps about one run (mutable: it fills in as the run proceeds)."""
+    """Everything the GUI keeps about one run (mutable: it fills in as the run proceeds).
+
+    ``probe`` is the probe shown and exported with the run: the starting probe, replaced at
+    the end of a solver run by the refined strongest mode. ``probe_modes`` holds every mode
+    the run ended with, ``(K, N, N)`` complex64 (None until it finished).
+    """
 
     run_id: int
     settings: RunSettings
@@ -238,6 +253,7 @@ class RunRecord:
     data_path: str = ""
     run_dir: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    probe_modes: np.ndarray | None = None
 
     @property
     def has_object(self) -> bool:

@@ -155,10 +155,10 @@ class StudyFolder(EngineStudyFolder):
             except DataError:  # e.g. an all-zero reconstruction: show it as it is
                 obj = snap.object
         s = self.setting(sid)
-        nll, mae = LOSSES[s.loss]
+        nll, mae = LOSSES.get(s.loss, (1.0, 0.0))  # (a solver setting has no loss)
         settings = RunSettings(
             N=s.N,
-            gridsize=s.gridsize,
+            gridsize=max(1, s.gridsize),
             n_filters_scale=self.spec.n_filters_scale,
             nll_weight=nll,
             mae_weight=mae,

@@ -1,4 +1,5 @@
-"""Side-by-side comparison of 2 to 6 runs: linked views, shared levels, difference, FRC."""
+"""Side-by-side comparison of 2 to 6 runs: linked views, shared levels, difference, FRC with
+its 1/7 and half-bit resolutions (against the reference run, and between any two runs)."""
 
 from __future__ import annotations
 
@@ -25,9 +26,12 @@ from ptycho_gui.jobs import TaskWorker
 from ptycho_gui.view_models.comparison import (
     MAX_RUNS,
     MIN_RUNS,
+    THRESHOLDS,
     Comparison,
     FrameImage,
+    FrcCurve,
     compare_frames,
+    crossing_text,
     shared_levels,
 )
 from ptycho_gui.view_models.runs import RunRecord
@@ -42,6 +46,14 @@ METRIC_COLUMNS = (
     ("amplitude_frc_1_7_px", "Amp FRC (px)"),
     ("phase_frc_1_7_px", "Phase FRC (px)"),
 )
+#: Columns of the FRC crossings table, after the curve's name: (threshold, in metres?).
+CROSSING_COLUMNS = (
+    ("1/7", False, "1/7 (px)"),
+    ("half-bit", False, "half-bit (px)"),
+    ("1/7", True, "1/7 (m)"),
+    ("half-bit", True, "half-bit (m)"),
+)
+THRESHOLD_PEN = "#9a9a9a"
 
 
 class CompareWindow(QWidget):
@@ -64,6 +76,11 @@ class CompareWindow(QWidget):
     -------
     comparison_ready()
         The frames and curves of the current reference are drawn.
+
+    The FRC plot shows every run against the reference (solid), the pair chosen under "FRC
+    of" (dashed), the 1/7 line and the half-bit curve; the crossings table gives each curve's
+    resolution at both thresholds in pixels of the reference grid and, when a run's pixel
+    size is known, in metres.
     """
 
     comparison_ready = Signal()
@@ -96,6 +113,7 @@ class CompareWindow(QWidget):
                 r.valid if r.valid is not None else np.ones(obj.shape, bool),
                 r.origin_px,
                 s,
+                r.pixel_size_m,
             )
             for r, obj, s in zip(records, objects, scales, strict=True)
         ]
@@ -127,6 +145,27 @@ class CompareWindow(QWidget):
         self.frc_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.frc_plot.setYRange(-0.1, 1.05)
         self.frc_plot.addLegend()
+        self.pair_a_combo = QComboBox()
+        self.pair_b_combo = QComboBox()
+        for combo in (self.pair_a_combo, self.pair_b_combo):
+            for name, r in zip(self.names, records, strict=True):
+                combo.addItem(name, r.run_id)
+            combo.setToolTip(
+                "Two runs whose FRC is drawn dashed, beside those against the reference"
+            )
+        # a pair beside the reference curves when there is one (the reference is run 0)
+        self.pair_a_combo.setCurrentIndex(1 if len(records) > 2 else 0)
+        self.pair_b_combo.setCurrentIndex(2 if len(records) > 2 else 1)
+        self.crossings_table = QTableWidget(0, len(CROSSING_COLUMNS) + 1)
+        self.crossings_table.setHorizontalHeaderLabels(["FRC"] + [c[2] for c in CROSSING_COLUMNS])
+        self.crossings_table.setToolTip(
+            "Resolution where each FRC falls below the 1/7 line and the half-bit curve, in "
+            "pixels of the reference grid and, when the pixel size is known, in metres. "
+            "'≤ 2 (Nyquist)': no crossing; 'none': below the threshold from the first rings."
+        )
+        self.crossing_rows: list[tuple[str, FrcCurve]] = []
+        self.pixel_size_m: float | None = None
+        self.comparison: Comparison | None = None
 
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Show"))
@@ -135,11 +174,19 @@ class CompareWindow(QWidget):
         controls.addWidget(self.reference_combo)
         controls.addWidget(QLabel("Difference of"))
         controls.addWidget(self.difference_combo)
+        controls.addWidget(QLabel("FRC of"))
+        controls.addWidget(self.pair_a_combo)
+        controls.addWidget(QLabel("and"))
+        controls.addWidget(self.pair_b_combo)
         controls.addWidget(self.message, 1)
+        tables = QSplitter(Qt.Orientation.Vertical)
+        tables.addWidget(self.metrics_table)
+        tables.addWidget(self.crossings_table)
         lower = QSplitter(Qt.Orientation.Horizontal)
         lower.addWidget(self.difference_view)
         lower.addWidget(self.frc_plot)
-        lower.addWidget(self.metrics_table)
+        lower.addWidget(tables)
+        lower.setSizes([300, 420, 480])
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(grid_widget)
         splitter.addWidget(lower)
@@ -158,6 +205,9 @@ class CompareWindow(QWidget):
         self.mode_combo.currentTextChanged.connect(lambda _t: self._redraw())
         self.reference_combo.currentIndexChanged.connect(lambda _i: self._rebuild())
         self.difference_combo.currentIndexChanged.connect(lambda _i: self._draw_difference())
+        # every pair's FRC is computed with the frames: choosing one only draws
+        self.pair_a_combo.currentIndexChanged.connect(lambda _i: self._draw_frc())
+        self.pair_b_combo.currentIndexChanged.connect(lambda _i: self._draw_frc())
         self._fill_metrics()
         self._rebuild()
 
@@ -191,8 +241,10 @@ class CompareWindow(QWidget):
             return
         if result.reference != self.reference_index:
             return  # an older request; the newer one is on its way
+        self.comparison = result
         self.frames = result.frames
         self.curves = result.curves
+        self.pixel_size_m = result.pixel_size_m
         self.message.setText(
             f"common region {self.frames[0].object.shape[1]} x "
             f"{self.frames[0].object.shape[0]} px (reference grid)"
@@ -244,12 +296,96 @@ class CompareWindow(QWidget):
             f"({self.mode_combo.currentText()})"
         )
 
+    def selected_pair(self) -> FrcCurve | None:
+        """The FRC of the two runs chosen under "FRC of" (None for one run twice, or when it
+        could not be computed)."""
+        a, b = self.pair_a_combo.currentIndex(), self.pair_b_combo.currentIndex()
+        if self.comparison is None or a < 0 or b < 0 or a == b:
+            return None
+        return self.comparison.pair(a, b)
+
     def _draw_frc(self) -> None:
         self.frc_plot.clear()
+        ref = self.reference_index
+        rows: list[tuple[str, FrcCurve]] = []
         for curve in self.curves:
-            pen = pg.mkPen(CURVE_COLOURS[curve.index % len(CURVE_COLOURS)], width=2)
-            self.frc_plot.plot(curve.frequency, curve.curve, pen=pen, name=self.names[curve.index])
-        self.frc_plot.plot([0, 0.5], [1 / 7, 1 / 7], pen=pg.mkPen("#888888", width=1), name="1/7")
+            colour = CURVE_COLOURS[curve.index % len(CURVE_COLOURS)]
+            name = f"{self.names[curve.index]} vs {self.names[ref]}"
+            self._plot_curve(curve, pg.mkPen(colour, width=2), colour, name)
+            rows.append((name, curve))
+        pair = self.selected_pair()
+        if pair is not None and ref not in (pair.index, pair.other):
+            name = f"{self.names[pair.index]} vs {self.names[pair.other]}"
+            pen = pg.mkPen("#f0f0f0", width=2, style=Qt.PenStyle.DashLine)
+            self._plot_curve(pair, pen, "#f0f0f0", name)
+            rows.append((name, pair))
+        self.frc_plot.plot(
+            [0, 0.5], [1 / 7, 1 / 7], pen=pg.mkPen(THRESHOLD_PEN, width=1), name="1/7"
+        )
+        self._plot_half_bit([curve for _name, curve in rows])
+        title = f"FRC against {self.names[ref]}"
+        if len(rows) > len(self.curves):
+            title += f", and {rows[-1][0]} (dashed)"
+        self.frc_plot.setTitle(title)
+        self.crossing_rows = rows
+        self._fill_crossings()
+
+    def _plot_curve(self, curve: FrcCurve, pen: object, colour: str, name: str) -> None:
+        self.frc_plot.plot(curve.frequency, curve.curve, pen=pen, name=name)
+        # the crossings as marks on the curve: a circle at 1/7, a triangle at half-bit
+        for threshold, symbol in zip(THRESHOLDS, ("o", "t"), strict=True):
+            crossing = curve.crossing(threshold)
+            if crossing is not None and crossing.crossed:
+                self.frc_plot.plot(
+                    [crossing.frequency],
+                    [crossing.level],
+                    pen=None,
+                    symbol=symbol,
+                    symbolSize=9,
+                    symbolBrush=colour,
+                    symbolPen="#000000",
+                )
+
+    def _plot_half_bit(self, curves: list[FrcCurve]) -> None:
+        """One half-bit curve when every curve has the same rings (the usual case on one common
+        region), else one per curve in its colour."""
+        if not curves:
+            return
+        pen = pg.mkPen(THRESHOLD_PEN, width=1, style=Qt.PenStyle.DashLine)
+        first = curves[0]
+        if all(np.array_equal(c.counts, first.counts) for c in curves):
+            self.frc_plot.plot(first.frequency, first.half_bit, pen=pen, name="half-bit")
+            return
+        for k, curve in enumerate(curves):
+            colour = CURVE_COLOURS[curve.index % len(CURVE_COLOURS)]
+            own = pg.mkPen(colour, width=1, style=Qt.PenStyle.DotLine)
+            name = "half-bit (each curve's rings)" if k == 0 else None
+            self.frc_plot.plot(curve.frequency, curve.half_bit, pen=own, name=name)
+
+    def _fill_crossings(self) -> None:
+        table = self.crossings_table
+        table.setRowCount(len(self.crossing_rows))
+        for row, (name, curve) in enumerate(self.crossing_rows):
+            table.setItem(row, 0, QTableWidgetItem(name))
+            for col, (threshold, metres, _title) in enumerate(CROSSING_COLUMNS, start=1):
+                crossing = curve.crossing(threshold)
+                if crossing is None or (metres and self.pixel_size_m is None):
+                    text = "-"
+                else:
+                    text = crossing_text(crossing, self.pixel_size_m if metres else None)
+                table.setItem(row, col, QTableWidgetItem(text))
+        table.resizeColumnsToContents()
+
+    def crossing_texts(self) -> list[list[str]]:
+        """The crossings table as text, one list per row (name first), for tests."""
+        table = self.crossings_table
+        return [
+            [
+                item.text() if (item := table.item(row, col)) is not None else ""
+                for col in range(table.columnCount())
+            ]
+            for row in range(table.rowCount())
+        ]
 
     def _fill_metrics(self) -> None:
         for row, record in enumerate(self.records):

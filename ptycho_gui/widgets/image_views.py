@@ -6,6 +6,8 @@ never used), so a redraw costs one ``setImage``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRectF, Qt
@@ -175,7 +177,7 @@ class ObjectViewsWidget(QWidget):
 
 
 class ProbeViewWidget(QWidget):
-    """Probe amplitude and phase side by side."""
+    """Probe amplitude and phase side by side (the strongest mode of a multi-mode probe)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -187,13 +189,27 @@ class ProbeViewWidget(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.amplitude_view)
         layout.addWidget(self.phase_view)
+        self.frames = 0
+        self.caption = ""
 
-    def show_probe(self, probe: np.ndarray | None) -> None:
-        """Show a complex (N, N) probe; None clears the views."""
+    def show_probe(self, probe: np.ndarray | None, caption: str = "") -> None:
+        """Show a complex probe, (N, N) or modes (K, N, N) strongest first (the first mode is
+        shown); None clears the views. ``caption`` goes after the titles (e.g. the iteration
+        of a refined probe)."""
+        if probe is not None and probe.ndim == 3:
+            if probe.shape[0] > 1:
+                modes = f"mode 1 of {probe.shape[0]}"
+                caption = f"{caption}, {modes}" if caption else modes
+            probe = probe[0]
+        self.caption = caption
+        suffix = f" ({caption})" if caption else ""
+        self.amplitude_view.set_title(f"Probe amplitude{suffix}")
+        self.phase_view.set_title(f"Probe phase{suffix}")
         if probe is None:
             self.amplitude_view.clear_image()
             self.phase_view.clear_image()
             return
+        self.frames += 1
         amp = np.abs(probe).astype(np.float32)
         peak = float(amp.max()) or 1.0
         self.amplitude_view.set_image(amp, levels=(0.0, peak))
@@ -202,15 +218,45 @@ class ProbeViewWidget(QWidget):
         self.phase_view.set_image(phase)
 
 
+class DecadeAxisItem(pg.AxisItem):
+    """An axis whose log scale labels only the decades when two or more are in view, and the
+    decades with the 2 and 5 ticks when fewer are: pyqtgraph labels every tick 1..9 of each
+    decade, whose labels overlap in a small pane. Linear scales are pyqtgraph's own."""
+
+    #: Decades in view above which pyqtgraph's own ticks (decade steps) are used.
+    MAX_DECADES = 6
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph API
+        # labels on the first level of ticks only in log mode; read right after, when the
+        # labels are drawn (setStyle would ask for a redraw)
+        self.style["maxTextLevel"] = 0 if self.logMode else 2
+        return super().tickValues(minVal, maxVal, size)
+
+    def logTickValues(self, minVal, maxVal, size, stdTicks):  # noqa: N802 - pyqtgraph API
+        low, high = math.floor(minVal), math.ceil(maxVal)
+        if high - low > self.MAX_DECADES:
+            return super().logTickValues(minVal, maxVal, size, stdTicks)
+        every = [v + math.log10(k) for v in range(low, high + 1) for k in range(1, 10)]
+        inside = [t for t in every if minVal <= t <= maxVal]
+        decades = [t for t in inside if abs(t - round(t)) < 1e-9]
+        labelled = decades
+        if len(decades) < 2:
+            steps = (0.0, math.log10(2), math.log10(5))
+            labelled = [
+                t for t in inside if min(abs((t - math.floor(t)) - a) for a in steps) < 1e-9
+            ]
+        minor = [t for t in inside if t not in labelled]
+        return [(None, labelled), (None, minor)]
+
+
 class LossPlotWidget(pg.PlotWidget):
-    """Training and validation loss per epoch."""
+    """Training and validation loss per epoch (the network), or the normalised error per
+    iteration on a log axis (an iterative solver): :meth:`set_iterative` chooses."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(parent, axisItems={"left": DecadeAxisItem("left")})
         self.setMinimumSize(200, 140)
-        self.setTitle("Loss", size="9pt")
-        self.setLabel("bottom", "epoch")
-        self.addLegend(offset=(-10, 10))
+        self.legend = self.addLegend(offset=(-10, 10))
         self.showGrid(x=True, y=True, alpha=0.3)
         # symbols too, so the first epochs (a single point) are visible
         self.train_curve = self.plot(
@@ -234,6 +280,33 @@ class LossPlotWidget(pg.PlotWidget):
         self.epochs: list[int] = []
         self.losses: list[float] = []
         self.val_losses: list[float] = []
+        self.iterative = True  # so that the call below sets every label
+        self.set_iterative(False)
+
+    def set_iterative(self, iterative: bool) -> None:
+        """Label the plot for a solver (normalised error per iteration, log axis) or the
+        network (loss per epoch, linear axis: an NLL loss may be negative)."""
+        if iterative == self.iterative:
+            return
+        self.iterative = iterative
+        quantity = "normalised error" if iterative else "loss"
+        self.setTitle("Normalised error" if iterative else "Loss", size="9pt")
+        self.setLabel("left", quantity)
+        self.setLabel("bottom", "iteration" if iterative else "epoch")
+        self.setLogMode(x=False, y=iterative)
+        # a log axis labels its decades itself: no SI factor beside the label, and text on
+        # the decades only (the minor ticks' labels overlap in a small pane)
+        self.getAxis("left").enableAutoSIPrefix(not iterative)
+        label = self.legend.getLabel(self.train_curve)
+        if label is not None:
+            label.setText("error" if iterative else "train")
+        # a solver has no validation split: no curve, no legend entry
+        self.val_curve.setVisible(not iterative)
+        if iterative:
+            self.legend.removeItem(self.val_curve)
+        elif self.legend.getLabel(self.val_curve) is None:
+            self.legend.addItem(self.val_curve, "validation")
+        self._redraw()
 
     def clear_history(self) -> None:
         """Forget the curves (a new run starts)."""
@@ -246,8 +319,14 @@ class LossPlotWidget(pg.PlotWidget):
         self.epochs.append(epoch)
         self.losses.append(loss)
         self.val_losses.append(val_loss)
+        self._redraw()
+
+    def _redraw(self) -> None:
         x = np.asarray(self.epochs, dtype=float)
-        self.train_curve.setData(x, np.asarray(self.losses, dtype=float))
+        loss = np.asarray(self.losses, dtype=float)
+        # a log axis has no place for zero or negative values
+        keep = loss > 0 if self.iterative else np.isfinite(loss)
+        self.train_curve.setData(x[keep], loss[keep])
         val = np.asarray(self.val_losses, dtype=float)
         keep = np.isfinite(val)
         self.val_curve.setData(x[keep], val[keep])

@@ -1,13 +1,14 @@
-"""The run table with its actions: show, compare, export."""
+"""The run table with its actions: show, compare, export, use a run's probe."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -19,7 +20,8 @@ from ptycho_gui.view_models.run_table_model import RunTableModel
 
 
 class RunTableWidget(QWidget):
-    """A table of every run and buttons acting on the selection.
+    """A table of every run (every algorithm's), buttons acting on the selection and a
+    context menu with the same actions and "Use this run's probe".
 
     Signals
     -------
@@ -29,11 +31,14 @@ class RunTableWidget(QWidget):
         Run ids (2 to 6) to compare.
     export_requested(int)
         Run id to export.
+    use_probe_requested(int)
+        Run id whose probe the next network run should start from.
     """
 
     show_requested = Signal(int)
     compare_requested = Signal(list)
     export_requested = Signal(int)
+    use_probe_requested = Signal(int)
 
     def __init__(self, model: RunTableModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -46,6 +51,8 @@ class RunTableWidget(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().setVisible(False)
         self.table.doubleClicked.connect(lambda index: self._on_show_clicked())
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._on_table_context_menu_requested)
         self.show_button = QPushButton("Show")
         self.compare_button = QPushButton(f"Compare ({MIN_RUNS}-{MAX_RUNS})")
         self.export_button = QPushButton("Export…")
@@ -77,6 +84,45 @@ class RunTableWidget(QWidget):
             if record.run_id in run_ids:
                 self.table.selectRow(row)
         self.table.setSelectionMode(mode)
+
+    def context_menu(self) -> QMenu:
+        """The menu of the selected runs: Show, Compare, Export and "Use this run's probe"
+        (each enabled only when it applies to the selection)."""
+        ids = self.selected_run_ids()
+        records = [r for r in (self.model.record(i) for i in ids) if r is not None]
+        menu = QMenu(self)
+        show = menu.addAction("Show")
+        show.setEnabled(len(records) >= 1)
+        show.triggered.connect(self._on_show_clicked)
+        compare = menu.addAction(f"Compare ({MIN_RUNS}-{MAX_RUNS})")
+        compare.setEnabled(MIN_RUNS <= len(records) <= MAX_RUNS)
+        compare.triggered.connect(self._on_compare_clicked)
+        export = menu.addAction("Export…")
+        export.setEnabled(len(records) == 1 and records[0].has_object)
+        export.triggered.connect(self._on_export_clicked)
+        menu.addSeparator()
+        use_probe = menu.addAction("Use this run's probe")
+        use_probe.setObjectName("use_probe_action")
+        use_probe.setToolTip(
+            "Write the probe modes this run ended with to a probe file and start the next "
+            "PINN run from it."
+        )
+        use_probe.setEnabled(len(records) == 1 and records[0].probe_modes is not None)
+        use_probe.triggered.connect(self._on_use_probe_triggered)
+        return menu
+
+    def _on_table_context_menu_requested(self, pos: QPoint) -> None:
+        menu = self.context_menu()
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        menu.popup(self.table.viewport().mapToGlobal(pos))
+
+    def _on_use_probe_triggered(self) -> None:
+        ids = self.selected_run_ids()
+        if len(ids) != 1:
+            self.hint.setText("Select one run to use its probe.")
+            return
+        self.hint.setText("")
+        self.use_probe_requested.emit(ids[0])
 
     def _on_show_clicked(self) -> None:
         ids = self.selected_run_ids()

@@ -1,4 +1,5 @@
-"""The model and training panel: every edit goes to the :class:`SettingsModel`."""
+"""The settings panel (algorithm, data, network or solver): every edit goes to the
+:class:`SettingsModel`."""
 
 from __future__ import annotations
 
@@ -24,7 +25,15 @@ from PySide6.QtWidgets import (
 )
 
 from ptycho_engine.config import SUPPORTED_N
-from ptycho_gui.view_models.run_settings import PREP_MODES, RunSettings, valid_n_choices
+from ptycho_engine.solvers.config import NOISE_MODELS
+from ptycho_gui.view_models.run_settings import (
+    NETWORK,
+    NOISE_MODEL_SOLVERS,
+    PREP_MODES,
+    RunSettings,
+    algorithm_choices,
+    valid_n_choices,
+)
 from ptycho_gui.view_models.settings_model import SettingsModel
 from ptycho_gui.widgets.image_views import ProbeViewWidget
 
@@ -32,7 +41,9 @@ PROBE_FILTER = "Probe files (*.npy *.npz *.h5 *.hdf5 *.cxi);;All files (*)"
 
 
 class SettingsPanelWidget(QWidget):
-    """Widgets for N, gridsize, probe, network width, loss weights and training.
+    """Widgets for the algorithm, N, the probe, and the settings of the chosen algorithm: the
+    network's (gridsize, width, loss weights, training) or a solver's (iterations, probe and
+    position refinement, noise model, batch). Only the chosen algorithm's are shown.
 
     Signals
     -------
@@ -57,18 +68,49 @@ class SettingsPanelWidget(QWidget):
         self.last_folder = ""
         self._updating = False
 
+        self.algorithm_combo = QComboBox()
+        # the titles are long: let the combo be narrower than the longest (the dock is narrow)
+        self.algorithm_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.algorithm_combo.setMinimumContentsLength(14)
+        for name, title in algorithm_choices():
+            self.algorithm_combo.addItem(title, name)
+        self.algorithm_combo.setToolTip(
+            "How the object is reconstructed: the physics-informed network (trained on the "
+            "patterns), or an iterative solver (rPIE: regularised ptychographic engine; "
+            "LSQML: least-squares maximum likelihood, batched)."
+        )
         self.n_combo = QComboBox()
+        self.n_combo.setToolTip(
+            "Pattern size in pixels: larger patterns are cropped or binned to N x N, for "
+            "every algorithm."
+        )
         self.prep_combo = QComboBox()
         self.prep_combo.addItems(PREP_MODES)
+        self.prep_combo.setToolTip(
+            "crop: keep the central N x N detector pixels (the object pixel grows, the field "
+            "of view stays); bin: sum pixel blocks (the object pixel stays)."
+        )
         self.gridsize_spin = QSpinBox()
         self.gridsize_spin.setRange(1, 3)
+        self.gridsize_spin.setToolTip(
+            "Scan positions per group side: the network reconstructs gridsize x gridsize "
+            "neighbouring positions together."
+        )
         self.filters_spin = QSpinBox()
         self.filters_spin.setRange(1, 8)
+        self.filters_spin.setToolTip("Width multiplier of the network's convolution filters.")
         self.probe_edit = QLineEdit()
         self.probe_edit.setReadOnly(True)
         self.probe_edit.setPlaceholderText("probe of the data file")
+        self.probe_edit.setToolTip(
+            "Probe file the run starts from (.npy with all modes, .npz, product, CXI); empty: "
+            "the data's probe. A solver without any probe makes a guess from the data."
+        )
         self.probe_button = QPushButton("Browse…")
         self.probe_clear_button = QPushButton("Data probe")
+        self.probe_clear_button.setToolTip("Go back to the probe of the data file.")
         self.probe_message = QLabel("")
         self.probe_message.setWordWrap(True)
         self.probe_message.setStyleSheet("color: #d04040;")
@@ -76,50 +118,108 @@ class SettingsPanelWidget(QWidget):
         self.probe_view.setMinimumHeight(150)
 
         self.nll_spin = _double_spin(0.0, 1e3, 3, 0.1)
+        self.nll_spin.setToolTip("Weight of the Poisson negative log-likelihood loss.")
         self.mae_spin = _double_spin(0.0, 1e3, 3, 0.1)
+        self.mae_spin.setToolTip("Weight of the mean absolute error of the amplitudes.")
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(1, 100000)
+        self.epochs_spin.setToolTip("Passes of the training over every group.")
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(1, 4096)
+        self.batch_spin.setToolTip("Groups per training step.")
         self.lr_spin = _double_spin(1e-5, 1.0, 5, 1e-4)
+        self.lr_spin.setToolTip("Initial learning rate of the optimiser (lowered on plateaus).")
+
+        self.iterations_spin = QSpinBox()
+        self.iterations_spin.setRange(1, 100000)
+        self.iterations_spin.setToolTip("Passes of the solver over every scan position.")
+        self.refine_probe_check = QCheckBox("Refine the probe")
+        self.refine_probe_check.setToolTip(
+            "Update the probe with the object (from the data's probe, a probe file or a guess); "
+            "the probe view follows it during the run."
+        )
+        self.probe_modes_spin = QSpinBox()
+        self.probe_modes_spin.setRange(0, 8)
+        self.probe_modes_spin.setSpecialValueText("as the start")
+        self.probe_modes_spin.setToolTip(
+            "Incoherent probe modes to reconstruct; 'as the start' keeps the modes of the "
+            "starting probe. Extra modes start as weak perturbations of the first."
+        )
+        self.refine_positions_check = QCheckBox("Refine the positions")
+        self.refine_positions_check.setToolTip(
+            "Correct the scan positions (a least-squares shift of each pattern per iteration)."
+        )
+        self.noise_combo = QComboBox()
+        self.noise_combo.addItems(NOISE_MODELS)
+        self.noise_combo.setToolTip(
+            "LSQML's likelihood: Gaussian noise on the amplitudes, or Poisson photon counts."
+        )
+        self.solver_batch_spin = QSpinBox()
+        self.solver_batch_spin.setRange(0, 4096)
+        self.solver_batch_spin.setSpecialValueText("auto")
+        self.solver_batch_spin.setToolTip(
+            "Positions updated together from one estimate; auto: the solver's choice "
+            "(rPIE with 1 is the sequential algorithm)."
+        )
+
         self.start_button = QPushButton("Start")
+        self.start_button.setToolTip("Run the current settings now.")
         self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop the run within one step (or iteration).")
         self.rerun_check = QCheckBox("Rerun on change")
+        self.rerun_check.setToolTip("Start a new run whenever a setting changes.")
         self.rerun_check.setChecked(True)
 
-        model_box = QGroupBox("Model")
+        model_box = QGroupBox("Algorithm and data")
         form = QFormLayout(model_box)
+        form.addRow("Algorithm", self.algorithm_combo)
         form.addRow("N (patch size)", self.n_combo)
         form.addRow("Larger patterns", self.prep_combo)
-        form.addRow("Gridsize", self.gridsize_spin)
-        form.addRow("Filters scale", self.filters_spin)
+        # the file name on a row of its own: the dock is narrow
+        form.addRow("Probe", self.probe_edit)
         probe_row = QHBoxLayout()
-        probe_row.addWidget(self.probe_edit, 1)
         probe_row.addWidget(self.probe_button)
         probe_row.addWidget(self.probe_clear_button)
-        form.addRow("Probe", probe_row)
+        form.addRow("", probe_row)
         form.addRow(self.probe_message)
         form.addRow(self.probe_view)
 
-        train_box = QGroupBox("Training")
-        tform = QFormLayout(train_box)
+        self.network_box = QGroupBox("Network")
+        nform = QFormLayout(self.network_box)
+        nform.addRow("Gridsize", self.gridsize_spin)
+        nform.addRow("Filters scale", self.filters_spin)
+
+        self.train_box = QGroupBox("Training")
+        tform = QFormLayout(self.train_box)
         tform.addRow("NLL weight", self.nll_spin)
         tform.addRow("MAE weight", self.mae_spin)
         tform.addRow("Epochs", self.epochs_spin)
         tform.addRow("Batch size", self.batch_spin)
         tform.addRow("Learning rate", self.lr_spin)
+
+        self.solver_box = QGroupBox("Solver")
+        self.solver_form = QFormLayout(self.solver_box)
+        self.solver_form.addRow("Iterations", self.iterations_spin)
+        self.solver_form.addRow(self.refine_probe_check)
+        self.solver_form.addRow("Probe modes", self.probe_modes_spin)
+        self.solver_form.addRow(self.refine_positions_check)
+        self.solver_form.addRow("Noise model", self.noise_combo)
+        self.solver_form.addRow("Batch size", self.solver_batch_spin)
+
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)
-        tform.addRow(buttons)
-        tform.addRow(self.rerun_check)
-
         layout = QVBoxLayout(self)
         layout.addWidget(model_box)
-        layout.addWidget(train_box)
+        layout.addWidget(self.network_box)
+        layout.addWidget(self.train_box)
+        layout.addWidget(self.solver_box)
+        layout.addLayout(buttons)
+        layout.addWidget(self.rerun_check)
         layout.addStretch(1)
 
         self.show_settings(model.settings)
+        self.algorithm_combo.currentIndexChanged.connect(self._on_algorithm_combo_changed)
         self.n_combo.currentIndexChanged.connect(self._on_n_combo_changed)
         self.prep_combo.currentTextChanged.connect(self._on_prep_combo_changed)
         self.gridsize_spin.valueChanged.connect(lambda v: self._edit(gridsize=v))
@@ -129,6 +229,14 @@ class SettingsPanelWidget(QWidget):
         self.epochs_spin.valueChanged.connect(lambda v: self._edit(epochs=v))
         self.batch_spin.valueChanged.connect(lambda v: self._edit(batch_size=v))
         self.lr_spin.valueChanged.connect(lambda v: self._edit(learning_rate=v))
+        self.iterations_spin.valueChanged.connect(lambda v: self._edit(iterations=v))
+        self.refine_probe_check.toggled.connect(lambda on: self._edit(refine_probe=on))
+        self.probe_modes_spin.valueChanged.connect(lambda v: self._edit(probe_modes=v or None))
+        self.refine_positions_check.toggled.connect(lambda on: self._edit(refine_positions=on))
+        self.noise_combo.currentTextChanged.connect(lambda t: self._edit(noise_model=t))
+        self.solver_batch_spin.valueChanged.connect(
+            lambda v: self._edit(solver_batch_size=v or None)
+        )
         self.probe_button.clicked.connect(self._on_probe_button_clicked)
         self.probe_clear_button.clicked.connect(lambda: self.set_probe_path(""))
         self.start_button.clicked.connect(self.start_clicked)
@@ -158,6 +266,7 @@ class SettingsPanelWidget(QWidget):
                 self.n_combo.addItem(str(settings.N), settings.N)
                 index = self.n_combo.count() - 1
             self.n_combo.setCurrentIndex(index)
+            self.algorithm_combo.setCurrentIndex(self.algorithm_combo.findData(settings.algorithm))
             self.prep_combo.setCurrentText(settings.prep_mode)
             self.gridsize_spin.setValue(settings.gridsize)
             self.filters_spin.setValue(settings.n_filters_scale)
@@ -167,8 +276,24 @@ class SettingsPanelWidget(QWidget):
             self.epochs_spin.setValue(settings.epochs)
             self.batch_spin.setValue(settings.batch_size)
             self.lr_spin.setValue(settings.learning_rate)
+            self.iterations_spin.setValue(settings.iterations)
+            self.refine_probe_check.setChecked(settings.refine_probe)
+            self.probe_modes_spin.setValue(settings.probe_modes or 0)
+            self.refine_positions_check.setChecked(settings.refine_positions)
+            self.noise_combo.setCurrentText(settings.noise_model)
+            self.solver_batch_spin.setValue(settings.solver_batch_size or 0)
         finally:
             self._updating = False
+        self._show_algorithm_fields(settings.algorithm)
+
+    def _show_algorithm_fields(self, algorithm: str) -> None:
+        """Show the settings of ``algorithm`` only."""
+        iterative = algorithm != NETWORK
+        self.network_box.setVisible(not iterative)
+        self.train_box.setVisible(not iterative)
+        self.solver_box.setVisible(iterative)
+        self.solver_form.setRowVisible(self.noise_combo, algorithm in NOISE_MODEL_SOLVERS)
+        self.probe_modes_spin.setEnabled(self.refine_probe_check.isChecked())
 
     def set_probe_path(self, path: str) -> None:
         """Use a probe file: read in the engine worker (:attr:`probe_requested`), previewed,
@@ -219,6 +344,11 @@ class SettingsPanelWidget(QWidget):
     def _edit(self, **changes: object) -> None:
         if not self._updating:
             self.model.update(**changes)
+
+    def _on_algorithm_combo_changed(self, index: int) -> None:
+        if self._updating or index < 0:
+            return
+        self._edit(algorithm=str(self.algorithm_combo.itemData(index)))
 
     def _on_n_combo_changed(self, index: int) -> None:
         if self._updating or index < 0:
