@@ -284,9 +284,10 @@ def prepare(
     if near and not allow_near_field:
         raise DataError(
             f"{src}: these are near-field (Fresnel) holograms ({propagation.get('source')}); "
-            "the engine reconstructs far-field diffraction only and would produce nonsense. "
-            "If the file is in fact far-field, read it with propagation='far-field'; to "
-            "prepare it anyway pass allow_near_field=True"
+            "the network's physics is far-field only: reconstruct them with an iterative "
+            "solver (--algorithm rpie or lsqml; in the app, the algorithm menu), which has a "
+            "near-field propagator. If the file is in fact far-field, read it with "
+            "propagation='far-field' (--propagation far-field)"
         )
     if near:
         steps.append("near-field data prepared on request (allow_near_field=True)")

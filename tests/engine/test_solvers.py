@@ -165,3 +165,27 @@ def test_a_solver_starts_without_a_probe(sim: object) -> None:
     result = drain(run(spec, bare))
     assert result.probe_modes.shape == (1, 32, 32)
     assert np.sum(np.abs(result.probe_modes) ** 2) > 0
+
+
+PETRA = (
+    __import__("pathlib").Path(__file__).resolve().parents[2].parent
+    / "shared/datasets/third_party/cdtools/PETRAIII_P25_Near_Field_Ptycho.cxi"
+)
+
+
+def test_measured_near_field_holograms_reconstruct_and_the_network_refers_to_the_solvers() -> None:
+    from ptycho_engine.errors import DataError
+    from ptycho_engine.pipeline import DataSource
+
+    if not PETRA.is_file():
+        pytest.skip(f"third-party data not available: {PETRA}")
+    source = DataSource(str(PETRA), propagation="near-field", focus_distance_m=3.65e-3)
+    spec = recipe(None, reconstructor="rpie", solver={"iterations": 8, "preview_every": 0})
+    result = drain(run(spec, source))
+    assert result.details["propagation"] == "near-field"
+    assert result.data_info["pixel_size_m"] == pytest.approx(178.66e-9, rel=1e-3)
+    errors = [h["loss"] for h in result.history]
+    assert errors[-1] < 0.85 * errors[0] and errors[-1] < 0.01  # (the residual of ePIE: 0.0069)
+    assert result.reconstruction is not None and result.reconstruction.valid.mean() > 0.2
+    with pytest.raises(DataError, match="--algorithm rpie"):
+        drain(run(recipe(64, 1, 1), source))

@@ -89,7 +89,7 @@ def test_petra_far_field_preparation_is_refused() -> None:
     assert any("parallel beam" in w for w in data.provenance["warnings"])
     with pytest.raises(DataError, match="near-field") as info:
         prepare(data, 64)
-    assert str(path) in str(info.value) and "allow_near_field" in str(info.value)
+    assert str(path) in str(info.value) and "--algorithm rpie" in str(info.value)
     forced = prepare(data, 64, allow_near_field=True)
     assert forced.N == 64 and "allow_near_field" in forced.provenance["steps"][-2]
     declared = read_data(path, propagation="far-field")
