@@ -3,10 +3,14 @@
 The app's views and the engine's PNG files use these same tables and levels, so an image
 looks the same on screen and on disk.
 
-Display modes follow the usual convention of complex image viewers: amplitude, phase,
-log amplitude and a complex (HSV) rendering where the hue is the phase and the value is the
-amplitude. Phases are in radians in ``[-pi, pi]``; a cyclic colour map keeps ``-pi`` and
-``pi`` the same colour.
+Display modes follow the usual convention of complex image viewers: amplitude, phase, real
+and imaginary parts, log amplitude and a complex (HSV) rendering where the hue is the phase and
+the value is the amplitude. Phases are in radians in ``[-pi, pi]``; a cyclic colour map keeps
+``-pi`` and ``pi`` the same colour.
+
+Image coordinates (line profiles, regions) follow pyqtgraph's image items: pixel ``(r, c)``
+covers ``[c, c + 1] x [r, r + 1]``, so ``(x, y)`` is (column, row) and the centre of pixel
+``(r, c)`` is ``(c + 0.5, r + 0.5)``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import enum
 import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,6 +29,13 @@ PHASE_LEVELS = (-math.pi, math.pi)
 MAX_DISPLAY_SIDE = 512
 
 
+#: A phase image whose robust range (:func:`robust_range`) spans less than this fraction of
+#: the full circle is shown over that range instead of ``PHASE_LEVELS`` (:func:`phase_levels`).
+PHASE_RANGE_FRACTION = 0.5
+#: Log amplitudes are floored at this fraction of the image's largest amplitude.
+LOG_FLOOR = 1e-6
+
+
 class DisplayMode(enum.Enum):
     """How a complex image is shown."""
 
@@ -31,6 +43,27 @@ class DisplayMode(enum.Enum):
     PHASE = "phase"
     LOG_AMPLITUDE = "log amplitude"
     COMPLEX = "complex"
+    REAL = "real"
+    IMAGINARY = "imaginary"
+    #: ``log10(1 + amplitude**2)``: a measured diffraction amplitude as log10 counts.
+    LOG_INTENSITY = "log10 counts"
+
+
+#: The modes of a complex image, in the order the display menus offer them.
+COMPLEX_MODES = (
+    DisplayMode.AMPLITUDE,
+    DisplayMode.PHASE,
+    DisplayMode.REAL,
+    DisplayMode.IMAGINARY,
+    DisplayMode.LOG_AMPLITUDE,
+    DisplayMode.COMPLEX,
+)
+#: The modes of a real, non-negative amplitude without a phase (a diffraction pattern).
+INTENSITY_MODES = (DisplayMode.LOG_INTENSITY, DisplayMode.AMPLITUDE, DisplayMode.LOG_AMPLITUDE)
+#: Modes whose image depends on the phase (ramp removal changes them).
+PHASE_MODES = frozenset(
+    {DisplayMode.PHASE, DisplayMode.REAL, DisplayMode.IMAGINARY, DisplayMode.COMPLEX}
+)
 
 
 def hsv_to_rgb(h: np.ndarray, s: np.ndarray | float, v: np.ndarray) -> np.ndarray:
@@ -85,6 +118,65 @@ def amplitude_lut(n: int = 256) -> np.ndarray:
     """A grey colour map, (n, 3) uint8, black to white."""
     ramp = np.round(np.linspace(0, 255, n)).astype(np.uint8)
     return np.stack([ramp, ramp, ramp], axis=-1)
+
+
+def diverging_lut(n: int = 256) -> np.ndarray:
+    """Blue - white - red, (n, 3) uint8: differences, white at the middle of the levels."""
+    t = np.linspace(-1.0, 1.0, n)
+    r = np.where(t < 0, 1.0 + t, 1.0)
+    b = np.where(t > 0, 1.0 - t, 1.0)
+    g = 1.0 - np.abs(t)
+    return np.round(np.stack([r, g, b], axis=-1) * 255).astype(np.uint8)
+
+
+#: Colour maps of the display menus and the PNG files, by name: the app's grey, cyclic
+#: (:func:`phase_lut`) and diverging maps, and matplotlib's perceptually uniform ones.
+COLOUR_MAPS = ("grey", "cyclic", "viridis", "magma", "inferno", "cividis", "twilight", "diverging")
+#: Maps whose first and last colours meet: only right for levels spanning the full circle.
+CYCLIC_MAPS = frozenset({"cyclic", "twilight"})
+#: The map of a phase shown over less than the full circle (a cyclic map would give both
+#: ends of the range one colour).
+PHASE_RANGE_MAP = "viridis"
+
+
+@functools.cache
+def _colour_lut(name: str, n: int) -> np.ndarray:
+    if name == "grey":
+        lut = amplitude_lut(n)
+    elif name == "cyclic":
+        lut = phase_lut(n)
+    elif name == "diverging":
+        lut = diverging_lut(n)
+    elif name in COLOUR_MAPS:
+        from matplotlib import colormaps
+
+        rgba = colormaps[name](np.linspace(0.0, 1.0, n))
+        lut = np.round(rgba[:, :3] * 255).astype(np.uint8)
+    else:
+        raise ValueError(f"unknown colour map {name!r}: choose one of {', '.join(COLOUR_MAPS)}")
+    lut.flags.writeable = False
+    return lut
+
+
+def colour_lut(name: str, n: int = 256) -> np.ndarray:
+    """The colour map ``name`` (one of :data:`COLOUR_MAPS`) as ``(n, 3)`` uint8 RGB, read-only.
+
+    Raises
+    ------
+    ValueError
+        An unknown name.
+    """
+    return _colour_lut(name, n)
+
+
+def default_colour_map(mode: DisplayMode, levels: tuple[float, float] | None = None) -> str:
+    """The map a view uses for ``mode`` until the user picks another: the cyclic map for a
+    phase over the full circle, :data:`PHASE_RANGE_MAP` for a phase over a smaller range (or
+    unwrapped), grey for everything else."""
+    if mode is DisplayMode.PHASE:
+        full = levels is None or levels[1] - levels[0] >= 2 * math.pi * (1 - 1e-6)
+        return "cyclic" if full else PHASE_RANGE_MAP
+    return "grey"
 
 
 def robust_range(image: np.ndarray, valid: np.ndarray | None = None) -> tuple[float, float]:
@@ -202,3 +294,318 @@ def render(
     if mode is DisplayMode.LOG_AMPLITUDE:
         return np.log10(np.maximum(np.asarray(amplitude, dtype=np.float32), 1e-6))
     return complex_to_rgb(amplitude, phase, valid=valid)
+
+
+def wrap_phase(phase: np.ndarray) -> np.ndarray:
+    """Phases brought into ``[-pi, pi)``, float32."""
+    ph = np.asarray(phase, dtype=np.float32)
+    return np.mod(ph + np.float32(math.pi), np.float32(2 * math.pi)) - np.float32(math.pi)
+
+
+#: :func:`phase_plane` fits its plane on at most this many pixels per side (evenly strided):
+#: the fit of a 512 x 512 phase then costs a few milliseconds, not a tenth of a second.
+PLANE_SAMPLE_SIDE = 256
+
+
+def _weights(
+    shape: tuple[int, ...], amplitude: np.ndarray | None, valid: np.ndarray | None
+) -> np.ndarray:
+    if amplitude is None:
+        w = np.ones(shape, np.float32)
+    else:
+        w = np.abs(np.asarray(amplitude, dtype=np.float32))
+    if valid is not None:
+        w = np.where(np.asarray(valid, dtype=bool), w, np.float32(0.0))
+    return np.where(np.isfinite(w), w, np.float32(0.0))
+
+
+def phase_plane(
+    phase: np.ndarray, amplitude: np.ndarray | None = None, valid: np.ndarray | None = None
+) -> tuple[float, float, float]:
+    """The least-squares plane of a (wrapped) phase image, weighted by the amplitude.
+
+    A wrapped phase is not a smooth function, so the plane is found in two steps: the mean
+    phase step between neighbouring pixels along each axis (the angle of the sum of
+    ``z[k + 1] * conj(z[k])``, ``z = amplitude * exp(1j * phase)``, which does not see the
+    wrapping) and the weighted mean phase give a first plane; the weighted least-squares
+    plane of what is left, wrapped into ``[-pi, pi)`` and now free of jumps where the content
+    is smooth, refines it. Images larger than :data:`PLANE_SAMPLE_SIDE` are fitted on an
+    evenly strided subset of their pixels (the neighbour steps stay one pixel long).
+
+    Parameters
+    ----------
+    phase : ndarray, (H, W) float
+        Radians.
+    amplitude : ndarray, (H, W) float, optional
+        Weights (default 1 everywhere).
+    valid : ndarray, (H, W) bool, optional
+        Pixels outside get no weight.
+
+    Returns
+    -------
+    (offset, slope_y, slope_x) : tuple of float
+        The plane ``offset + slope_y * row + slope_x * column``, radians and radians per pixel
+        (0, 0, 0 when no pixel has weight).
+    """
+    ph = np.asarray(phase, dtype=np.float32)
+    if ph.ndim != 2:
+        raise ValueError(f"expected a 2-D (H, W) phase image, got shape {ph.shape}")
+    height, width = ph.shape
+    w = _weights(ph.shape, amplitude, valid)
+    finite = np.isfinite(ph)
+    w = np.where(finite, w, np.float32(0.0))
+    ph = np.where(finite, ph, np.float32(0.0))
+    step = display_step(ph.shape, PLANE_SAMPLE_SIDE)
+    rows = np.arange(0, height, step)
+    cols = np.arange(0, width, step)
+
+    def mean_step(r: np.ndarray, c: np.ndarray, dr: int, dc: int) -> float:
+        # the angle of sum(z[k + 1] * conj(z[k])) in real arithmetic (float32 is plenty)
+        a, b = np.ix_(r, c), np.ix_(r + dr, c + dc)
+        weight = w[a] * w[b]
+        step = ph[b] - ph[a]
+        return math.atan2(
+            float(np.sum(weight * np.sin(step), dtype=np.float64)),
+            float(np.sum(weight * np.cos(step), dtype=np.float64)),
+        )
+
+    slope_x = mean_step(rows, cols[cols + 1 < width], 0, 1) if width > 1 else 0.0
+    slope_y = mean_step(rows[rows + 1 < height], cols, 1, 0) if height > 1 else 0.0
+    weight = w[np.ix_(rows, cols)].astype(np.float64)
+    total = float(weight.sum())
+    if not total > 0:
+        return 0.0, 0.0, 0.0
+    y = rows.astype(np.float64)[:, None]
+    x = cols.astype(np.float64)[None, :]
+    values = ph[np.ix_(rows, cols)].astype(np.float64)
+    ramp = slope_y * y + slope_x * x
+    left = values - ramp
+    offset = math.atan2(float(np.sum(weight * np.sin(left))), float(np.sum(weight * np.cos(left))))
+    residual = np.mod(left - offset + math.pi, 2 * math.pi) - math.pi
+    # weighted least squares of residual = a + b y + c x: the 3 x 3 normal equations
+    yb, xb = np.broadcast_to(y, weight.shape), np.broadcast_to(x, weight.shape)
+    basis = (np.ones_like(weight), yb, xb)
+    normal = np.array([[float(np.sum(weight * p * q)) for q in basis] for p in basis])
+    rhs = np.array([float(np.sum(weight * p * residual)) for p in basis])
+    fit = np.linalg.lstsq(normal, rhs, rcond=None)[0]
+    return offset + float(fit[0]), slope_y + float(fit[1]), slope_x + float(fit[2])
+
+
+def remove_phase_ramp(
+    phase: np.ndarray, amplitude: np.ndarray | None = None, valid: np.ndarray | None = None
+) -> np.ndarray:
+    """The phase less its amplitude-weighted least-squares plane (:func:`phase_plane`),
+    wrapped into ``[-pi, pi)``: (H, W) float32."""
+    offset, slope_y, slope_x = phase_plane(phase, amplitude, valid)
+    ph = np.asarray(phase, dtype=np.float32)
+    rows = (offset + slope_y * np.arange(ph.shape[0], dtype=np.float64)).astype(np.float32)
+    cols = (slope_x * np.arange(ph.shape[1], dtype=np.float64)).astype(np.float32)
+    return wrap_phase(ph - rows[:, None] - cols[None, :])
+
+
+def unwrap_phase(phase: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """The phase unwrapped (:func:`skimage.restoration.unwrap_phase`), shifted by a multiple
+    of 2 pi so that its median lies in ``[-pi, pi)``.
+
+    Slow on large images (about 0.1 s for 512 x 512): views unwrap their strided display
+    image, off the GUI thread where they can.
+
+    Parameters
+    ----------
+    phase : ndarray, (H, W) float
+        Wrapped phase, radians.
+    valid : ndarray, (H, W) bool, optional
+        Pixels outside (and non-finite ones) are left out of the unwrapping and come back NaN.
+
+    Returns
+    -------
+    ndarray, (H, W) float32
+    """
+    from skimage.restoration import unwrap_phase as skimage_unwrap
+
+    ph = np.asarray(phase, dtype=np.float64)
+    bad = ~np.isfinite(ph)
+    if valid is not None:
+        bad |= ~np.asarray(valid, dtype=bool)
+    if bad.all() or min(ph.shape) < 2:
+        return np.where(bad, np.nan, ph).astype(np.float32)
+    if bad.any():
+        masked = np.ma.masked_array(np.where(bad, 0.0, ph), mask=bad)
+        out = np.ma.filled(skimage_unwrap(masked).astype(np.float64), np.nan)
+    else:
+        out = np.asarray(skimage_unwrap(ph), dtype=np.float64)
+    centre = float(np.nanmedian(out))
+    out -= 2 * math.pi * math.floor((centre + math.pi) / (2 * math.pi))
+    return out.astype(np.float32)
+
+
+def phase_levels(
+    phase: np.ndarray, valid: np.ndarray | None = None, fraction: float = PHASE_RANGE_FRACTION
+) -> tuple[float, float]:
+    """Levels of a phase image: the full circle (``PHASE_LEVELS``) unless the robust range of
+    the valid pixels (:func:`robust_range`) spans less than ``fraction`` of it, in which case
+    that range: a phase of +-0.7 rad then uses the whole colour map instead of a fifth of it.
+    Use a non-cyclic map with such levels (:func:`default_colour_map`)."""
+    low, high = robust_range(phase, valid)
+    if high - low >= fraction * 2 * math.pi:
+        return PHASE_LEVELS
+    return low, high
+
+
+def display_image(
+    amplitude: np.ndarray,
+    phase: np.ndarray | None = None,
+    mode: DisplayMode = DisplayMode.AMPLITUDE,
+    *,
+    remove_ramp: bool = False,
+    unwrap: bool = False,
+    valid: np.ndarray | None = None,
+    amplitude_range: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """The array a view shows for ``mode``.
+
+    Parameters
+    ----------
+    amplitude : ndarray, (H, W) float
+    phase : ndarray, (H, W) float, optional
+        Radians (0 everywhere when None: a real, non-negative image).
+    mode : DisplayMode
+    remove_ramp : bool
+        Take the amplitude-weighted phase plane out first (:func:`remove_phase_ramp`); applies
+        to the modes of :data:`PHASE_MODES`.
+    unwrap : bool
+        Unwrap the phase (:func:`unwrap_phase`; PHASE only).
+    valid : ndarray, (H, W) bool, optional
+        Pixels the ramp fit and the unwrapping use (COMPLEX blanks the others).
+    amplitude_range : (float, float), optional
+        COMPLEX only: amplitude mapped to value 0 and 1 (default its robust range).
+
+    Returns
+    -------
+    ndarray
+        (H, W) float32, or (H, W, 3) uint8 for COMPLEX.
+    """
+    amp = np.asarray(amplitude, dtype=np.float32)
+    if amp.ndim != 2:
+        raise ValueError(f"expected a 2-D (H, W) amplitude, got shape {amp.shape}")
+    if mode is DisplayMode.AMPLITUDE:
+        return amp
+    if mode is DisplayMode.LOG_AMPLITUDE:
+        finite = amp[np.isfinite(amp)]
+        peak = float(finite.max()) if finite.size else 0.0
+        floor = max(peak * LOG_FLOOR, float(np.finfo(np.float32).tiny))
+        return np.log10(np.maximum(amp, np.float32(floor)))
+    if mode is DisplayMode.LOG_INTENSITY:
+        return log_scale(np.square(amp))
+    ph = np.zeros_like(amp) if phase is None else np.asarray(phase, dtype=np.float32)
+    if ph.shape != amp.shape:
+        raise ValueError(f"amplitude {amp.shape} and phase {ph.shape} must be equal 2-D shapes")
+    if remove_ramp and mode in PHASE_MODES:
+        ph = remove_phase_ramp(ph, amp, valid)
+    if mode is DisplayMode.PHASE:
+        return unwrap_phase(ph, valid) if unwrap else ph
+    if mode is DisplayMode.REAL:
+        return amp * np.cos(ph)
+    if mode is DisplayMode.IMAGINARY:
+        return amp * np.sin(ph)
+    return complex_to_rgb(amp, ph, amplitude_range, valid)
+
+
+def default_levels(
+    image: np.ndarray, mode: DisplayMode, valid: np.ndarray | None = None, *, unwrap: bool = False
+) -> tuple[float, float]:
+    """The levels a view takes from its first frame: the full circle for a wrapped phase (the
+    cyclic map then wraps seamlessly), (0, 255) for an RGB image, else :func:`robust_range`
+    of the valid pixels."""
+    if image.ndim == 3:
+        return 0.0, 255.0
+    if mode is DisplayMode.PHASE and not unwrap:
+        return PHASE_LEVELS
+    return robust_range(image, valid)
+
+
+def line_profile(
+    image: np.ndarray,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    samples: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Values of an image along a segment, interpolated bilinearly between pixel centres.
+
+    Parameters
+    ----------
+    image : ndarray, (H, W) float
+    start, end : (float, float)
+        ``(x, y)`` image coordinates (module docstring: the centre of pixel ``(r, c)`` is
+        ``(c + 0.5, r + 0.5)``). Points beyond the outer pixel centres take the edge value.
+    samples : int, optional
+        Points along the segment (default: one per pixel of length, at least 2).
+
+    Returns
+    -------
+    distance, values : ndarray, (samples,) float64
+        Distance from ``start`` in pixels and the image there (NaN pixels spread NaN).
+    """
+    img = np.asarray(image, dtype=np.float64)
+    if img.ndim != 2 or img.size == 0:
+        raise ValueError(f"expected a non-empty 2-D (H, W) image, got shape {img.shape}")
+    (x0, y0), (x1, y1) = start, end
+    length = math.hypot(x1 - x0, y1 - y0)
+    n = samples if samples is not None else max(2, math.ceil(length) + 1)
+    if n < 2:
+        raise ValueError(f"samples must be >= 2, got {n}")
+    t = np.linspace(0.0, 1.0, n)
+    cols = np.clip(x0 + t * (x1 - x0) - 0.5, 0.0, img.shape[1] - 1)
+    rows = np.clip(y0 + t * (y1 - y0) - 0.5, 0.0, img.shape[0] - 1)
+    r0 = np.minimum(np.floor(rows).astype(np.intp), img.shape[0] - 1)
+    c0 = np.minimum(np.floor(cols).astype(np.intp), img.shape[1] - 1)
+    r1 = np.minimum(r0 + 1, img.shape[0] - 1)
+    c1 = np.minimum(c0 + 1, img.shape[1] - 1)
+    fr, fc = rows - r0, cols - c0
+    top = img[r0, c0] * (1 - fc) + img[r0, c1] * fc
+    bottom = img[r1, c0] * (1 - fc) + img[r1, c1] * fc
+    return t * length, top * (1 - fr) + bottom * fr
+
+
+@dataclass(frozen=True)
+class RegionStats:
+    """Mean and standard deviation (population, ``ddof=0``) of the finite valid pixels of a
+    region, and how many there are (NaN statistics for none)."""
+
+    mean: float
+    std: float
+    count: int
+
+
+def region_pixels(
+    shape: tuple[int, ...], rect: tuple[float, float, float, float]
+) -> tuple[slice, slice]:
+    """The rows and columns of the pixels whose centres lie in ``rect = (x, y, width,
+    height)`` (image coordinates), clipped to ``shape``; empty slices for none."""
+    x, y, w, h = rect
+    if w < 0:
+        x, w = x + w, -w
+    if h < 0:
+        y, h = y + h, -h
+    c0, c1 = max(0, math.ceil(x - 0.5)), min(shape[1] - 1, math.floor(x + w - 0.5))
+    r0, r1 = max(0, math.ceil(y - 0.5)), min(shape[0] - 1, math.floor(y + h - 0.5))
+    return slice(r0, max(r0, r1 + 1)), slice(c0, max(c0, c1 + 1))
+
+
+def region_stats(
+    image: np.ndarray, rect: tuple[float, float, float, float], valid: np.ndarray | None = None
+) -> RegionStats:
+    """Statistics of the pixels of ``image`` (H, W) whose centres lie in ``rect`` (see
+    :func:`region_pixels`), over the finite pixels that ``valid`` keeps."""
+    img = np.asarray(image, dtype=np.float64)
+    if img.ndim != 2:
+        raise ValueError(f"expected a 2-D (H, W) image, got shape {img.shape}")
+    rows, cols = region_pixels(img.shape, rect)
+    values = img[rows, cols]
+    keep = np.isfinite(values)
+    if valid is not None:
+        keep &= np.asarray(valid, dtype=bool)[rows, cols]
+    values = values[keep]
+    if values.size == 0:
+        return RegionStats(math.nan, math.nan, 0)
+    return RegionStats(float(values.mean()), float(values.std()), int(values.size))

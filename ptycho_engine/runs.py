@@ -289,6 +289,8 @@ def export_object(
     fmt: str | None = None,
     loss_epochs: Sequence[int] = (),
     loss_values: Sequence[float] = (),
+    energy_ev: float | None = None,
+    distance_m: float | None = None,
 ) -> list[Path]:
     """Export a stitched object: a ptychodus product (``.h5``), or amplitude and phase files
     (``NAME_amplitude.tif`` / ``NAME_phase.tif``, or ``.png``).
@@ -299,6 +301,8 @@ def export_object(
         Target; its suffix picks the format.
     fmt : {".h5", ".tif", ".png"}, optional
         The format chosen in a dialog's type filter: used when ``path`` has no suffix.
+    energy_ev, distance_m : float, optional
+        Recorded in a product (0 there when unknown).
 
     Returns
     -------
@@ -335,6 +339,8 @@ def export_object(
                 name=name,
                 loss_epochs=loss_epochs,
                 loss_values=loss_values,
+                energy_ev=energy_ev,
+                distance_m=distance_m,
             )
         ]
     written = []

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import ctypes.util
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, QTimer
@@ -14,6 +15,58 @@ from PySide6.QtWidgets import QApplication
 ORGANISATION = "ptycho-explorer"
 APPLICATION = "Ptycho Explorer"
 SCREENSHOT_DELAY_MS = 250
+#: System libraries Qt 6's xcb platform plugin loads (names for ``ctypes.util.find_library``)
+#: and the Debian packages that hold them; PySide6's wheels do not bring them.
+XCB_LIBRARIES = (
+    ("xcb-icccm", "libxcb-icccm4"),
+    ("xcb-image", "libxcb-image0"),
+    ("xcb-keysyms", "libxcb-keysyms1"),
+    ("xcb-randr", "libxcb-randr0"),
+    ("xcb-render-util", "libxcb-render-util0"),
+    ("xcb-xkb", "libxcb-xkb1"),
+    ("xkbcommon-x11", "libxkbcommon-x11-0"),
+    ("xcb-cursor", "libxcb-cursor0"),
+)
+#: Set to 1 to start without looking for the xcb libraries (a system that has them where
+#: ``find_library`` does not look).
+SKIP_LIBRARY_CHECK = "PTYCHO_GUI_SKIP_LIBRARY_CHECK"
+
+
+def uses_xcb(environ: Mapping[str, str], platform: str = sys.platform) -> bool:
+    """True when Qt will start with its xcb (X11) platform plugin: on Linux, with
+    ``QT_QPA_PLATFORM`` unset (outside a Wayland session) or set to ``xcb``."""
+    if not platform.startswith("linux"):
+        return False
+    chosen = environ.get("QT_QPA_PLATFORM", "").strip().lower()
+    if chosen:
+        return chosen.split(":", 1)[0].split(";", 1)[0] == "xcb"
+    wayland = environ.get("XDG_SESSION_TYPE", "") == "wayland" and environ.get("WAYLAND_DISPLAY")
+    return not wayland
+
+
+def missing_xcb_packages() -> list[str]:
+    """The Debian packages of :data:`XCB_LIBRARIES` whose library is not found."""
+    return [pkg for name, pkg in XCB_LIBRARIES if ctypes.util.find_library(name) is None]
+
+
+def system_library_problem(
+    environ: Mapping[str, str] | None = None, platform: str = sys.platform
+) -> str:
+    """One line naming the missing packages and the command that installs them when Qt's
+    xcb platform would fail to load (Qt's own error does not name the library); ``""`` when
+    nothing is missing, Qt uses another platform, or :data:`SKIP_LIBRARY_CHECK` is set."""
+    env = os.environ if environ is None else environ
+    if env.get(SKIP_LIBRARY_CHECK) == "1" or not uses_xcb(env, platform):
+        return ""
+    missing = missing_xcb_packages()
+    if not missing:
+        return ""
+    return (
+        f"ptycho-gui: Qt's X11 (xcb) platform needs system libraries that are missing: "
+        f"{' '.join(missing)}; install Qt's xcb libraries with: sudo apt-get install "
+        f"{' '.join(pkg for _name, pkg in XCB_LIBRARIES)} (or run without a display with "
+        f"QT_QPA_PLATFORM=offscreen)"
+    )
 
 
 def preload_tensorflow() -> None:
@@ -63,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--N", type=int, default=64, help="patch size (default 64)")
     parser.add_argument("--gridsize", type=int, default=2, help="gridsize 1-3 (default 2)")
     parser.add_argument("--probe", default="", help="probe file (default: the data's probe)")
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="JSON mapping profile for a generic NPZ/HDF5 file (e.g. tests/io/profiles/tike.json)",
+    )
     parser.add_argument("--epochs", type=int, default=10, help="epochs (default 10)")
     parser.add_argument(
         "--algorithm",
@@ -189,6 +247,10 @@ class LaunchController(QObject):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the application; returns the exit status."""
     args = build_parser().parse_args(argv)
+    problem = system_library_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     preload_tensorflow()
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "ptycho-gui"])
     assert isinstance(app, QApplication)
@@ -225,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.study:
         window.open_study(args.study)  # a bad folder is reported in the tab
     if args.file:
-        window.open_file(args.file)
+        window.open_file(args.file, args.profile)
     else:
         cache = args.cache_dir or str(default_cache_dir())
         window.open_sample(str(RECIPE_PATH), cache)

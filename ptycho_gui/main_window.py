@@ -2,45 +2,37 @@
 
 from __future__ import annotations
 
-import math
-import shutil
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QDockWidget,
     QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
-    QScrollArea,
-    QSplitter,
     QTabWidget,
     QWidget,
 )
 
 from ptycho_engine.data import DiffractionData
-from ptycho_engine.errors import DataError
 from ptycho_engine.study import StudySpec
-from ptycho_gui.jobs import TaskWorker, start_worker, stop_workers
+from ptycho_gui.jobs import start_worker, stop_workers
+from ptycho_gui.live_views import LiveViews, with_placeholder
+from ptycho_gui.probe_handover import ProbeHandover
+from ptycho_gui.run_controller import RunController
+from ptycho_gui.session import AppTaskWorker, SessionController
 from ptycho_gui.study_controller import StudyController
 from ptycho_gui.study_worker import StudyWorker
-from ptycho_gui.view_models.comparison import position_scale
-from ptycho_gui.view_models.export import export_format, export_task, probe_file_task
+from ptycho_gui.view_models.comparison import MAX_RUNS, MIN_RUNS, data_mismatch, position_scale
+from ptycho_gui.view_models.export import export_format, export_task
 from ptycho_gui.view_models.run_settings import RunSettings, valid_n_choices
 from ptycho_gui.view_models.run_table_model import RunTableModel
-from ptycho_gui.view_models.runs import (
-    DataSummary,
-    RunInfo,
-    RunOutcome,
-    RunRecord,
-    RunSnapshot,
-)
+from ptycho_gui.view_models.runs import DataSummary, RunRecord
+from ptycho_gui.view_models.session import SessionContents
 from ptycho_gui.view_models.settings_model import SettingsModel
+from ptycho_gui.view_models.texts import about_text, shortcuts_text, start_hint
 from ptycho_gui.widgets.compare_window import CompareWindow
 from ptycho_gui.widgets.data_panel import DataPanelWidget
 from ptycho_gui.widgets.image_views import (
@@ -52,16 +44,18 @@ from ptycho_gui.widgets.image_views import (
 from ptycho_gui.widgets.run_table import RunTableWidget
 from ptycho_gui.widgets.settings_panel import SettingsPanelWidget
 from ptycho_gui.widgets.study_panel import StudyPanelWidget, default_study_folder
+from ptycho_gui.window_actions import WindowActions, about_versions, message_box
+from ptycho_gui.window_layout import StatusWidgets, WindowLayout, central_splitters
 from ptycho_gui.window_state import WindowState
 from ptycho_gui.worker import EngineWorker
 
-REDRAW_INTERVAL_MS = 50  # at most 20 redraws per second
 DATA_FILTER = "Diffraction data (*.npz *.h5 *.hdf5 *.cxi *.nxs);;All files (*)"
 EXPORT_FILTER = (
     "Ptychodus product (*.h5);;TIFF amplitude + phase (*.tif);;PNG amplitude + phase (*.png)"
 )
 #: Longest wait for the workers' threads when the window closes.
 SHUTDOWN_TIMEOUT_MS = 1800
+TITLE = "Ptycho Explorer"
 
 
 class MainWindow(QMainWindow):
@@ -70,12 +64,14 @@ class MainWindow(QMainWindow):
     Parameters
     ----------
     settings : QSettings
-        Where the session (layout, last folder, recent files) is kept.
+        Where the layout, last folder, recent files and last session folder are kept.
     run_settings : RunSettings, optional
         Initial settings of the model and training panels.
     show_error_dialogs : bool
         Also show errors in a (non-modal) message box; tests keep it off and read
         :attr:`error_label`.
+    session_dir : Path, optional
+        Folder that receives a run folder per finished run (None: runs are not written).
 
     Signals
     -------
@@ -90,6 +86,10 @@ class MainWindow(QMainWindow):
     run_probe_applied(int, str)
         A run's probe (every mode, written to the probe file) is the settings' probe and the
         algorithm is the network (:meth:`use_run_probe`).
+    session_opened(list)
+        A session folder's runs fill the run table (the records).
+    session_saved(str, int)
+        The session was copied: the folder and its run count.
     """
 
     data_ready = Signal(object)
@@ -97,6 +97,8 @@ class MainWindow(QMainWindow):
     study_completed = Signal(object)
     export_finished = Signal(object)
     run_probe_applied = Signal(int, str)
+    session_opened = Signal(object)
+    session_saved = Signal(str, int)
 
     def __init__(
         self,
@@ -107,49 +109,56 @@ class MainWindow(QMainWindow):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Ptycho Explorer")
+        self.setWindowTitle(TITLE)
         self.resize(1500, 950)
         self.qsettings = settings
         self.show_error_dialogs = show_error_dialogs
         self.data: DiffractionData | None = None
         self.summary: DataSummary | None = None
-        self.current_run_id: int | None = None
         self.window_state = WindowState(settings)
         self.last_folder = self.window_state.last_folder
         self.compare_windows: list[CompareWindow] = []
-        self._pending_snapshot: RunSnapshot | None = None
-        self._pending_probe: RunSnapshot | None = None
-        self.redraws = 0
-        self.probe_redraws = 0
-        # probe file of a run being handed to the settings: (run id, path)
-        self._probe_handover: tuple[int, str] | None = None
-        self._probe_dir: Path | None = None  # a temporary folder, without a session folder
+        self.about_box: QMessageBox | None = None
         self._closed = False
         self.threads_left: list[str] = []
 
         self.settings_model = SettingsModel(run_settings or RunSettings(), self)
         self.run_model = RunTableModel(self)
         self._build_widgets()
-        self._build_menus()
+        self.menu_actions = WindowActions(self, self._action_handlers())
+        self.recent_menu = self.menu_actions.recent_menu
 
         self.session_dir = session_dir
         self.worker = EngineWorker(session_dir)
-        self.tasks = TaskWorker()
+        self.tasks = AppTaskWorker()
+        self.session = SessionController(settings, self.tasks, session_dir, self)
+        self.live = LiveViews(
+            self.object_views, self.probe_view, self.loss_plot, self.diffraction_view,
+            self.placeholder, self,
+        )  # fmt: skip
+        self.live.pinned_changed.connect(self._on_live_pinned_changed)
+        self.redraw_timer = self.live.timer
+        self.runs = RunController(
+            self.worker, self.run_model, self.live, self.status_label, self.error_label,
+            self.progress_bar, self.eta_label, self,
+        )  # fmt: skip
+        self.runs.run_completed.connect(self.run_completed)
         w = self.worker
         w.data_loaded.connect(self._on_worker_data_loaded)
-        w.run_started.connect(self._on_worker_run_started)
-        w.snapshot_ready.connect(self._on_worker_snapshot_ready)
-        w.run_finished.connect(self._on_worker_run_finished)
-        w.error_occurred.connect(self._on_worker_error_occurred)
-        w.progress_changed.connect(self._on_worker_progress_changed)
-        w.pattern_predicted.connect(self._on_worker_pattern_predicted)
-        w.status_changed.connect(self._on_worker_status_changed)
-        w.stage_changed.connect(self._on_worker_stage_changed)
+        w.error_occurred.connect(self._show_error)
+        w.status_changed.connect(self.status_label.setText)
         w.probe_read.connect(self.settings_panel.show_probe_read)
         self.tasks.task_finished.connect(self._on_tasks_task_finished)
         self.tasks.task_failed.connect(self._on_tasks_task_failed)
+        self.session.offer_with(self.menu_actions.restore_session, self.restore_button)
+        self.session.session_read.connect(self._on_session_session_read)
+        self.session.session_saved.connect(self._on_session_session_saved)
+        self.session.failed.connect(self._show_error)
         self.engine_thread = start_worker(self.worker, "engine-worker", self)
         self.tasks_thread = start_worker(self.tasks, "task-worker", self)
+        # phase unwrapping of big images runs in the task worker, not the GUI thread
+        self.object_views.set_task_worker(self.tasks)
+        self.probe_view.set_task_worker(self.tasks)
         self.worker.request_warmup()
 
         self.study_worker = StudyWorker()
@@ -160,24 +169,45 @@ class MainWindow(QMainWindow):
         self.study.study_completed.connect(self.study_completed)
 
         self.settings_model.settings_committed.connect(self._on_settings_model_settings_committed)
-        self.settings_panel.start_clicked.connect(self._on_settings_panel_start_clicked)
-        self.settings_panel.stop_clicked.connect(self.worker.stop_run)
-        self.settings_panel.probe_rejected.connect(self._on_settings_panel_probe_rejected)
+        self.settings_model.undo_stack.indexChanged.connect(self._on_undo_stack_index_changed)
+        self.settings_panel.start_clicked.connect(self.start_run)
+        self.settings_panel.stop_clicked.connect(self.stop_run)
+        self.settings_panel.probe_rejected.connect(self._show_error)
         self.settings_panel.probe_requested.connect(self.worker.request_probe)
         self.data_panel.open_requested.connect(self.choose_file)
+        self.data_panel.reload_requested.connect(self.open_file)
         self.data_panel.position_clicked.connect(self._on_data_panel_position_clicked)
         self.run_table.show_requested.connect(self.show_run)
         self.run_table.compare_requested.connect(self.open_comparison)
         self.run_table.export_requested.connect(self._on_run_table_export_requested)
         self.run_table.use_probe_requested.connect(self.use_run_probe)
-        self.settings_panel.probe_applied.connect(self._on_settings_panel_probe_applied)
+        self.run_table.live_requested.connect(self.back_to_live_run)
+        self.probe_handover = ProbeHandover(
+            self.settings_panel, self.settings_model, self.tasks, lambda: self.session_dir, self
+        )
+        self.probe_handover.applied.connect(self.run_probe_applied)
+        self.probe_handover.failed.connect(self._show_error)
+        self.probe_handover.status.connect(self.status_label.setText)
 
-        self.redraw_timer = QTimer(self)
-        self.redraw_timer.setInterval(REDRAW_INTERVAL_MS)
-        self.redraw_timer.timeout.connect(self._on_redraw_timer_timeout)
-        self.redraw_timer.start()
+        self._on_undo_stack_index_changed()
         self.setAcceptDrops(True)
-        self._restore_session()
+        self._restore_layout()
+        self.session.count_last_session()
+
+    @property
+    def current_run_id(self) -> int | None:
+        """The newest run started on the loaded data."""
+        return self.runs.current_run_id
+
+    @property
+    def redraws(self) -> int:
+        """Object frames drawn."""
+        return self.live.redraws
+
+    @property
+    def probe_redraws(self) -> int:
+        """Refined probes drawn."""
+        return self.live.probe_redraws
 
     # ------------------------------------------------------------------ construction
 
@@ -186,19 +216,12 @@ class MainWindow(QMainWindow):
         self.probe_view = ProbeViewWidget()
         self.loss_plot = LossPlotWidget()
         self.diffraction_view = DiffractionPairWidget()
-        lower = QSplitter(Qt.Orientation.Horizontal)
-        lower.setObjectName("lower_splitter")
-        lower.addWidget(self.probe_view)
-        lower.addWidget(self.loss_plot)
-        lower.addWidget(self.diffraction_view)
-        lower.setSizes([380, 300, 380])
-        central = QSplitter(Qt.Orientation.Vertical)
-        central.setObjectName("central_splitter")
-        central.addWidget(self.object_views)
-        central.addWidget(lower)
-        central.setSizes([560, 300])
-        self.central_splitter = central
-        self.lower_splitter = lower
+        self.placeholder = QLabel("Open a diffraction file (File > Open data…, Ctrl+O)")
+        central, lower = central_splitters(
+            with_placeholder(self.object_views, self.placeholder),
+            self.probe_view, self.loss_plot, self.diffraction_view,
+        )  # fmt: skip
+        self.central_splitter, self.lower_splitter = central, lower
         self.study_panel = StudyPanelWidget()
         base = Path(str(self.qsettings.value("study/base", str(Path.home() / "ptycho-studies"))))
         self.study_panel.folder_edit.setText(str(default_study_folder(base)))
@@ -208,93 +231,53 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(central, "Reconstruction")
         self.tabs.addTab(self.study_panel, "Study")
         self.setCentralWidget(self.tabs)
-
         self.data_panel = DataPanelWidget()
         self.settings_panel = SettingsPanelWidget(self.settings_model)
         self.run_table = RunTableWidget(self.run_model)
-        self.data_panel.setMinimumWidth(250)
-        data_dock = self._add_dock(
-            "data_dock", "Data", self.data_panel, Qt.DockWidgetArea.LeftDockWidgetArea
-        )
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.settings_panel)
-        # as wide as the panel needs, so that it never scrolls sideways
-        side = self.settings_panel.minimumSizeHint().width()
-        scroll.setMinimumWidth(max(330, side + scroll.verticalScrollBar().sizeHint().width() + 4))
-        settings_dock = self._add_dock(
-            "settings_dock",
-            "Reconstruction settings",
-            scroll,
-            Qt.DockWidgetArea.RightDockWidgetArea,
-        )
-        runs_dock = self._add_dock(
-            "runs_dock", "Runs", self.run_table, Qt.DockWidgetArea.BottomDockWidgetArea
-        )
-        self._default_docks = (runs_dock, data_dock)
-        # the docks belong to the Reconstruction tab: the Study tab gets the whole window
-        self._reconstruction_docks = (data_dock, settings_dock, runs_dock)
-        self._hidden_docks: list[QDockWidget] = []
-        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
-        self.resizeDocks([runs_dock], [150], Qt.Orientation.Vertical)
-        self.resizeDocks([data_dock], [270], Qt.Orientation.Horizontal)
+        self.layout_manager = WindowLayout(
+            self, self.tabs, self.study_panel,
+            (self.data_panel, self.settings_panel, self.run_table),
+            {"central": central, "lower": lower}, self.window_state,
+        )  # fmt: skip
+        status = StatusWidgets(self.statusBar())
+        self.status_label, self.error_label = status.status_label, status.error_label
+        self.progress_bar, self.eta_label = status.progress_bar, status.eta_label
+        self.restore_button = status.restore_button
+        self.restore_button.clicked.connect(self.restore_last_session)
 
-        self.status_label = QLabel("Starting the engine…")
-        self.error_label = QLabel("")
-        self.error_label.setStyleSheet("color: #d04040;")
-        self.error_label.setWordWrap(False)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setMaximumWidth(220)
-        self.progress_bar.setRange(0, 1)
-        self.progress_bar.setValue(0)
-        self.eta_label = QLabel("")
-        bar = self.statusBar()
-        bar.addWidget(self.status_label, 1)
-        bar.addWidget(self.error_label, 2)
-        bar.addPermanentWidget(self.progress_bar)
-        bar.addPermanentWidget(self.eta_label)
-
-    def _add_dock(
-        self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea
-    ) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)
-        dock.setWidget(widget)
-        self.addDockWidget(area, dock)
-        return dock
-
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        open_action = QAction("&Open data…", self)
-        open_action.setShortcut("Ctrl+O")
-        open_action.triggered.connect(self.choose_file)
-        file_menu.addAction(open_action)
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        file_menu.addSeparator()
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut("Ctrl+Q")
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
-        run_menu = self.menuBar().addMenu("&Run")
-        start = QAction("&Start", self)
-        start.triggered.connect(self._on_settings_panel_start_clicked)
-        stop = QAction("S&top", self)
-        stop.triggered.connect(lambda: self.worker.stop_run())
-        run_menu.addAction(start)
-        run_menu.addAction(stop)
-        self._rebuild_recent_menu()
+    def _action_handlers(self) -> dict[str, Callable[[], object]]:
+        return {
+            "open_data": self.choose_file,
+            "open_session": self._on_open_session_triggered,
+            "save_session": self._on_save_session_triggered,
+            "restore_session": self.restore_last_session,
+            "quit": self.close,
+            "undo": lambda: self._undo(self.settings_model.undo, "undo"),
+            "redo": lambda: self._undo(self.settings_model.redo, "redo"),
+            "start": self.start_run,
+            "stop": self.stop_run,
+            "compare": self.compare_selected,
+            "next_run": lambda: self.show_adjacent_run(+1),
+            "previous_run": lambda: self.show_adjacent_run(-1),
+            "live_run": self.back_to_live_run,
+            "shortcuts": lambda: message_box(self, "Keyboard shortcuts", shortcuts_text()),
+            "about": self.show_about,
+        }
 
     # ------------------------------------------------------------------ public actions
 
-    def open_file(self, path: str) -> None:
-        """Load a diffraction file in the worker (stops the current run)."""
+    def open_file(self, path: str, profile: str | None = None) -> None:
+        """Load a diffraction file in the worker (stops the current run); ``profile`` is a
+        JSON mapping profile (default: the data panel's choice)."""
         self.last_folder = str(Path(path).parent)
+        profile = self.data_panel.profile if profile is None else profile
+        self.data_panel.note_opening(path)
         self.status_label.setText(f"Opening {path}…")
-        self.worker.request_load(path)
+        self._stopping(self.worker.request_load(path, profile))
 
     def open_sample(self, recipe_path: str, cache_dir: str) -> None:
         """Load the bundled sample data (simulated on first use)."""
-        self.worker.request_sample(recipe_path, cache_dir)
+        self._stopping(self.worker.request_sample(recipe_path, cache_dir))
 
     def choose_file(self) -> None:
         """Ask for a data file."""
@@ -302,34 +285,68 @@ class MainWindow(QMainWindow):
         if path:
             self.open_file(path)
 
-    def start_run(self) -> None:
-        """Run the current settings now."""
-        self._on_settings_panel_start_clicked()
+    def start_run(self) -> int | None:
+        """Run the current settings now (the views follow that run: a shown run is unpinned);
+        returns the run's id (None without data)."""
+        if self.data is None:
+            self._show_error("no data loaded: open a diffraction file first")
+            return None
+        self.live.unpin()
+        return self._request_run(self.settings_model.flush())
+
+    def stop_run(self) -> None:
+        """Stop the running run (within one step) and drop a queued one."""
+        self._stopping(self.worker.stop_run())
 
     def recent_files(self) -> list[str]:
         """Recently opened files, newest first."""
         return self.window_state.recent_files()
 
     def show_run(self, run_id: int) -> None:
-        """Show a finished run's object and probe in the live views."""
+        """Show a run in the views: a finished run is pinned there (the live run goes on
+        without overwriting it) until :meth:`back_to_live_run`; the live run unpins."""
         record = self.run_model.record(run_id)
-        if record is None or record.object is None:
+        if record is not None and record.run_id == self.live.live_id and not record.ended:
+            self.back_to_live_run()
+        elif record is None or record.object is None:
+            self.status_label.setText(f"Run #{run_id} has no image to show yet")
+        else:
+            self.live.pin(record)
+
+    def back_to_live_run(self) -> None:
+        """The views follow the live run again."""
+        self.live.unpin()
+
+    def show_adjacent_run(self, step: int) -> None:
+        """Show the next (``step`` > 0) or previous finished run after the one shown."""
+        ids = [r.run_id for r in self.run_model.records if r.ended and r.object is not None]
+        shown = self.live.pinned_id or self.live.shown_id
+        if shown is None:
+            later = ids if step > 0 else ids[::-1]
+        else:
+            later = [i for i in ids if i > shown] if step > 0 else [i for i in ids if i < shown]
+            later = later if step > 0 else later[::-1]
+        if not later:
+            self.status_label.setText(f"No {'next' if step > 0 else 'previous'} finished run")
             return
-        self.object_views.reset_levels()
-        self.object_views.show_object(
-            np.abs(record.object).astype(np.float32),
-            np.angle(record.object).astype(np.float32),
-            record.valid,
-        )
-        self.probe_view.show_probe(record.probe)
-        self.loss_plot.set_iterative(record.settings.iterative)
-        self.loss_plot.clear_history()
-        for epoch, loss, val in record.history:
-            self.loss_plot.add_point(epoch, loss, val)
+        self.run_table.select_run_ids([later[0]])
+        self.show_run(later[0])
+
+    def compare_selected(self) -> CompareWindow | None:
+        """Compare the runs selected in the table."""
+        ids = self.run_table.selected_run_ids()
+        if not MIN_RUNS <= len(ids) <= MAX_RUNS:
+            self._show_error(f"select {MIN_RUNS} to {MAX_RUNS} runs in the table to compare")
+            return None
+        return self.open_comparison(ids)
 
     def open_comparison(self, run_ids: list[int]) -> CompareWindow | None:
-        """Open a comparison of 2 to 6 runs; errors go to the status bar."""
+        """Open a comparison of 2 to 6 runs of one data file; refusals go to the status bar."""
         records = [r for r in (self.run_model.record(i) for i in run_ids) if r is not None]
+        mismatch = data_mismatch(records)
+        if mismatch:
+            self._show_error(mismatch)
+            return None
         try:
             scales = [self._scale_of(r) for r in records]
             window = CompareWindow(records, scales, self.tasks)
@@ -361,31 +378,37 @@ class MainWindow(QMainWindow):
         return self.tasks.request("export", ("export", run_id, path), task)
 
     def use_run_probe(self, run_id: int) -> bool:
-        """Hand the probe a run ended with to the next network run: every mode is written to
-        a ``.npy`` probe file (in the task worker, in the session folder or a temporary
-        one), which then goes through the settings panel's probe reading, so it is applied
-        only when it fits N; then the algorithm becomes the network. :attr:`run_probe_applied`
-        says when it is done; errors go to the status bar. Returns False when the run has no
-        probe."""
-        record = self.run_model.record(run_id)
-        if record is None or record.probe_modes is None:
-            self._show_error(f"run #{run_id} has no probe to use: wait until it has ended")
-            return False
-        path = self._probe_folder() / f"run-{run_id}-probe.npy"
-        self.status_label.setText(f"Writing the probe of run #{run_id}…")
-        try:
-            task = probe_file_task(record.probe_modes, path)
-        except DataError as exc:
-            self._show_error(f"run #{run_id}: {exc}")
-            return False
-        return self.tasks.request("probe-file", ("probe-file", run_id), task)
+        """Hand the probe a run ended with to the next network run (see
+        :mod:`ptycho_gui.probe_handover`): :attr:`run_probe_applied` says when it is done;
+        errors go to the status bar. Returns False when the run has no probe."""
+        return self.probe_handover.use(self.run_model.record(run_id), run_id)
 
-    def _probe_folder(self) -> Path:
-        if self.session_dir is not None:
-            return Path(self.session_dir) / "probes"
-        if self._probe_dir is None:
-            self._probe_dir = Path(tempfile.mkdtemp(prefix="ptycho-explorer-probes-"))
-        return self._probe_dir
+    def open_session(self, folder: str) -> bool:
+        """Fill the run table with the runs of a session folder (read in the task worker;
+        :attr:`session_opened` says when); new runs then go to that folder. Stops the run."""
+        self.stop_run()
+        self.status_label.setText(f"Reading the session {folder}…")
+        return self.session.open(folder)
+
+    def restore_last_session(self) -> bool:
+        """:meth:`open_session` of the last session that made runs."""
+        if not self.session.last_dir:
+            self._show_error("no earlier session to restore")
+            return False
+        return self.open_session(self.session.last_dir)
+
+    def save_session_as(self, folder: str) -> bool:
+        """Copy this session's finished runs to the new folder ``folder`` (task worker;
+        :attr:`session_saved` says when)."""
+        self.status_label.setText(f"Copying the session to {folder}…")
+        return self.session.save_as(folder)
+
+    def show_about(self) -> QMessageBox:
+        """The About box: versions and the loaded data's provenance (non-modal)."""
+        provenance = None if self.data is None else dict(self.data.provenance)
+        text = about_text(about_versions(), provenance)
+        self.about_box = message_box(self, f"About {TITLE}", text)
+        return self.about_box
 
     def start_study(self, spec: StudySpec, out: str) -> bool:
         """Run (or resume) a study into the folder ``out`` (see :class:`StudyController`)."""
@@ -422,43 +445,48 @@ class MainWindow(QMainWindow):
             self.threads_left = running
         for window in list(self.compare_windows):
             window.close()
-        if self._probe_dir is not None:
-            # the task worker has ended: nothing writes there any more
-            shutil.rmtree(self._probe_dir, ignore_errors=True)
-            self._probe_dir = None
+        self.probe_handover.cleanup()  # the task worker has ended: nothing writes there now
 
-    # ------------------------------------------------------------------ slots: settings
+    # ------------------------------------------------------------------ runs
+
+    def _request_run(self, settings: RunSettings) -> int:
+        self.restore_button.setVisible(False)  # this session has begun (the menu keeps it)
+        return self.runs.request_run(settings, self.summary.path if self.summary else "")
+
+    def _stopping(self, dropped: int | None) -> None:
+        self.runs.stopping(dropped)
 
     def _on_settings_model_settings_committed(self, settings: RunSettings) -> None:
         if self.data is not None and self.settings_panel.rerun_check.isChecked():
-            self.worker.request_run(settings)
+            self._request_run(settings)
 
-    def _on_settings_panel_start_clicked(self) -> None:
-        if self.data is None:
-            self._show_error("no data loaded: open a diffraction file first")
-            return
-        self.worker.request_run(self.settings_model.flush())
+    def _on_live_pinned_changed(self, run_id: int | None) -> None:
+        live = self.live.live_id if self.live.live_running else None
+        self.run_table.set_pinned(run_id, live)
+        self.menu_actions.live_run.setEnabled(run_id is not None)
+        self.run_model.set_shown(run_id)
+        name = f" — {Path(self.summary.path).name}" if self.summary is not None else ""
+        pinned = f" — showing run #{run_id}" if run_id is not None else ""
+        self.setWindowTitle(f"{TITLE}{name}{pinned}")
 
-    def _on_settings_panel_probe_rejected(self, message: str) -> None:
-        self._probe_handover = None  # a run's probe that does not fit: the algorithm stays
-        self._show_error(message)
+    # ------------------------------------------------------------------ slots: settings
 
-    def _on_settings_panel_probe_applied(self, path: str) -> None:
-        handover = self._probe_handover
-        if handover is None or handover[1] != path:
-            return
-        self._probe_handover = None
-        # in the same turn as the probe: the debounced commit runs once, with both
-        self.settings_model.update(algorithm="pinn")
-        self.status_label.setText(f"The next PINN run starts from the probe of run #{handover[0]}")
-        self.run_probe_applied.emit(handover[0], path)
+    def _undo(self, step: Callable[[], bool], name: str) -> None:
+        if not step():
+            self.status_label.setText(f"Nothing to {name}")
+
+    def _on_undo_stack_index_changed(self, _index: int = 0) -> None:
+        self.menu_actions.show_undo_state(self.settings_model.undo_stack)
 
     # ------------------------------------------------------------------ slots: worker
 
     def _on_worker_data_loaded(self, data: DiffractionData, summary: DataSummary) -> None:
         self.data = data
         self.summary = summary
+        self.runs.data_loaded()
         self.error_label.setText("")
+        self.error_label.setToolTip("")
+        self.statusBar().clearMessage()
         self.data_panel.set_data(data, summary)
         choices = valid_n_choices(data.N)
         current = self.settings_model.settings
@@ -467,140 +495,54 @@ class MainWindow(QMainWindow):
         elif current.N not in choices:
             fitting = [n for n in choices if n <= current.N] or choices
             self.settings_model.reset(current.replace(N=fitting[-1]))
-        self.settings_panel.set_detector(data.N)
-        self.settings_panel.data_probe = data.probe
-        if not self.settings_model.settings.probe_path:
-            self.settings_panel.probe_view.show_probe(data.probe)
+        # the valid N, the file's geometry and probe; a new file clears the old one's edits
+        self.settings_panel.show_data(data)
+        self.live.set_pixel_size(data.pixel_size_m)
+        hint = start_hint(summary.path)
+        self.live.clear(data.probe, hint)
+        self.status_label.setText(f"Loaded {data.n_patterns} patterns. {hint}.")
         self._remember_file(summary.path)
         self.data_ready.emit(summary)
-
-    def _on_worker_run_started(self, info: RunInfo) -> None:
-        record = RunRecord(
-            info.run_id,
-            info.settings,
-            warm=info.warm,
-            probe=info.probe,
-            positions_px=info.positions_px,
-            pixel_size_m=info.pixel_size_m,
-            data_path=info.data_path,
-        )
-        self.run_model.add(record)
-        self.current_run_id = info.run_id
-        self._pending_snapshot = None
-        self._pending_probe = None
-        self.object_views.reset_levels()
-        self.loss_plot.set_iterative(info.settings.iterative)
-        self.loss_plot.clear_history()
-        if info.probe is not None:
-            self.probe_view.show_probe(info.probe, "start" if info.settings.iterative else "")
-        self.progress_bar.setRange(0, info.settings.planned_epochs)
-        self.progress_bar.setValue(0)
-        self.eta_label.setText("")
-        self.error_label.setText("")
-        self.status_label.setText(f"Run #{info.run_id} ({info.warm}): {info.settings.label()}")
-
-    def _on_worker_snapshot_ready(self, snap: RunSnapshot) -> None:
-        record = self.run_model.record(snap.run_id)
-        epoch_end = snap.epoch > 0 and not snap.image_only
-        if record is not None and epoch_end:
-            record.history.append((snap.epoch, snap.loss, snap.val_loss))
-            record.elapsed_s = snap.elapsed_s
-            if snap.metrics:
-                record.metrics = dict(snap.metrics)
-            self.run_model.refresh(snap.run_id)
-        if snap.run_id != self.current_run_id:
-            return
-        if epoch_end:
-            self.loss_plot.add_point(snap.epoch, snap.loss, snap.val_loss)
-        if snap.has_image:
-            self._pending_snapshot = snap  # latest wins: the timer draws only the newest
-        if snap.probe is not None:
-            self._pending_probe = snap  # the refined probe: latest wins too
-
-    def _on_redraw_timer_timeout(self) -> None:
-        probe_snap = self._pending_probe
-        if probe_snap is not None and probe_snap.probe is not None:
-            self._pending_probe = None
-            self.probe_view.show_probe(probe_snap.probe, f"it. {probe_snap.epoch}")
-            self.probe_redraws += 1
-        snap = self._pending_snapshot
-        if snap is None:
-            return
-        self._pending_snapshot = None
-        assert snap.amplitude is not None and snap.phase is not None
-        self.object_views.show_object(snap.amplitude, snap.phase, snap.valid)
-        self.redraws += 1
-
-    def _on_worker_run_finished(self, outcome: RunOutcome) -> None:
-        record = self.run_model.record(outcome.run_id)
-        if record is not None:
-            record.state = outcome.state
-            record.elapsed_s = outcome.elapsed_s
-            record.message = outcome.message
-            record.object = outcome.object
-            record.valid = outcome.valid
-            record.origin_px = outcome.origin_px
-            record.metrics = dict(outcome.metrics)
-            record.flags = outcome.flags
-            record.run_dir = outcome.run_dir
-            record.history = list(outcome.history) or record.history
-            if outcome.probe_modes is not None and outcome.probe_modes.size:
-                record.probe_modes = outcome.probe_modes
-                if record.settings.iterative:
-                    # a solver's result is its refined probe too: shown and exported with it
-                    record.probe = outcome.probe_modes[0]
-            if outcome.positions_px is not None:
-                record.positions_px = outcome.positions_px
-            self.run_model.refresh(outcome.run_id)
-        if outcome.run_id == self.current_run_id:
-            self._on_redraw_timer_timeout()  # the final image, without waiting for the timer
-            text = f"Run #{outcome.run_id} {outcome.state} in {outcome.elapsed_s:.1f} s"
-            if outcome.metrics:
-                text += (
-                    f" — amplitude SSIM {outcome.metrics.get('amplitude_ssim', math.nan):.3f}, "
-                    f"phase SSIM {outcome.metrics.get('phase_ssim', math.nan):.3f}"
-                )
-            if outcome.flags:
-                text += f" ({'; '.join(outcome.flags)})"
-            self.status_label.setText(text)
-            self.eta_label.setText("")
-        self.run_completed.emit(outcome)
-
-    def _on_worker_stage_changed(self, run_id: int, stage: str) -> None:
-        if run_id == self.current_run_id or self.current_run_id is None:
-            self.status_label.setText(f"Run #{run_id}: {stage}…")
 
     def _on_tasks_task_finished(self, kind: str, token: object, result: object) -> None:
         if kind == "export" and isinstance(result, list):
             self.status_label.setText("Exported " + ", ".join(str(p) for p in result))
             self.export_finished.emit(result)
-        elif kind == "probe-file" and isinstance(token, tuple) and isinstance(result, Path):
-            self._probe_handover = (int(token[1]), str(result))
-            # read back in the engine worker: applied only when it fits N
-            self.settings_panel.set_probe_path(str(result))
 
     def _on_tasks_task_failed(self, kind: str, token: object, message: str) -> None:
         if kind == "export":
             self._show_error(f"export failed: {message}")
             self.export_finished.emit([])
-        elif kind == "probe-file":
-            self._show_error(f"could not write the probe file: {message}")
 
-    def _on_worker_error_occurred(self, message: str) -> None:
-        self._show_error(message)
+    # ------------------------------------------------------------------ slots: sessions
 
-    def _on_worker_progress_changed(self, done: int, total: int, eta_s: float) -> None:
-        self.progress_bar.setRange(0, max(total, 1))
-        self.progress_bar.setValue(done)
-        self.eta_label.setText(f"ETA {eta_s:.0f} s" if eta_s >= 0 and done < total else "")
-
-    def _on_worker_pattern_predicted(
-        self, index: int, measured: np.ndarray, predicted: np.ndarray
-    ) -> None:
-        self.diffraction_view.show_pair(index, measured, predicted)
-
-    def _on_worker_status_changed(self, text: str) -> None:
+    def _on_session_session_read(self, contents: SessionContents) -> None:
+        self.runs.adopt_session(contents)
+        self.session_dir = Path(contents.folder)
+        shown = [r for r in contents.records if r.object is not None]
+        if shown:
+            self.show_run(shown[-1].run_id)
+        text = f"Opened the session {contents.folder}: {len(contents.records)} runs"
         self.status_label.setText(text)
+        if contents.problems:
+            self._show_error(f"{len(contents.problems)} run folders could not be read: "
+                             + "; ".join(contents.problems))  # fmt: skip
+        self.session_opened.emit(contents.records)
+
+    def _on_session_session_saved(self, folder: str, count: int) -> None:
+        self.status_label.setText(f"Session saved to {folder} ({count} runs)")
+        self.session_saved.emit(folder, count)
+
+    def _on_open_session_triggered(self) -> None:
+        start = str(self.session_dir.parent) if self.session_dir is not None else self.last_folder
+        folder = QFileDialog.getExistingDirectory(self, "Open session", start)
+        if folder:
+            self.open_session(folder)
+
+    def _on_save_session_triggered(self) -> None:
+        folder, _ = QFileDialog.getSaveFileName(self, "Save session as (a new folder)", "")
+        if folder:
+            self.save_session_as(folder)
 
     # ------------------------------------------------------------------ slots: panels
 
@@ -608,7 +550,7 @@ class MainWindow(QMainWindow):
         if self.data is None:
             return
         self.diffraction_view.show_measured(index, self.data.amplitudes[index])
-        self.worker.request_prediction(index)
+        self.runs.prediction_asked(index)
 
     def _on_run_table_export_requested(self, run_id: int) -> None:
         path, chosen = QFileDialog.getSaveFileName(
@@ -620,6 +562,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ helpers
 
     def _scale_of(self, record: RunRecord) -> float:
+        if record.position_scale is not None:
+            return record.position_scale
         if self.data is None or record.positions_px is None:
             return 1.0
         return position_scale(record.positions_px, self.data.positions_px)
@@ -634,7 +578,7 @@ class MainWindow(QMainWindow):
         self.error_label.setToolTip(message)
         self.statusBar().showMessage(first_line, 15000)
         if self.show_error_dialogs:
-            box = QMessageBox(QMessageBox.Icon.Warning, "Ptycho Explorer", message, parent=self)
+            box = QMessageBox(QMessageBox.Icon.Warning, TITLE, message, parent=self)
             box.setModal(False)
             box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
             box.show()
@@ -651,33 +595,9 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(action)
         self.recent_menu.setEnabled(bool(self.recent_files()))
 
-    def _restore_session(self) -> None:
-        if not self.window_state.restore(self, self._splitters()):
-            # dock sizes only take once the window is laid out: apply the defaults then
-            QTimer.singleShot(0, self._apply_default_dock_sizes)
-
-    def _splitters(self) -> dict[str, QSplitter]:
-        return {"central": self.central_splitter, "lower": self.lower_splitter}
-
-    def _apply_default_dock_sizes(self) -> None:
-        runs_dock, data_dock = self._default_docks
-        self.resizeDocks([runs_dock], [150], Qt.Orientation.Vertical)
-        self.resizeDocks([data_dock], [270], Qt.Orientation.Horizontal)
-
-    def _on_tabs_current_changed(self, index: int) -> None:
-        if self.tabs.widget(index) is self.study_panel:
-            self._hidden_docks = [d for d in self._reconstruction_docks if d.isVisible()]
-            for dock in self._hidden_docks:
-                dock.hide()
-        else:
-            for dock in self._hidden_docks:
-                dock.show()
-            self._hidden_docks = []
-
-    def _save_session(self) -> None:
-        # the layout saved is the Reconstruction tab's, with its docks
-        self.tabs.setCurrentIndex(0)
-        self.window_state.save(self, self._splitters(), self.last_folder)
+    def _restore_layout(self) -> None:
+        self._rebuild_recent_menu()
+        self.layout_manager.restore()
 
     # ------------------------------------------------------------------ Qt events
 
@@ -693,6 +613,7 @@ class MainWindow(QMainWindow):
                 return
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
-        self._save_session()
+        self.session.remember(any(r.run_dir for r in self.run_model.records))
+        self.layout_manager.save(self.last_folder)
         self.shutdown()
         super().closeEvent(event)

@@ -97,6 +97,14 @@ def write_png(
     """Write the amplitude or phase of a complex image as a PNG with a colour bar, in the
     app's colour maps and levels (:mod:`ptycho_engine.display`).
 
+    Levels: the amplitude between the 0.5 and 99.5 percentiles of the valid pixels (grey
+    map). The phase over the full circle, -pi to pi, with the cyclic map, unless the same
+    robust range of the valid phase spans less than half of the circle
+    (:data:`~ptycho_engine.display.PHASE_RANGE_FRACTION`,
+    :func:`~ptycho_engine.display.phase_levels`): then over that range with a non-cyclic map
+    (:data:`~ptycho_engine.display.PHASE_RANGE_MAP`), so that a phase of +-0.7 rad uses the
+    whole map instead of a fifth of it (and its two ends do not share a colour).
+
     A scale bar (1, 2 or 5 x 10^k m, about a fifth of the width) is drawn when the pixel size
     is known; otherwise the axes are labelled in pixels.
 
@@ -121,13 +129,20 @@ def write_png(
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
-    from ptycho_engine.display import PHASE_LEVELS, amplitude_lut, phase_lut, robust_range
+    from ptycho_engine.display import (
+        DisplayMode,
+        amplitude_lut,
+        colour_lut,
+        default_colour_map,
+        phase_levels,
+        robust_range,
+    )
 
     image = _part(obj, part)
-    # the app's colour maps and levels: grey amplitude between the 0.5 and 99.5 percentiles
-    # of the valid pixels, cyclic phase over the full circle
+    # the app's colour maps and levels (see the docstring for the rule of the phase)
     if part == "phase":
-        lut, (vmin, vmax) = phase_lut(), PHASE_LEVELS
+        vmin, vmax = phase_levels(image, valid)
+        lut = colour_lut(default_colour_map(DisplayMode.PHASE, (vmin, vmax)))
     else:
         lut, (vmin, vmax) = amplitude_lut(), robust_range(image, valid)
     cmap = ListedColormap(lut.astype(np.float64) / 255.0, name=f"ptycho-{part}")

@@ -94,19 +94,34 @@ def resolve_probe(spec: RunSpec, data: DiffractionData, required: bool = True) -
 
     A probe file (``spec.probe_path``) replaces the data's probe; otherwise every incoherent
     mode of the data's probe is used. Without either: None when not ``required`` (the
-    reconstructor makes its own guess).
+    reconstructor makes its own guess). A probe file of another size is refused unless
+    ``spec.probe_resample``: it is then Fourier-resampled to ``N`` (same field of view), or,
+    when the probe file and the data both give an object pixel size, to the data's pixel and
+    fitted to ``N x N`` (:func:`ptycho_engine.io.read_probe` with ``resample=True``; the
+    probe's steps say which).
 
     Raises
     ------
     DataError
         No probe file and no probe in the data (when required), or a probe that does not
-        fit ``N``.
+        fit ``N`` (without ``spec.probe_resample``).
     """
     if spec.probe_path:
         from ptycho_engine.io import read_probe
 
-        modes = read_probe(spec.probe_path, data.N).modes
-        return np.asarray(modes, np.complex64).reshape(-1, data.N, data.N)
+        n = data.N
+        if spec.probe_resample:
+            read = read_probe(spec.probe_path, n, pixel_size_m=data.pixel_size_m, resample=True)
+        else:
+            read = read_probe(spec.probe_path)
+            h, w = read.modes.shape[-2:]
+            if (h, w) != (n, n):
+                other = f"choose N={h}" if h == w else "choose a square probe"
+                raise DataError(
+                    f"{spec.probe_path}: the probe is {h}x{w} but the patterns are prepared to "
+                    f"N={n}: resample the probe to N ('Resample to N' in the app) or {other}"
+                )
+        return np.asarray(read.modes, np.complex64).reshape(-1, n, n)
     probe = data.probe_all_modes
     if probe is None and not required:
         return None

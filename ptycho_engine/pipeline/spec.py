@@ -139,6 +139,10 @@ class RunSpec:
     probe_path : str
         Probe file that replaces the data's probe; ``""`` uses the data's probe with all its
         incoherent modes.
+    probe_resample : bool
+        Fourier-resample a probe file that does not fit ``N`` (same field of view; to the
+        data's object pixel when both the probe file and the data give one) instead of
+        refusing it (:func:`ptycho_engine.io.read_probe` with ``resample=True``).
     stitch_window : {"support", "probe"}
         Stitching weight of the final reconstruction.
     score_epochs : tuple of int
@@ -162,6 +166,7 @@ class RunSpec:
     stitch_window: str = "support"
     score_epochs: tuple[int, ...] = ()
     solver: SolverConfig = field(default_factory=SolverConfig)
+    probe_resample: bool = False
 
     def __post_init__(self) -> None:
         o = "RunSpec"
@@ -178,6 +183,8 @@ class RunSpec:
             _fail(o, "reconstructor", self.reconstructor, "a reconstructor name")
         if not isinstance(self.probe_path, str):
             _fail(o, "probe_path", self.probe_path, "a path string ('' for the data's probe)")
+        if not isinstance(self.probe_resample, bool):
+            _fail(o, "probe_resample", self.probe_resample, "True or False")
         if self.stitch_window not in STITCH_WINDOWS:
             _fail(o, "stitch_window", self.stitch_window, f"one of {STITCH_WINDOWS}")
         epochs = tuple(self.score_epochs)
@@ -211,6 +218,7 @@ class RunSpec:
             "data_config": self.grouping.to_dict(),
             "preparation": dataclasses.asdict(self.preparation),
             "probe_path": self.probe_path,
+            "probe_resample": self.probe_resample,
             "stitch_window": self.stitch_window,
             "score_epochs": list(self.score_epochs),
             "solver_config": self.solver.to_dict(),
@@ -226,6 +234,7 @@ class RunSpec:
             "data_config",
             "preparation",
             "probe_path",
+            "probe_resample",
             "stitch_window",
             "score_epochs",
             "solver_config",
@@ -241,6 +250,7 @@ class RunSpec:
                 preparation=Preparation(**values.get("preparation", {})),
                 reconstructor=values.get("reconstructor", "pinn"),
                 probe_path=values.get("probe_path", ""),
+                probe_resample=values.get("probe_resample", False),
                 stitch_window=values.get("stitch_window", "support"),
                 score_epochs=tuple(values.get("score_epochs", ())),
                 solver=SolverConfig.from_dict(values.get("solver_config", {})),
@@ -276,6 +286,7 @@ def recipe(
     detector_pixel_m: float | None = None,
     reconstructor: str = "pinn",
     probe_path: str = "",
+    probe_resample: bool = False,
     stitch_window: str = "support",
     score_epochs: tuple[int, ...] = (),
     solver: dict[str, Any] | SolverConfig | None = None,
@@ -296,7 +307,7 @@ def recipe(
         How larger patterns reach ``N`` (:class:`Preparation`).
     energy_ev, distance_m, detector_pixel_m : float, optional
         Geometry overrides.
-    reconstructor, probe_path, stitch_window, score_epochs
+    reconstructor, probe_path, probe_resample, stitch_window, score_epochs
         See :class:`RunSpec`. For an iterative reconstructor, ``N`` None keeps the file's
         pattern size.
     solver : dict or SolverConfig, optional
@@ -351,6 +362,7 @@ def recipe(
         ),
         reconstructor=reconstructor,
         probe_path=probe_path,
+        probe_resample=probe_resample,
         stitch_window=stitch_window,
         score_epochs=score_epochs,
         solver=solver_config,

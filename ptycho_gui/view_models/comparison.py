@@ -10,12 +10,35 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ptycho_engine.display import (
+    PHASE_LEVELS,
+    PHASE_RANGE_FRACTION,
+    phase_levels,
+    region_pixels,
+    robust_range,
+)
+
+if TYPE_CHECKING:
+    from ptycho_gui.view_models.runs import RunRecord
+
 MIN_RUNS = 2
 MAX_RUNS = 6
+#: Shared levels are used ("auto") only when every pane's own robust range covers at least
+#: this fraction of them; otherwise a pane would be a flat grey (a nearly uniform early
+#: reconstruction beside the ground truth) and each pane takes its own.
+MIN_LEVEL_SHARE = 0.25
+#: How the comparison's panes get their levels.
+LEVEL_POLICIES = ("auto", "shared", "per run")
+#: Valid pixels per pane that the shared levels sample at most, so that every pane weighs the
+#: same (a large ground truth would otherwise set them alone).
+LEVEL_SAMPLES = 65_536
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,14 +115,140 @@ def common_frame(images: list[FrameImage], reference: int = 0) -> list[FrameImag
     return out
 
 
-def shared_levels(images: list[np.ndarray], masks: list[np.ndarray]) -> tuple[float, float]:
-    """One (low, high) for all images: 0.5 and 99.5 percentiles of their valid pixels."""
-    values = np.concatenate([im[m] for im, m in zip(images, masks, strict=True)])
-    values = values[np.isfinite(values)]
-    if values.size == 0:
+def _pane_values(image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    values = np.asarray(image, dtype=np.float64)
+    if mask is not None:
+        values = values[np.asarray(mask, dtype=bool)]
+    values = values[np.isfinite(values)].ravel()
+    if values.size > LEVEL_SAMPLES:
+        values = values[:: values.size // LEVEL_SAMPLES + 1]
+    return values
+
+
+def shared_levels(
+    images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
+) -> tuple[float, float]:
+    """One (low, high) for all images: the 0.5 and 99.5 percentiles of their finite valid
+    pixels, each image weighing the same whatever its size (a large ground truth beside small
+    reconstructions does not set them alone); each image is sampled to at most
+    :data:`LEVEL_SAMPLES` pixels."""
+    parts = [
+        v for v in (_pane_values(im, m) for im, m in zip(images, masks, strict=True)) if v.size
+    ]
+    if not parts:
         return 0.0, 1.0
-    low, high = (float(v) for v in np.percentile(values, [0.5, 99.5]))
-    return (low, high) if high > low else (low - 1e-6, low + 1e-6)
+    values = np.concatenate(parts)
+    weights = np.concatenate([np.full(v.size, 1.0 / v.size) for v in parts])
+    order = np.argsort(values, kind="stable")
+    values, weights = values[order], weights[order]
+    position = (np.cumsum(weights) - 0.5 * weights) / weights.sum()
+    low, high = (float(v) for v in np.interp([0.005, 0.995], position, values))
+    if not high > low:
+        pad = max(abs(low) * 1e-3, 1e-6)
+        low, high = low - pad, high + pad
+    return low, high
+
+
+def level_share(image: np.ndarray, mask: np.ndarray | None, levels: tuple[float, float]) -> float:
+    """The fraction of ``levels`` that the image's own robust range covers (0 to 1): a
+    small share shows the image as a nearly flat grey."""
+    low, high = robust_range(image, mask)
+    span = levels[1] - levels[0]
+    if not span > 0:
+        return 0.0
+    covered = min(high, levels[1]) - max(low, levels[0])
+    return max(0.0, min(1.0, covered / span))
+
+
+@dataclass(frozen=True)
+class PaneLevels:
+    """The levels of a comparison's panes.
+
+    Attributes
+    ----------
+    levels : list of (float, float)
+        One per pane (all equal when shared).
+    shared : bool
+    flat : tuple of int
+        The panes that shared levels would show nearly flat (:data:`MIN_LEVEL_SHARE`).
+    """
+
+    levels: list[tuple[float, float]]
+    shared: bool
+    flat: tuple[int, ...] = ()
+
+
+def pane_levels(
+    images: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray | None],
+    policy: str = "auto",
+    phase: bool = False,
+) -> PaneLevels:
+    """Levels for the panes of a comparison.
+
+    ``"shared"``: one range for all (:func:`shared_levels`; for a wrapped phase the rule of
+    :func:`ptycho_engine.display.phase_levels` on all the panes' pixels). ``"per run"``: each
+    pane its own robust range (phase rule for a phase). ``"auto"``: shared unless a pane's
+    own range covers less than :data:`MIN_LEVEL_SHARE` of the shared one, then per run.
+
+    Raises
+    ------
+    ValueError
+        An unknown policy.
+    """
+    if policy not in LEVEL_POLICIES:
+        raise ValueError(f"policy must be one of {LEVEL_POLICIES}, got {policy!r}")
+    own = [
+        phase_levels(im, m) if phase else robust_range(im, m)
+        for im, m in zip(images, masks, strict=True)
+    ]
+    common = shared_levels(images, masks)
+    if phase and common[1] - common[0] >= PHASE_RANGE_FRACTION * 2 * math.pi:
+        common = PHASE_LEVELS  # the rule of phase_levels, on every pane's pixels
+    flat = tuple(
+        k
+        for k, (im, m) in enumerate(zip(images, masks, strict=True))
+        if level_share(im, m, common) < MIN_LEVEL_SHARE
+    )
+    if policy == "per run" or (policy == "auto" and flat):
+        return PaneLevels(own, False, flat)
+    return PaneLevels([common] * len(own), True, flat)
+
+
+def data_mismatch(records: Sequence[RunRecord]) -> str:
+    """Why runs should not be compared: ``"runs #1 and #3 come from different files: a.npz,
+    b.cxi"`` (the first run and the first whose file differs, then every file), or "" when
+    all runs that name their file name the same one (runs without one, such as a study's
+    ground truth, are left out)."""
+    known = [(r, os.path.normpath(os.path.abspath(r.data_path))) for r in records if r.data_path]
+    if len(known) < 2:
+        return ""
+    first, first_path = known[0]
+    other = next((r for r, path in known[1:] if path != first_path), None)
+    if other is None:
+        return ""
+    paths = list(dict.fromkeys(path for _r, path in known))
+    names = [os.path.basename(path) for path in paths]
+    shown = names if len(set(names)) == len(names) else paths
+    return f"runs #{first.run_id} and #{other.run_id} come from different files: " + ", ".join(
+        shown
+    )
+
+
+def region_frc(
+    frames: Sequence[FrameImage], a: int, b: int, rect: tuple[float, float, float, float]
+) -> FrcCurve | None:
+    """The FRC of frames ``a`` and ``b`` over the pixels of ``rect = (x, y, width, height)``
+    (pixels of the common region whose centres lie inside) that both hold; None when that is
+    too small for rings."""
+    rows, cols = region_pixels(frames[a].object.shape, rect)
+    cut = [
+        FrameImage(frames[k].object[rows, cols], frames[k].valid[rows, cols], (0.0, 0.0))
+        for k in (a, b)
+    ]
+    if min(cut[0].object.shape) < 8:
+        return None
+    return frc_curve(cut[0], cut[1], a, b)
 
 
 #: The FRC thresholds whose crossings the comparison reports, in this order.

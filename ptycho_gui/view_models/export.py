@@ -40,6 +40,7 @@ def export_task(
     name = f"ptycho-explorer run {record.run_id}: {record.settings.label()}"
     epochs = [h[0] for h in record.history]
     losses = [h[1] for h in record.history]
+    energy, distance = record.energy_ev, record.distance_m
 
     def export(_progress: object, _stop: object) -> list[Path]:
         return export_object(
@@ -52,6 +53,8 @@ def export_task(
             fmt=fmt,
             loss_epochs=epochs,
             loss_values=losses,
+            energy_ev=energy,
+            distance_m=distance,
         )
 
     return export

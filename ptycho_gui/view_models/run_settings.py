@@ -12,10 +12,14 @@ from typing import Any
 
 from ptycho_engine.config import SUPPORTED_N, DataConfig, ModelConfig, TrainingConfig
 from ptycho_engine.pipeline import get_reconstructor, reconstructor_names
-from ptycho_engine.pipeline.spec import RunSpec, recipe
+from ptycho_engine.pipeline.spec import STITCH_WINDOWS, RunSpec, recipe
 from ptycho_engine.solvers.config import NOISE_MODELS, SolverConfig
 
 PREP_MODES = ("crop", "bin")
+#: The stitching windows of the final reconstruction (:attr:`RunSpec.stitch_window`).
+STITCH_CHOICES = STITCH_WINDOWS
+#: Geometry overrides of :class:`RunSettings` (the :class:`Preparation` fields of the same name).
+GEOMETRY_FIELDS = ("energy_ev", "distance_m", "detector_pixel_m")
 #: The reconstructor that trains a network; every other one is an iterative solver.
 NETWORK = "pinn"
 #: Settings of :class:`RunSettings` that are :class:`SolverConfig` fields (GUI name -> engine
@@ -71,6 +75,11 @@ class RunSettings:
         Positions per group side (1 to 3; the network only).
     probe_path : str
         Probe file; empty to use the data's probe.
+    probe_resample : bool
+        Fourier-resample a probe file that does not fit ``N`` (:attr:`RunSpec.probe_resample`).
+    energy_ev, distance_m, detector_pixel_m : float or None
+        Geometry overrides (eV, m, m) of the preparation; None keeps the file's value. They
+        are part of the run's preparation, so the run's provenance records them.
     n_filters_scale : int
         Network width multiplier.
     nll_weight, mae_weight : float
@@ -82,6 +91,18 @@ class RunSettings:
         A stitched preview every this many epochs.
     n_groups : int or None
         Groups to train on (None: one per position).
+    probe_scale : float
+        The network's probe normalisation (:attr:`ModelConfig.probe_scale`).
+    auto_probe_scale : bool
+        Lower ``probe_scale`` when the brightest patterns would saturate the amplitude head
+        (:attr:`ModelConfig.auto_probe_scale`).
+    probe_trainable : bool
+        Let the network's optimiser refine the probe (:attr:`ModelConfig.probe_trainable`).
+    mae_warmup_epochs : int or None
+        Epochs of MAE-only training first; None: the engine's default rule
+        (:attr:`TrainingConfig.warmup_epochs`).
+    stitch_window : {"support", "probe"}
+        Stitching weight of the network's final reconstruction (:attr:`RunSpec.stitch_window`).
     iterations : int
         Solver iterations (passes over every scan position).
     solver_batch_size : int or None
@@ -119,6 +140,15 @@ class RunSettings:
     refine_positions: bool = SolverConfig.refine_positions
     noise_model: str = SolverConfig.noise_model
     solver_preview_every: int = SolverConfig.preview_every
+    probe_resample: bool = False
+    energy_ev: float | None = None
+    distance_m: float | None = None
+    detector_pixel_m: float | None = None
+    probe_scale: float = ModelConfig.probe_scale
+    auto_probe_scale: bool = ModelConfig.auto_probe_scale
+    probe_trainable: bool = ModelConfig.probe_trainable
+    mae_warmup_epochs: int | None = TrainingConfig.mae_warmup_epochs
+    stitch_window: str = "support"
 
     def __post_init__(self) -> None:
         if self.prep_mode not in PREP_MODES:
@@ -163,7 +193,12 @@ class RunSettings:
             self.gridsize,
             self.epochs,
             preparation=self.prep_mode,
+            energy_ev=self.energy_ev,
+            distance_m=self.distance_m,
+            detector_pixel_m=self.detector_pixel_m,
             probe_path=self.probe_path,
+            probe_resample=self.probe_resample,
+            stitch_window=self.stitch_window,
             reconstructor=self.algorithm,
             solver=self.solver_options() if self.iterative else None,
             n_filters_scale=self.n_filters_scale,
@@ -173,7 +208,16 @@ class RunSettings:
             learning_rate=self.learning_rate,
             preview_every=self.preview_every,
             n_groups=self.n_groups,
+            probe_scale=self.probe_scale,
+            auto_probe_scale=self.auto_probe_scale,
+            probe_trainable=self.probe_trainable,
+            mae_warmup_epochs=self.mae_warmup_epochs,
         )
+
+    @property
+    def geometry_overrides(self) -> dict[str, float]:
+        """The geometry overrides that are set (``{"energy_ev": 8800.0}``)."""
+        return {k: float(getattr(self, k)) for k in GEOMETRY_FIELDS if getattr(self, k) is not None}
 
     def model_config(self) -> ModelConfig:
         """The engine's model settings."""
@@ -188,19 +232,23 @@ class RunSettings:
         return self.run_spec().grouping
 
     def needs_new_model(self, other: RunSettings) -> bool:
-        """True when ``other`` needs another model (algorithm, N, gridsize, probe or
-        architecture)."""
+        """True when ``other`` needs another model (algorithm, N, gridsize, probe,
+        preparation or architecture)."""
         return (
             self.algorithm != other.algorithm
             or self.model_config() != other.model_config()
             or self.probe_path != other.probe_path
-            or self.prep_mode != other.prep_mode
+            or self.probe_resample != other.probe_resample
+            or self.run_spec().preparation != other.run_spec().preparation
         )
 
     def label(self) -> str:
         """A short description for tables and titles; a solver's names the solver
         (``"rPIE N=64 crop, 100 it, probe refined"``)."""
         probe = f", probe {self.probe_path.rsplit('/', 1)[-1]}" if self.probe_path else ""
+        if self.probe_path and self.probe_resample:
+            probe += " (resampled)"
+        probe += self._geometry_label()
         if self.iterative:
             parts = [f"{algorithm_name(self.algorithm)} N={self.N} {self.prep_mode}"]
             parts.append(f"{self.iterations} it")
@@ -212,7 +260,29 @@ class RunSettings:
             if self.algorithm in NOISE_MODEL_SOLVERS:
                 parts.append(self.noise_model)
             return ", ".join(parts) + probe
+        extras = []
+        if self.probe_scale != ModelConfig.probe_scale or self.auto_probe_scale:
+            extras.append(
+                f"probe scale {'<= ' if self.auto_probe_scale else ''}{self.probe_scale:g}"
+            )
+        if self.probe_trainable:
+            extras.append("probe trained")
+        if self.mae_warmup_epochs is not None:
+            extras.append(f"MAE warm-up {self.mae_warmup_epochs}")
+        if self.stitch_window != "support":
+            extras.append(f"{self.stitch_window} window")
+        extra = "".join(f", {e}" for e in extras)
         return (
             f"N={self.N} {self.prep_mode}, g={self.gridsize}, f={self.n_filters_scale}, "
-            f"{self.epochs} ep{probe}"
+            f"{self.epochs} ep{extra}{probe}"
         )
+
+    def _geometry_label(self) -> str:
+        parts = []
+        if self.energy_ev is not None:
+            parts.append(f"E {self.energy_ev / 1e3:.4g} keV")
+        if self.distance_m is not None:
+            parts.append(f"z {self.distance_m:.4g} m")
+        if self.detector_pixel_m is not None:
+            parts.append(f"dx {self.detector_pixel_m * 1e6:.4g} µm")
+        return f", geometry {' '.join(parts)}" if parts else ""

@@ -12,9 +12,19 @@ from typing import Any
 import numpy as np
 
 from ptycho_engine.data import DiffractionData
+from ptycho_gui.view_models.geometry import (
+    FileGeometry,
+    energy_text,
+    format_length,
+    full_detector_pixel,
+)
 from ptycho_gui.view_models.run_settings import RunSettings
 
-STATES = ("queued", "running", "finished", "stopped", "failed")
+#: A run's states in the table: asked for and waiting for the worker, training, asked to stop
+#: (it ends within one step), and its three ends.
+STATES = ("queued", "running", "stopping", "finished", "stopped", "failed")
+#: States of a run that has not ended.
+LIVE_STATES = ("queued", "running", "stopping")
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,6 +42,15 @@ class DataSummary:
         Total counts per pattern.
     has_ground_truth, has_probe : bool
     warnings : tuple of str
+    energy_ev, distance_m, detector_pixel_m : float or None
+        The file's geometry (eV, m, m), None where it says nothing.
+    object_pixel_m : float or None
+        Object pixel at the file's own pattern size (``lambda z / (N0 dx)``, or the file's own
+        object pixel); None when unknown.
+    object_pixel_note : str
+        Why it is unknown, or where it comes from ("" for the geometry or the file's pixel).
+    profile : str
+        Name of the mapping profile the file was read through ("" for a known format).
     """
 
     path: str
@@ -45,15 +64,34 @@ class DataSummary:
     has_ground_truth: bool
     has_probe: bool
     warnings: tuple[str, ...] = ()
+    energy_ev: float | None = None
+    distance_m: float | None = None
+    detector_pixel_m: float | None = None
+    object_pixel_m: float | None = None
+    object_pixel_note: str = ""
+    profile: str = ""
 
     def lines(self) -> list[str]:
         """Human-readable lines, one per fact."""
-        pixel = f"{self.pixel_size_m * 1e9:.3g} nm" if self.pixel_size_m else "unknown"
+        if self.object_pixel_m is None:
+            pixel = self.object_pixel_note or "unknown"
+        else:
+            pixel = format_length(self.object_pixel_m)
+            if self.object_pixel_note:
+                pixel += f" ({self.object_pixel_note})"
+        fmt = f"read through the mapping profile {self.profile!r}" if self.profile else self.format
         out = [
-            f"Format: {self.format}",
+            f"Format: {fmt}",
             f"Patterns: {self.patterns}",
             f"Detector: {self.detector} x {self.detector} px",
-            f"Object pixel size: {pixel}",
+            f"Energy: {energy_text(self.energy_ev)}",
+            "Detector distance: "
+            + ("unknown" if self.distance_m is None else f"{self.distance_m:.4g} m"),
+            "Detector pixel: "
+            + (
+                "unknown" if self.detector_pixel_m is None else format_length(self.detector_pixel_m)
+            ),
+            f"Object pixel size at the file's N={self.detector}: {pixel}",
             f"Counts per pattern: mean {self.counts_mean:.4g} "
             f"(min {self.counts_min:.4g}, max {self.counts_max:.4g})",
             f"Probe in file: {'yes' if self.has_probe else 'no'}; "
@@ -78,6 +116,7 @@ def summarise(data: DiffractionData, path: str) -> DataSummary:
         warnings.append(f"{int(np.sum(totals <= 0))} patterns hold no counts")
     if data.N < 32:
         warnings.append(f"patterns are {data.N}x{data.N}: the model needs at least 32x32")
+    object_pixel, note = full_detector_pixel(FileGeometry.of(data))
     return DataSummary(
         path=path,
         format=str(data.provenance.get("format", "unknown")),
@@ -90,6 +129,14 @@ def summarise(data: DiffractionData, path: str) -> DataSummary:
         has_ground_truth=data.object_gt is not None,
         has_probe=data.probe is not None,
         warnings=tuple(warnings),
+        energy_ev=data.energy_ev,
+        distance_m=data.distance_m,
+        detector_pixel_m=data.detector_pixel_m,
+        object_pixel_m=object_pixel,
+        object_pixel_note=note,
+        profile=str(data.provenance.get("profile") or "")
+        if data.provenance.get("format") == "profile"
+        else "",
     )
 
 
@@ -112,6 +159,14 @@ class RunInfo:
         Object pixel size of the prepared data (it changes with crop), None when unknown.
     data_path : str
         The file the data came from.
+    data_sha256 : str
+        Hex sha256 of that file ("" when unknown).
+    position_scale : float
+        Pixels of the prepared data per pixel of the data as read (from the spread of the scan
+        positions; what a comparison resamples with).
+    energy_ev, distance_m : float or None
+        Photon energy and detector distance of the run (with the panel's overrides), None
+        when unknown; an export's product records them.
     """
 
     run_id: int
@@ -121,6 +176,10 @@ class RunInfo:
     positions_px: np.ndarray | None
     pixel_size_m: float | None = None
     data_path: str = ""
+    data_sha256: str = ""
+    position_scale: float = 1.0
+    energy_ev: float | None = None
+    distance_m: float | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -233,6 +292,10 @@ class RunRecord:
     ``probe`` is the probe shown and exported with the run: the starting probe, replaced at
     the end of a solver run by the refined strongest mode. ``probe_modes`` holds every mode
     the run ended with, ``(K, N, N)`` complex64 (None until it finished).
+
+    ``started_at`` is the ``time.monotonic()`` of the run's start (None before it started or
+    for a run read back from a session folder): the table shows the running time from it.
+    ``position_scale`` is None when unknown (the comparison then derives it from the data).
     """
 
     run_id: int
@@ -254,7 +317,68 @@ class RunRecord:
     run_dir: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     probe_modes: np.ndarray | None = None
+    data_sha256: str = ""
+    position_scale: float | None = None
+    started_at: float | None = None
+    energy_ev: float | None = None
+    distance_m: float | None = None
 
     @property
     def has_object(self) -> bool:
         return self.object is not None
+
+    @property
+    def ended(self) -> bool:
+        """True once the run finished, stopped or failed."""
+        return self.state not in LIVE_STATES
+
+    def start(self, info: RunInfo, now: float) -> None:
+        """The worker started the run (``now``: ``time.monotonic()``)."""
+        self.settings = info.settings
+        self.state = "running"
+        self.warm = info.warm
+        self.probe = info.probe
+        self.positions_px = info.positions_px
+        self.pixel_size_m = info.pixel_size_m
+        self.data_path = info.data_path or self.data_path
+        self.data_sha256 = info.data_sha256
+        self.position_scale = info.position_scale
+        self.energy_ev = info.energy_ev
+        self.distance_m = info.distance_m
+        self.started_at = now
+
+    def add_epoch(self, snap: RunSnapshot) -> None:
+        """An epoch (iteration) ended: its losses, time and scores."""
+        self.history.append((snap.epoch, snap.loss, snap.val_loss))
+        self.elapsed_s = snap.elapsed_s
+        if snap.metrics:
+            self.metrics = dict(snap.metrics)
+
+    def finish(self, outcome: RunOutcome) -> None:
+        """The run ended: keep its result."""
+        self.state = outcome.state
+        self.elapsed_s = outcome.elapsed_s
+        self.message = outcome.message
+        self.object = outcome.object
+        self.valid = outcome.valid
+        self.origin_px = outcome.origin_px
+        self.metrics = dict(outcome.metrics)
+        self.flags = outcome.flags
+        self.run_dir = outcome.run_dir
+        self.history = list(outcome.history) or self.history
+        self.started_at = None
+        if outcome.probe_modes is not None and outcome.probe_modes.size:
+            self.probe_modes = outcome.probe_modes
+            if self.settings.iterative:
+                # a solver's result is its refined probe too: shown and exported with it
+                self.probe = outcome.probe_modes[0]
+        if outcome.positions_px is not None:
+            self.positions_px = outcome.positions_px
+
+    def running_time_s(self, now: float) -> float | None:
+        """Seconds the run has taken (``now``: ``time.monotonic()``); None while queued."""
+        if self.state == "queued":
+            return None
+        if self.started_at is not None and not self.ended:
+            return max(now - self.started_at, self.elapsed_s)
+        return self.elapsed_s

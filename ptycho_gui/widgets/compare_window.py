@@ -1,5 +1,7 @@
 """Side-by-side comparison of 2 to 6 runs: linked views, shared levels, difference, FRC with
-its 1/7 and half-bit resolutions (against the reference run, and between any two runs)."""
+its 1/7 and half-bit resolutions (against the reference run, and between any two runs), and a
+region spanning every pane with each run's mean and standard deviation there and the FRC of
+the chosen pair over it."""
 
 from __future__ import annotations
 
@@ -7,9 +9,10 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QShowEvent
+from PySide6.QtCore import QRect, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QGridLayout,
     QHBoxLayout,
@@ -21,21 +24,33 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ptycho_engine.display import amplitude_lut, phase_lut
+from ptycho_engine.display import (
+    COMPLEX_MODES,
+    DisplayMode,
+    amplitude_lut,
+    diverging_lut,
+    downsample,
+    remove_phase_ramp,
+)
 from ptycho_gui.jobs import TaskWorker
 from ptycho_gui.view_models.comparison import (
+    LEVEL_POLICIES,
     MAX_RUNS,
     MIN_RUNS,
     THRESHOLDS,
     Comparison,
     FrameImage,
     FrcCurve,
+    PaneLevels,
     compare_frames,
     crossing_text,
-    shared_levels,
+    data_mismatch,
+    pane_levels,
+    region_frc,
 )
 from ptycho_gui.view_models.runs import RunRecord
-from ptycho_gui.widgets.image_views import PHASE_LEVELS, ImagePaneWidget, ViewGroup
+from ptycho_gui.widgets.display_controls import DisplayState
+from ptycho_gui.widgets.image_views import ImagePaneWidget, ViewGroup
 
 CURVE_COLOURS = ("#4da3ff", "#ff9f40", "#50d050", "#ff5050", "#c080ff", "#e0e040")
 METRIC_COLUMNS = (
@@ -54,6 +69,11 @@ CROSSING_COLUMNS = (
     ("half-bit", True, "half-bit (m)"),
 )
 THRESHOLD_PEN = "#9a9a9a"
+REGION_PEN_COLOUR = "#40e0ff"
+MISMATCH_STYLE = (
+    "QLabel { background: #6b4a00; color: #ffe9b0; padding: 6px; border-radius: 4px; "
+    "font-weight: bold; }"
+)
 
 
 class CompareWindow(QWidget):
@@ -71,11 +91,22 @@ class CompareWindow(QWidget):
     tasks : TaskWorker
         Where the resampling to a common grid and the FRC curves are computed (never on the
         GUI thread); the window draws when they arrive.
+    allow_mixed : bool
+        Compare runs of different data files (:func:`data_mismatch`) under a warning banner;
+        without it such runs are refused.
+
+    Raises
+    ------
+    ValueError
+        Not 2 to 6 runs, a run without an object, names that do not match, or runs of
+        different files without ``allow_mixed`` (the message is :func:`data_mismatch`'s).
 
     Signals
     -------
     comparison_ready()
         The frames and curves of the current reference are drawn.
+    region_ready()
+        The FRC of the chosen pair over the region is drawn (or known to be impossible).
 
     The FRC plot shows every run against the reference (solid), the pair chosen under "FRC
     of" (dashed), the 1/7 line and the half-bit curve; the crossings table gives each curve's
@@ -84,6 +115,7 @@ class CompareWindow(QWidget):
     """
 
     comparison_ready = Signal()
+    region_ready = Signal()
 
     def __init__(
         self,
@@ -92,6 +124,8 @@ class CompareWindow(QWidget):
         tasks: TaskWorker,
         names: list[str] | None = None,
         parent: QWidget | None = None,
+        *,
+        allow_mixed: bool = False,
     ) -> None:
         super().__init__(parent)
         if not MIN_RUNS <= len(records) <= MAX_RUNS:
@@ -101,6 +135,9 @@ class CompareWindow(QWidget):
             raise ValueError(f"runs {missing} have no reconstruction to compare")
         if names is not None and len(names) != len(records):
             raise ValueError(f"{len(names)} names for {len(records)} runs")
+        self.mismatch = data_mismatch(records)
+        if self.mismatch and not allow_mixed:
+            raise ValueError(self.mismatch)
         self.names = names or [f"#{r.run_id}" for r in records]
         titles = names or [f"#{r.run_id}: {r.settings.label()}" for r in records]
         self.setWindowTitle("Compare " + ", ".join(self.names))
@@ -118,7 +155,33 @@ class CompareWindow(QWidget):
             for r, obj, s in zip(records, objects, scales, strict=True)
         ]
         self.mode_combo = QComboBox()
-        self.mode_combo.addItems(["amplitude", "phase"])
+        for mode in COMPLEX_MODES:
+            self.mode_combo.addItem(mode.value, mode)
+        self.mode_combo.setToolTip("The quantity every pane shows (also in each pane's ≡ menu)")
+        self.ramp_check = QCheckBox("Remove phase ramp")
+        self.ramp_check.setToolTip(
+            "Subtract each run's least-squares phase plane, weighted by its amplitude"
+        )
+        self.levels_combo = QComboBox()
+        self.levels_combo.addItems(list(LEVEL_POLICIES))
+        self.levels_combo.setToolTip(
+            "auto: one colour range for every pane unless that would show a pane nearly flat "
+            "(then each its own); shared: always one; per run: each pane its own"
+        )
+        self.region_check = QCheckBox("Region")
+        self.region_check.setToolTip(
+            "A rectangle on every pane: each run's mean and standard deviation there, and the "
+            "FRC of the pair chosen under 'FRC of' over it"
+        )
+        self.banner = QLabel(
+            f"Warning: {self.mismatch}. The runs may not show the same object."
+            if self.mismatch
+            else ""
+        )
+        self.banner.setObjectName("mismatch_banner")
+        self.banner.setStyleSheet(MISMATCH_STYLE)
+        self.banner.setWordWrap(True)
+        self.banner.setVisible(bool(self.mismatch))
         self.reference_combo = QComboBox()
         for name, r in zip(self.names, records, strict=True):
             self.reference_combo.addItem(name, r.run_id)
@@ -129,9 +192,25 @@ class CompareWindow(QWidget):
         columns = 3 if len(records) > 4 else 2
         for k, title in enumerate(titles):
             pane = ImagePaneWidget(title, amplitude_lut())
+            pane.set_task_worker(tasks)
             self.panes.append(pane)
             grid.addWidget(pane, k // columns, k % columns)
-        self.difference_view = ImagePaneWidget("Difference", _diverging_lut())
+            pane.display_changed.connect(self._on_pane_display_changed)
+            pane.levels_edited.connect(self._on_pane_levels_edited)
+            pane.region_changed.connect(lambda rect, k=k: self._on_pane_region_changed(k, rect))
+            pane.region_finished.connect(lambda rect: self._request_region_frc())
+            pane.menu.region_toggled.connect(self._on_pane_region_toggled)
+        self.difference_view = ImagePaneWidget("Difference", diverging_lut(), modes=())
+        self.pane_levels: PaneLevels | None = None
+        self.region_table = QTableWidget(len(records), 4)
+        self.region_table.setHorizontalHeaderLabels(["Run", "Mean", "Std", "Pixels"])
+        self.region_table.setToolTip(
+            "The shown quantity over each run's valid pixels in the region (the amplitude in "
+            "the complex view)"
+        )
+        self.region_table.setVisible(False)
+        self.region_curve: FrcCurve | None = None
+        self.region_message = ""
         views = [p.view for p in self.panes] + [self.difference_view.view]
         self.view_group = ViewGroup(views, self)
         self.difference_combo = QComboBox()
@@ -167,21 +246,38 @@ class CompareWindow(QWidget):
         self.pixel_size_m: float | None = None
         self.comparison: Comparison | None = None
 
-        controls = QHBoxLayout()
-        controls.addWidget(QLabel("Show"))
-        controls.addWidget(self.mode_combo)
-        controls.addWidget(QLabel("Reference run"))
-        controls.addWidget(self.reference_combo)
-        controls.addWidget(QLabel("Difference of"))
-        controls.addWidget(self.difference_combo)
-        controls.addWidget(QLabel("FRC of"))
-        controls.addWidget(self.pair_a_combo)
-        controls.addWidget(QLabel("and"))
-        controls.addWidget(self.pair_b_combo)
-        controls.addWidget(self.message, 1)
+        display_row = QHBoxLayout()
+        display_row.addWidget(QLabel("Show"))
+        display_row.addWidget(self.mode_combo)
+        display_row.addWidget(self.ramp_check)
+        display_row.addWidget(QLabel("Levels"))
+        display_row.addWidget(self.levels_combo)
+        display_row.addWidget(self.region_check)
+        display_row.addWidget(self.message, 1)
+        runs_row = QHBoxLayout()
+        runs_row.addWidget(QLabel("Reference run"))
+        runs_row.addWidget(self.reference_combo, 1)
+        runs_row.addWidget(QLabel("Difference of"))
+        runs_row.addWidget(self.difference_combo, 1)
+        runs_row.addWidget(QLabel("FRC of"))
+        runs_row.addWidget(self.pair_a_combo, 1)
+        runs_row.addWidget(QLabel("and"))
+        runs_row.addWidget(self.pair_b_combo, 1)
+        self.message.setWordWrap(True)
+        for combo in (
+            self.reference_combo,
+            self.difference_combo,
+            self.pair_a_combo,
+            self.pair_b_combo,
+        ):
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(8)
         tables = QSplitter(Qt.Orientation.Vertical)
         tables.addWidget(self.metrics_table)
         tables.addWidget(self.crossings_table)
+        tables.addWidget(self.region_table)
         lower = QSplitter(Qt.Orientation.Horizontal)
         lower.addWidget(self.difference_view)
         lower.addWidget(self.frc_plot)
@@ -193,26 +289,61 @@ class CompareWindow(QWidget):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
-        layout.addLayout(controls)
+        layout.addWidget(self.banner)
+        layout.addLayout(display_row)
+        layout.addLayout(runs_row)
         layout.addWidget(splitter, 1)
 
         self.frames: list[FrameImage] = []
         self.curves: list = []
         self.tasks = tasks
         self._token = ("compare", id(self))
+        self._region_token = ("compare-region", id(self))
         tasks.task_finished.connect(self._on_tasks_task_finished)
         tasks.task_failed.connect(self._on_tasks_task_failed)
-        self.mode_combo.currentTextChanged.connect(lambda _t: self._redraw())
+        self.mode_combo.currentIndexChanged.connect(lambda _i: self._on_controls_changed())
+        self.ramp_check.toggled.connect(lambda _on: self._on_controls_changed())
+        self.levels_combo.currentIndexChanged.connect(lambda _i: self._redraw())
+        self.region_check.toggled.connect(self.show_region)
         self.reference_combo.currentIndexChanged.connect(lambda _i: self._rebuild())
         self.difference_combo.currentIndexChanged.connect(lambda _i: self._draw_difference())
         # every pair's FRC is computed with the frames: choosing one only draws
-        self.pair_a_combo.currentIndexChanged.connect(lambda _i: self._draw_frc())
-        self.pair_b_combo.currentIndexChanged.connect(lambda _i: self._draw_frc())
+        self.pair_a_combo.currentIndexChanged.connect(lambda _i: self._on_pair_changed())
+        self.pair_b_combo.currentIndexChanged.connect(lambda _i: self._on_pair_changed())
         self._fill_metrics()
+        self.fit_to_screen()
         self._rebuild()
+
+    def fit_to_screen(self) -> None:
+        """Keep the window on the primary screen: no larger than its available geometry and
+        moved inside it."""
+        screen = QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        available = screen.availableGeometry()
+        frame = self.frameGeometry()
+        # the frame's margins are only known once shown: keep them out of the size
+        extra_w = max(0, frame.width() - self.width())
+        extra_h = max(0, frame.height() - self.height())
+        width = min(self.width(), available.width() - extra_w)
+        height = min(self.height(), available.height() - extra_h)
+        self.resize(max(width, 1), max(height, 1))
+        frame = self.frameGeometry()
+        x = min(max(frame.x(), available.x()), available.x() + available.width() - frame.width())
+        y = min(max(frame.y(), available.y()), available.y() + available.height() - frame.height())
+        if (x, y) != (frame.x(), frame.y()):
+            self.move(max(x, available.x()), max(y, available.y()))
+
+    def on_screen(self) -> bool:
+        """True when the whole window lies on the primary screen's available geometry."""
+        screen = QGuiApplication.primaryScreen()
+        if screen is None:
+            return True
+        return QRect(screen.availableGeometry()).contains(self.frameGeometry())
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
+        self.fit_to_screen()
         # The panes were ranged before the window had its size; range the linked views again
         # once it is laid out, so every pane shows the same region at the same zoom.
         QTimer.singleShot(0, self.reset_zoom)
@@ -237,6 +368,9 @@ class CompareWindow(QWidget):
         )
 
     def _on_tasks_task_finished(self, kind: str, token: object, result: object) -> None:
+        if kind == "compare" and token == self._region_token:
+            self._on_region_frc(result)
+            return
         if kind != "compare" or token != self._token or not isinstance(result, Comparison):
             return
         if result.reference != self.reference_index:
@@ -249,32 +383,116 @@ class CompareWindow(QWidget):
             f"common region {self.frames[0].object.shape[1]} x "
             f"{self.frames[0].object.shape[0]} px (reference grid)"
         )
+        for pane in (*self.panes, self.difference_view):
+            pane.set_pixel_size(self.pixel_size_m)
         self._redraw()
         self._draw_frc()
         self.reset_zoom()
+        self._request_region_frc()
         self.comparison_ready.emit()
 
     def _on_tasks_task_failed(self, kind: str, token: object, message: str) -> None:
         if kind == "compare" and token == self._token:
             self.frames = []
             self.message.setText(message)
+        elif kind == "compare" and token == self._region_token:
+            self.region_curve = None
+            self.region_message = message
+            self._draw_frc()
+            self.region_ready.emit()
 
-    def _channel(self, frame: FrameImage) -> np.ndarray:
-        if self.mode_combo.currentText() == "phase":
-            return np.angle(frame.object).astype(np.float32)
-        return np.abs(frame.object).astype(np.float32)
+    @property
+    def display_state(self) -> DisplayState:
+        """What every pane shows (the "Show" and ramp controls)."""
+        mode = self.mode_combo.currentData()
+        state = self.panes[0].state
+        return state.replace(
+            mode=mode if isinstance(mode, DisplayMode) else DisplayMode.AMPLITUDE,
+            remove_ramp=self.ramp_check.isChecked(),
+        )
+
+    def set_display(self, state: DisplayState) -> None:
+        """Show ``state`` in every pane (and in the controls)."""
+        for widget in (self.mode_combo, self.ramp_check):
+            widget.blockSignals(True)
+        self.mode_combo.setCurrentIndex(max(0, self.mode_combo.findData(state.mode)))
+        self.ramp_check.setChecked(state.remove_ramp)
+        for widget in (self.mode_combo, self.ramp_check):
+            widget.blockSignals(False)
+        for pane in self.panes:
+            pane.set_display(state)
+        self._redraw()
+
+    def _on_controls_changed(self) -> None:
+        self.set_display(self.display_state)
+
+    def _on_pane_display_changed(self, state: DisplayState) -> None:
+        self.set_display(state)
+
+    def _on_pane_levels_edited(self, levels: tuple[float, float]) -> None:
+        if self.pane_levels is not None and not self.pane_levels.shared:
+            return  # each pane its own levels: the user set one pane's
+        for pane in self.panes:
+            if pane.levels != levels:
+                pane.set_levels(levels)
+                pane.user_levels = True
+
+    def _level_inputs(self, state: DisplayState) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The images whose levels the panes share (strided as the panes show them: the
+        levels come from the pixels on screen) and their valid masks."""
+        images, masks = [], []
+        for pane, frame in zip(self.panes, self.frames, strict=True):
+            amplitude = downsample(np.abs(frame.object).astype(np.float32))
+            valid = downsample(frame.valid)
+            if state.mode is DisplayMode.COMPLEX:
+                images.append(amplitude)  # the levels are the brightness range
+            else:
+                phase = downsample(np.angle(frame.object).astype(np.float32))
+                images.append(pane.convert(amplitude, phase, valid))
+            masks.append(valid)
+        return images, masks
 
     def _redraw(self) -> None:
         if not self.frames:
             return
-        images = [self._channel(f) for f in self.frames]
-        phase = self.mode_combo.currentText() == "phase"
-        levels = PHASE_LEVELS if phase else shared_levels(images, [f.valid for f in self.frames])
-        lut = phase_lut() if phase else amplitude_lut()
-        for pane, image in zip(self.panes, images, strict=True):
-            pane.image.setLookupTable(lut)
-            pane.set_image(image, levels=levels)
+        state = self.display_state
+        policy = self.levels_combo.currentText()
+        if state.mode is DisplayMode.PHASE and state.unwrap:
+            self.pane_levels = None  # each pane's unwrapped phase sets its own
+        else:
+            images, masks = self._level_inputs(state)
+            phase = state.mode is DisplayMode.PHASE
+            self.pane_levels = pane_levels(images, masks, policy, phase)
+        for k, (pane, frame) in enumerate(zip(self.panes, self.frames, strict=True)):
+            pane.reset_levels()
+            levels = None if self.pane_levels is None else self.pane_levels.levels[k]
+            pane.set_data(
+                np.abs(frame.object).astype(np.float32),
+                np.angle(frame.object).astype(np.float32),
+                frame.valid,
+                levels=levels,
+            )
+            note = ""
+            if self.pane_levels is not None and not self.pane_levels.shared:
+                note = " · own levels"
+            pane.set_caption(state.text() + note)
+        self._say_levels()
         self._draw_difference()
+        self._fill_region_table()
+
+    def _say_levels(self) -> None:
+        levels = self.pane_levels
+        if levels is None or not self.frames:
+            return
+        region = (
+            f"common region {self.frames[0].object.shape[1]} x "
+            f"{self.frames[0].object.shape[0]} px (reference grid)"
+        )
+        if levels.shared or not levels.flat:
+            self.message.setText(region)
+            return
+        flat = ", ".join(self.names[k] for k in levels.flat)
+        self.message.setText(f"{region}; levels per run: shared ones would show {flat} nearly flat")
 
     def _draw_difference(self) -> None:
         if not self.frames:
@@ -282,19 +500,142 @@ class CompareWindow(QWidget):
         k = max(0, self.difference_combo.currentIndex())
         ref = self.frames[self.reference_index]
         run = self.frames[k]
-        if self.mode_combo.currentText() == "phase":
-            diff = np.angle(run.object * np.conj(ref.object)).astype(np.float32)
-        else:
-            diff = (np.abs(run.object) - np.abs(ref.object)).astype(np.float32)
+        state = self.display_state
         both = run.valid & ref.valid
+        if state.mode is DisplayMode.PHASE:
+            diff = np.angle(run.object * np.conj(ref.object)).astype(np.float32)
+            if state.remove_ramp:
+                weight = np.sqrt(np.abs(run.object) * np.abs(ref.object))
+                diff = remove_phase_ramp(diff, weight, both)
+            what = "phase"
+        elif state.mode is DisplayMode.COMPLEX:
+            diff = np.abs(run.object - ref.object).astype(np.float32)
+            what = "|difference|"
+        else:
+            pane = self.panes[k]
+
+            def shown(frame: FrameImage) -> np.ndarray:
+                return pane.convert(
+                    np.abs(frame.object).astype(np.float32),
+                    np.angle(frame.object).astype(np.float32),
+                    frame.valid,
+                )
+
+            diff = (shown(run) - shown(ref)).astype(np.float32)
+            what = state.text()
         diff = np.where(both, diff, 0.0).astype(np.float32)
-        span = float(np.percentile(np.abs(diff[both]), 99.5)) if both.any() else 1.0
+        finite = np.abs(diff[both & np.isfinite(diff)])
+        span = float(np.percentile(finite, 99.5)) if finite.size else 1.0
         span = span if span > 0 else 1.0
         self.difference_view.set_image(diff, levels=(-span, span))
         self.difference_view.set_title(
-            f"{self.names[k]} minus {self.names[self.reference_index]} "
-            f"({self.mode_combo.currentText()})"
+            f"{self.names[k]} minus {self.names[self.reference_index]} ({what})"
         )
+
+    # ---------------------------------------------------------------- region
+
+    def show_region(self, on: bool = True) -> None:
+        """Show or hide the region on every pane, with its statistics and FRC."""
+        self.region_check.blockSignals(True)
+        self.region_check.setChecked(on)
+        self.region_check.blockSignals(False)
+        rect = next((r for p in self.panes if (r := p.region()) is not None), None)
+        for pane in self.panes:
+            pane.show_region(on)  # checks the panes' menus without their signal
+            if on and rect is not None:
+                pane.set_region(rect)
+        if on and rect is None and self.frames:
+            h, w = self.frames[0].object.shape
+            self.set_region((0.25 * w, 0.25 * h, 0.5 * w, 0.5 * h))
+            return
+        self.region_table.setVisible(on)
+        if not on:
+            self.region_curve, self.region_message = None, ""
+            self._draw_frc()
+        self._fill_region_table()
+        self._request_region_frc()
+
+    def set_region(self, rect: tuple[float, float, float, float]) -> None:
+        """Put the region at ``(x, y, width, height)`` (pixels of the common region) on every
+        pane; the statistics follow, the FRC over it is computed in the task worker."""
+        if not self.region_check.isChecked():
+            self.region_check.blockSignals(True)
+            self.region_check.setChecked(True)
+            self.region_check.blockSignals(False)
+        for pane in self.panes:
+            pane.set_region(rect)
+        self.region_table.setVisible(True)
+        self._fill_region_table()
+        self._request_region_frc()
+
+    def region(self) -> tuple[float, float, float, float] | None:
+        """The region on the panes, None when hidden."""
+        return self.panes[0].region()
+
+    def _on_pane_region_toggled(self, on: bool) -> None:
+        self.show_region(on)
+
+    def _on_pane_region_changed(self, index: int, rect: tuple[float, float, float, float]) -> None:
+        for k, pane in enumerate(self.panes):
+            if k != index:
+                pane.set_region(rect)
+        self._fill_region_table()
+
+    def region_rows(self) -> list[tuple[str, float, float, int]]:
+        """(name, mean, std, pixels) of each run in the region (empty without one)."""
+        rows = []
+        for name, pane in zip(self.names, self.panes, strict=True):
+            stats = pane.region_stats()
+            if stats is not None:
+                rows.append((name, stats.mean, stats.std, stats.count))
+        return rows
+
+    def _fill_region_table(self) -> None:
+        rows = self.region_rows()
+        table = self.region_table
+        table.setRowCount(len(rows))
+        for row, (name, mean, std, count) in enumerate(rows):
+            texts = [name, f"{mean:.4g}", f"{std:.3g}", str(count)]
+            for col, text in enumerate(texts):
+                table.setItem(row, col, QTableWidgetItem(text))
+        table.resizeColumnsToContents()
+
+    def _region_pair(self) -> tuple[int, int] | None:
+        a, b = self.pair_a_combo.currentIndex(), self.pair_b_combo.currentIndex()
+        if a < 0 or b < 0 or a == b:
+            return None
+        return a, b
+
+    def _request_region_frc(self) -> None:
+        rect = self.region()
+        pair = self._region_pair()
+        if rect is None or pair is None or not self.frames:
+            if self.region_curve is not None:
+                self.region_curve = None
+                self._draw_frc()
+            return
+        frames, (a, b) = list(self.frames), pair
+        self.region_message = "computing the FRC over the region…"
+        self.tasks.request(
+            "compare",
+            self._region_token,
+            lambda _progress, _stop: (rect, a, b, region_frc(frames, a, b, rect)),
+        )
+
+    def _on_region_frc(self, result: object) -> None:
+        if not isinstance(result, tuple) or len(result) != 4:
+            return
+        rect, a, b, curve = result
+        if rect != self.region() or (a, b) != self._region_pair():
+            return  # an older request; the newer one is on its way
+        self.region_curve = curve if isinstance(curve, FrcCurve) else None
+        self.region_message = "" if self.region_curve else "the region is too small for an FRC"
+        self._draw_frc()
+        self.region_ready.emit()
+
+    def _on_pair_changed(self) -> None:
+        self._draw_frc()
+        self._request_region_frc()
 
     def selected_pair(self) -> FrcCurve | None:
         """The FRC of the two runs chosen under "FRC of" (None for one run twice, or when it
@@ -319,14 +660,21 @@ class CompareWindow(QWidget):
             pen = pg.mkPen("#f0f0f0", width=2, style=Qt.PenStyle.DashLine)
             self._plot_curve(pair, pen, "#f0f0f0", name)
             rows.append((name, pair))
+        region = self.region_curve
+        if region is not None and self.region() is not None:
+            name = f"{self.names[region.index]} vs {self.names[region.other]} (region)"
+            pen = pg.mkPen(REGION_PEN_COLOUR, width=2, style=Qt.PenStyle.DotLine)
+            self._plot_curve(region, pen, REGION_PEN_COLOUR, name)
+            rows.append((name, region))
         self.frc_plot.plot(
             [0, 0.5], [1 / 7, 1 / 7], pen=pg.mkPen(THRESHOLD_PEN, width=1), name="1/7"
         )
         self._plot_half_bit([curve for _name, curve in rows])
         title = f"FRC against {self.names[ref]}"
-        if len(rows) > len(self.curves):
-            title += f", and {rows[-1][0]} (dashed)"
-        self.frc_plot.setTitle(title)
+        extra = [name for name, _c in rows[len(self.curves) :]]
+        if extra:
+            title += ", and " + ", ".join(extra)
+        self.frc_plot.setTitle(title, size="9pt")
         self.crossing_rows = rows
         self._fill_crossings()
 
@@ -395,12 +743,3 @@ class CompareWindow(QWidget):
                 text = "-" if value is None or not math.isfinite(value) else f"{value:.3f}"
                 self.metrics_table.setItem(row, col, QTableWidgetItem(text))
         self.metrics_table.resizeColumnsToContents()
-
-
-def _diverging_lut(n: int = 256) -> np.ndarray:
-    """Blue - white - red, (n, 3) uint8."""
-    t = np.linspace(-1.0, 1.0, n)
-    r = np.where(t < 0, 1.0 + t, 1.0)
-    b = np.where(t > 0, 1.0 - t, 1.0)
-    g = 1.0 - np.abs(t)
-    return np.round(np.stack([r, g, b], axis=-1) * 255).astype(np.uint8)

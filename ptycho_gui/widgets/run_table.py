@@ -1,4 +1,5 @@
-"""The run table with its actions: show, compare, export, use a run's probe."""
+"""The run table with its actions: show, compare, export, use a run's probe, and back to the
+live run while a finished one is shown."""
 
 from __future__ import annotations
 
@@ -33,12 +34,15 @@ class RunTableWidget(QWidget):
         Run id to export.
     use_probe_requested(int)
         Run id whose probe the next network run should start from.
+    live_requested()
+        "Back to live run": the views follow the live run again.
     """
 
     show_requested = Signal(int)
     compare_requested = Signal(list)
     export_requested = Signal(int)
     use_probe_requested = Signal(int)
+    live_requested = Signal()
 
     def __init__(self, model: RunTableModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -47,8 +51,11 @@ class RunTableWidget(QWidget):
         self.table.setModel(model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        # every column as wide as its content; the last one (the notes) takes what is left
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(model.columnCount() - 1, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(True)
         self.table.verticalHeader().setVisible(False)
         self.table.doubleClicked.connect(lambda index: self._on_show_clicked())
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -56,6 +63,10 @@ class RunTableWidget(QWidget):
         self.show_button = QPushButton("Show")
         self.compare_button = QPushButton(f"Compare ({MIN_RUNS}-{MAX_RUNS})")
         self.export_button = QPushButton("Export…")
+        self.live_button = QPushButton("Back to live run")
+        self.live_button.setToolTip("Show the live run in the views again (Ctrl+L).")
+        self.live_button.setVisible(False)
+        self.live_button.clicked.connect(self.live_requested)
         self.hint = QLabel("")
         self.show_button.clicked.connect(self._on_show_clicked)
         self.compare_button.clicked.connect(self._on_compare_clicked)
@@ -64,6 +75,7 @@ class RunTableWidget(QWidget):
         buttons.addWidget(self.show_button)
         buttons.addWidget(self.compare_button)
         buttons.addWidget(self.export_button)
+        buttons.addWidget(self.live_button)
         buttons.addWidget(self.hint, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -84,6 +96,17 @@ class RunTableWidget(QWidget):
             if record.run_id in run_ids:
                 self.table.selectRow(row)
         self.table.setSelectionMode(mode)
+
+    def set_pinned(self, run_id: int | None, live_id: int | None = None) -> None:
+        """Say which finished run the views show (None: they follow the live run); "Back to
+        live run" is offered while the run ``live_id`` goes on."""
+        self.live_button.setVisible(run_id is not None and live_id is not None)
+        if run_id is None:
+            self.hint.setText("")
+        elif live_id is None:
+            self.hint.setText(f"Showing run #{run_id}.")
+        else:
+            self.hint.setText(f"Showing run #{run_id}; run #{live_id} goes on.")
 
     def context_menu(self) -> QMenu:
         """The menu of the selected runs: Show, Compare, Export and "Use this run's probe"
