@@ -21,13 +21,13 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
 from ptycho_gui.view_models.runs import RunOutcome, RunRecord, RunSnapshot
 from ptycho_gui.view_models.texts import epoch_text, run_caption
+from ptycho_gui.widgets.image_pane import ImagePaneWidget
 from ptycho_gui.widgets.image_views import (
     DiffractionPairWidget,
-    ImagePaneWidget,
-    LossPlotWidget,
     ObjectViewsWidget,
     ProbeViewWidget,
 )
+from ptycho_gui.widgets.loss_plot import LossPlotWidget
 
 REDRAW_INTERVAL_MS = 50  # at most 20 redraws per second
 #: The probe view's caption while it shows the data's probe.

@@ -37,10 +37,10 @@ from ptycho_gui.widgets.compare_window import CompareWindow
 from ptycho_gui.widgets.data_panel import DataPanelWidget
 from ptycho_gui.widgets.image_views import (
     DiffractionPairWidget,
-    LossPlotWidget,
     ObjectViewsWidget,
     ProbeViewWidget,
 )
+from ptycho_gui.widgets.loss_plot import LossPlotWidget
 from ptycho_gui.widgets.run_table import RunTableWidget
 from ptycho_gui.widgets.settings_panel import SettingsPanelWidget
 from ptycho_gui.widgets.study_panel import StudyPanelWidget, default_study_folder

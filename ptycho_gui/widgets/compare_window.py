@@ -1,14 +1,15 @@
 """Side-by-side comparison of 2 to 6 runs: linked views, shared levels, difference, FRC with
 its 1/7 and half-bit resolutions (against the reference run, and between any two runs), and a
 region spanning every pane with each run's mean and standard deviation there and the FRC of
-the chosen pair over it."""
+the chosen pair over it.
+
+The FRC plot and the tables under the panes are in :mod:`ptycho_gui.widgets.compare_panels`,
+the region in :mod:`ptycho_gui.widgets.compare_region`.
+"""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (
@@ -18,8 +19,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -37,46 +36,32 @@ from ptycho_gui.view_models.comparison import (
     LEVEL_POLICIES,
     MAX_RUNS,
     MIN_RUNS,
-    THRESHOLDS,
     Comparison,
     FrameImage,
     FrcCurve,
     PaneLevels,
     compare_frames,
-    crossing_text,
     data_mismatch,
     pane_levels,
-    region_frc,
 )
 from ptycho_gui.view_models.runs import RunRecord
+from ptycho_gui.widgets.compare_panels import (
+    CrossingsTable,
+    FrcPlotWidget,
+    MetricsTable,
+    RegionTable,
+)
+from ptycho_gui.widgets.compare_region import CompareRegionMixin
 from ptycho_gui.widgets.display_controls import DisplayState
-from ptycho_gui.widgets.image_views import ImagePaneWidget, ViewGroup
+from ptycho_gui.widgets.image_pane import ImagePaneWidget, ViewGroup
 
-CURVE_COLOURS = ("#4da3ff", "#ff9f40", "#50d050", "#ff5050", "#c080ff", "#e0e040")
-METRIC_COLUMNS = (
-    ("amplitude_ssim", "Amp SSIM"),
-    ("phase_ssim", "Phase SSIM"),
-    ("amplitude_psnr", "Amp PSNR"),
-    ("phase_psnr", "Phase PSNR"),
-    ("amplitude_frc_1_7_px", "Amp FRC (px)"),
-    ("phase_frc_1_7_px", "Phase FRC (px)"),
-)
-#: Columns of the FRC crossings table, after the curve's name: (threshold, in metres?).
-CROSSING_COLUMNS = (
-    ("1/7", False, "1/7 (px)"),
-    ("half-bit", False, "half-bit (px)"),
-    ("1/7", True, "1/7 (m)"),
-    ("half-bit", True, "half-bit (m)"),
-)
-THRESHOLD_PEN = "#9a9a9a"
-REGION_PEN_COLOUR = "#40e0ff"
 MISMATCH_STYLE = (
     "QLabel { background: #6b4a00; color: #ffe9b0; padding: 6px; border-radius: 4px; "
     "font-weight: bold; }"
 )
 
 
-class CompareWindow(QWidget):
+class CompareWindow(CompareRegionMixin, QWidget):
     """Compare finished runs.
 
     Parameters
@@ -202,13 +187,7 @@ class CompareWindow(QWidget):
             pane.menu.region_toggled.connect(self._on_pane_region_toggled)
         self.difference_view = ImagePaneWidget("Difference", diverging_lut(), modes=())
         self.pane_levels: PaneLevels | None = None
-        self.region_table = QTableWidget(len(records), 4)
-        self.region_table.setHorizontalHeaderLabels(["Run", "Mean", "Std", "Pixels"])
-        self.region_table.setToolTip(
-            "The shown quantity over each run's valid pixels in the region (the amplitude in "
-            "the complex view)"
-        )
-        self.region_table.setVisible(False)
+        self.region_table = RegionTable(len(records))
         self.region_curve: FrcCurve | None = None
         self.region_message = ""
         views = [p.view for p in self.panes] + [self.difference_view.view]
@@ -217,13 +196,8 @@ class CompareWindow(QWidget):
         for name, r in zip(self.names, records, strict=True):
             self.difference_combo.addItem(name, r.run_id)
         self.difference_combo.setCurrentIndex(1)
-        self.metrics_table = QTableWidget(len(records), len(METRIC_COLUMNS) + 1)
-        self.metrics_table.setHorizontalHeaderLabels(["Run"] + [c[1] for c in METRIC_COLUMNS])
-        self.frc_plot = pg.PlotWidget(title="FRC against the reference run")
-        self.frc_plot.setLabel("bottom", "spatial frequency (cycles/px)")
-        self.frc_plot.getAxis("bottom").enableAutoSIPrefix(False)
-        self.frc_plot.setYRange(-0.1, 1.05)
-        self.frc_plot.addLegend()
+        self.metrics_table = MetricsTable(len(records))
+        self.frc_plot = FrcPlotWidget()
         self.pair_a_combo = QComboBox()
         self.pair_b_combo = QComboBox()
         for combo in (self.pair_a_combo, self.pair_b_combo):
@@ -235,13 +209,7 @@ class CompareWindow(QWidget):
         # a pair beside the reference curves when there is one (the reference is run 0)
         self.pair_a_combo.setCurrentIndex(1 if len(records) > 2 else 0)
         self.pair_b_combo.setCurrentIndex(2 if len(records) > 2 else 1)
-        self.crossings_table = QTableWidget(0, len(CROSSING_COLUMNS) + 1)
-        self.crossings_table.setHorizontalHeaderLabels(["FRC"] + [c[2] for c in CROSSING_COLUMNS])
-        self.crossings_table.setToolTip(
-            "Resolution where each FRC falls below the 1/7 line and the half-bit curve, in "
-            "pixels of the reference grid and, when the pixel size is known, in metres. "
-            "'≤ 2 (Nyquist)': no crossing; 'none': below the threshold from the first rings."
-        )
+        self.crossings_table = CrossingsTable()
         self.crossing_rows: list[tuple[str, FrcCurve]] = []
         self.pixel_size_m: float | None = None
         self.comparison: Comparison | None = None
@@ -310,7 +278,7 @@ class CompareWindow(QWidget):
         # every pair's FRC is computed with the frames: choosing one only draws
         self.pair_a_combo.currentIndexChanged.connect(lambda _i: self._on_pair_changed())
         self.pair_b_combo.currentIndexChanged.connect(lambda _i: self._on_pair_changed())
-        self._fill_metrics()
+        self.metrics_table.fill(self.records, self.names)
         self.fit_to_screen()
         self._rebuild()
 
@@ -532,106 +500,7 @@ class CompareWindow(QWidget):
             f"{self.names[k]} minus {self.names[self.reference_index]} ({what})"
         )
 
-    # ---------------------------------------------------------------- region
-
-    def show_region(self, on: bool = True) -> None:
-        """Show or hide the region on every pane, with its statistics and FRC."""
-        self.region_check.blockSignals(True)
-        self.region_check.setChecked(on)
-        self.region_check.blockSignals(False)
-        rect = next((r for p in self.panes if (r := p.region()) is not None), None)
-        for pane in self.panes:
-            pane.show_region(on)  # checks the panes' menus without their signal
-            if on and rect is not None:
-                pane.set_region(rect)
-        if on and rect is None and self.frames:
-            h, w = self.frames[0].object.shape
-            self.set_region((0.25 * w, 0.25 * h, 0.5 * w, 0.5 * h))
-            return
-        self.region_table.setVisible(on)
-        if not on:
-            self.region_curve, self.region_message = None, ""
-            self._draw_frc()
-        self._fill_region_table()
-        self._request_region_frc()
-
-    def set_region(self, rect: tuple[float, float, float, float]) -> None:
-        """Put the region at ``(x, y, width, height)`` (pixels of the common region) on every
-        pane; the statistics follow, the FRC over it is computed in the task worker."""
-        if not self.region_check.isChecked():
-            self.region_check.blockSignals(True)
-            self.region_check.setChecked(True)
-            self.region_check.blockSignals(False)
-        for pane in self.panes:
-            pane.set_region(rect)
-        self.region_table.setVisible(True)
-        self._fill_region_table()
-        self._request_region_frc()
-
-    def region(self) -> tuple[float, float, float, float] | None:
-        """The region on the panes, None when hidden."""
-        return self.panes[0].region()
-
-    def _on_pane_region_toggled(self, on: bool) -> None:
-        self.show_region(on)
-
-    def _on_pane_region_changed(self, index: int, rect: tuple[float, float, float, float]) -> None:
-        for k, pane in enumerate(self.panes):
-            if k != index:
-                pane.set_region(rect)
-        self._fill_region_table()
-
-    def region_rows(self) -> list[tuple[str, float, float, int]]:
-        """(name, mean, std, pixels) of each run in the region (empty without one)."""
-        rows = []
-        for name, pane in zip(self.names, self.panes, strict=True):
-            stats = pane.region_stats()
-            if stats is not None:
-                rows.append((name, stats.mean, stats.std, stats.count))
-        return rows
-
-    def _fill_region_table(self) -> None:
-        rows = self.region_rows()
-        table = self.region_table
-        table.setRowCount(len(rows))
-        for row, (name, mean, std, count) in enumerate(rows):
-            texts = [name, f"{mean:.4g}", f"{std:.3g}", str(count)]
-            for col, text in enumerate(texts):
-                table.setItem(row, col, QTableWidgetItem(text))
-        table.resizeColumnsToContents()
-
-    def _region_pair(self) -> tuple[int, int] | None:
-        a, b = self.pair_a_combo.currentIndex(), self.pair_b_combo.currentIndex()
-        if a < 0 or b < 0 or a == b:
-            return None
-        return a, b
-
-    def _request_region_frc(self) -> None:
-        rect = self.region()
-        pair = self._region_pair()
-        if rect is None or pair is None or not self.frames:
-            if self.region_curve is not None:
-                self.region_curve = None
-                self._draw_frc()
-            return
-        frames, (a, b) = list(self.frames), pair
-        self.region_message = "computing the FRC over the region…"
-        self.tasks.request(
-            "compare",
-            self._region_token,
-            lambda _progress, _stop: (rect, a, b, region_frc(frames, a, b, rect)),
-        )
-
-    def _on_region_frc(self, result: object) -> None:
-        if not isinstance(result, tuple) or len(result) != 4:
-            return
-        rect, a, b, curve = result
-        if rect != self.region() or (a, b) != self._region_pair():
-            return  # an older request; the newer one is on its way
-        self.region_curve = curve if isinstance(curve, FrcCurve) else None
-        self.region_message = "" if self.region_curve else "the region is too small for an FRC"
-        self._draw_frc()
-        self.region_ready.emit()
+    # ---------------------------------------------------------------- FRC
 
     def _on_pair_changed(self) -> None:
         self._draw_frc()
@@ -646,100 +515,12 @@ class CompareWindow(QWidget):
         return self.comparison.pair(a, b)
 
     def _draw_frc(self) -> None:
-        self.frc_plot.clear()
-        ref = self.reference_index
-        rows: list[tuple[str, FrcCurve]] = []
-        for curve in self.curves:
-            colour = CURVE_COLOURS[curve.index % len(CURVE_COLOURS)]
-            name = f"{self.names[curve.index]} vs {self.names[ref]}"
-            self._plot_curve(curve, pg.mkPen(colour, width=2), colour, name)
-            rows.append((name, curve))
-        pair = self.selected_pair()
-        if pair is not None and ref not in (pair.index, pair.other):
-            name = f"{self.names[pair.index]} vs {self.names[pair.other]}"
-            pen = pg.mkPen("#f0f0f0", width=2, style=Qt.PenStyle.DashLine)
-            self._plot_curve(pair, pen, "#f0f0f0", name)
-            rows.append((name, pair))
-        region = self.region_curve
-        if region is not None and self.region() is not None:
-            name = f"{self.names[region.index]} vs {self.names[region.other]} (region)"
-            pen = pg.mkPen(REGION_PEN_COLOUR, width=2, style=Qt.PenStyle.DotLine)
-            self._plot_curve(region, pen, REGION_PEN_COLOUR, name)
-            rows.append((name, region))
-        self.frc_plot.plot(
-            [0, 0.5], [1 / 7, 1 / 7], pen=pg.mkPen(THRESHOLD_PEN, width=1), name="1/7"
+        region = self.region_curve if self.region() is not None else None
+        self.crossing_rows = self.frc_plot.draw(
+            self.curves, self.names, self.reference_index, self.selected_pair(), region
         )
-        self._plot_half_bit([curve for _name, curve in rows])
-        title = f"FRC against {self.names[ref]}"
-        extra = [name for name, _c in rows[len(self.curves) :]]
-        if extra:
-            title += ", and " + ", ".join(extra)
-        self.frc_plot.setTitle(title, size="9pt")
-        self.crossing_rows = rows
-        self._fill_crossings()
-
-    def _plot_curve(self, curve: FrcCurve, pen: object, colour: str, name: str) -> None:
-        self.frc_plot.plot(curve.frequency, curve.curve, pen=pen, name=name)
-        # the crossings as marks on the curve: a circle at 1/7, a triangle at half-bit
-        for threshold, symbol in zip(THRESHOLDS, ("o", "t"), strict=True):
-            crossing = curve.crossing(threshold)
-            if crossing is not None and crossing.crossed:
-                self.frc_plot.plot(
-                    [crossing.frequency],
-                    [crossing.level],
-                    pen=None,
-                    symbol=symbol,
-                    symbolSize=9,
-                    symbolBrush=colour,
-                    symbolPen="#000000",
-                )
-
-    def _plot_half_bit(self, curves: list[FrcCurve]) -> None:
-        """One half-bit curve when every curve has the same rings (the usual case on one common
-        region), else one per curve in its colour."""
-        if not curves:
-            return
-        pen = pg.mkPen(THRESHOLD_PEN, width=1, style=Qt.PenStyle.DashLine)
-        first = curves[0]
-        if all(np.array_equal(c.counts, first.counts) for c in curves):
-            self.frc_plot.plot(first.frequency, first.half_bit, pen=pen, name="half-bit")
-            return
-        for k, curve in enumerate(curves):
-            colour = CURVE_COLOURS[curve.index % len(CURVE_COLOURS)]
-            own = pg.mkPen(colour, width=1, style=Qt.PenStyle.DotLine)
-            name = "half-bit (each curve's rings)" if k == 0 else None
-            self.frc_plot.plot(curve.frequency, curve.half_bit, pen=own, name=name)
-
-    def _fill_crossings(self) -> None:
-        table = self.crossings_table
-        table.setRowCount(len(self.crossing_rows))
-        for row, (name, curve) in enumerate(self.crossing_rows):
-            table.setItem(row, 0, QTableWidgetItem(name))
-            for col, (threshold, metres, _title) in enumerate(CROSSING_COLUMNS, start=1):
-                crossing = curve.crossing(threshold)
-                if crossing is None or (metres and self.pixel_size_m is None):
-                    text = "-"
-                else:
-                    text = crossing_text(crossing, self.pixel_size_m if metres else None)
-                table.setItem(row, col, QTableWidgetItem(text))
-        table.resizeColumnsToContents()
+        self.crossings_table.fill(self.crossing_rows, self.pixel_size_m)
 
     def crossing_texts(self) -> list[list[str]]:
         """The crossings table as text, one list per row (name first), for tests."""
-        table = self.crossings_table
-        return [
-            [
-                item.text() if (item := table.item(row, col)) is not None else ""
-                for col in range(table.columnCount())
-            ]
-            for row in range(table.rowCount())
-        ]
-
-    def _fill_metrics(self) -> None:
-        for row, record in enumerate(self.records):
-            self.metrics_table.setItem(row, 0, QTableWidgetItem(self.names[row]))
-            for col, (key, _title) in enumerate(METRIC_COLUMNS, start=1):
-                value = record.metrics.get(key)
-                text = "-" if value is None or not math.isfinite(value) else f"{value:.3f}"
-                self.metrics_table.setItem(row, col, QTableWidgetItem(text))
-        self.metrics_table.resizeColumnsToContents()
+        return self.crossings_table.texts()

@@ -24,7 +24,7 @@ from ptycho_engine.data import DiffractionData
 from ptycho_engine.display import amplitude_lut, log_scale
 from ptycho_gui.view_models.panel_text import breakable, position_text
 from ptycho_gui.view_models.runs import DataSummary
-from ptycho_gui.widgets.image_views import ImagePaneWidget
+from ptycho_gui.widgets.image_pane import ImagePaneWidget
 
 PROFILE_FILTER = "Mapping profiles (*.json);;All files (*)"
 

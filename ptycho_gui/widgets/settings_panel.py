@@ -5,6 +5,10 @@ The basic settings are always shown; the network's advanced options (probe scale
 automatic lowering, a trainable probe, the MAE warm-up, batch size, learning rate, stitching
 window) sit in a collapsible section. A probe file that does not fit N is refused with the
 choices that make it fit, as buttons.
+
+The geometry section is :class:`~ptycho_gui.widgets.geometry_box.GeometryBox`, the network's
+and the solvers' settings are :class:`~ptycho_gui.widgets.engine_options.EngineOptionsWidget`;
+their widgets are attributes of the panel too (``panel.energy_spin``, ``panel.epochs_spin``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -26,42 +29,28 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSizePolicy,
-    QSpinBox,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from ptycho_engine.config import SUPPORTED_N, TrainingConfig
+from ptycho_engine.config import SUPPORTED_N
 from ptycho_engine.data import DiffractionData
-from ptycho_engine.solvers.config import NOISE_MODELS
-from ptycho_gui.view_models.geometry import (
-    FileGeometry,
-    Geometry,
-    choice_sentence,
-    object_sampling,
-)
+from ptycho_gui.view_models.geometry import FileGeometry, Geometry
 from ptycho_gui.view_models.panel_text import breakable
 from ptycho_gui.view_models.run_settings import (
     GEOMETRY_FIELDS,
     NETWORK,
-    NOISE_MODEL_SOLVERS,
     PREP_MODES,
-    STITCH_CHOICES,
     RunSettings,
     algorithm_choices,
     valid_n_choices,
 )
 from ptycho_gui.view_models.settings_model import SettingsModel
+from ptycho_gui.widgets.engine_options import EngineOptionsWidget
+from ptycho_gui.widgets.geometry_box import GeometryBox
 from ptycho_gui.widgets.image_views import ProbeViewWidget
 
 PROBE_FILTER = "Probe files (*.npy *.npz *.h5 *.hdf5 *.cxi);;All files (*)"
-#: Display units of the geometry fields: ``{field: (unit, metres or eV per unit, decimals)}``;
-#: the energy's unit is chosen in the panel (:data:`ENERGY_UNITS`).
-GEOMETRY_UNITS = {"distance_m": ("m", 1.0, 4), "detector_pixel_m": ("µm", 1e-6, 2)}
-ENERGY_UNITS = {"keV": (1e3, 4), "eV": (1.0, 1)}
-#: Value of the MAE warm-up spin box that stands for "the engine's default rule".
-WARMUP_DEFAULT = -1
 
 
 class SettingsPanelWidget(QWidget):
@@ -136,15 +125,6 @@ class SettingsPanelWidget(QWidget):
             "field of view stays); bin: sum b x b pixel blocks, b = N0/N (the object pixel "
             "stays, the field of view shrinks by b)."
         )
-        self.gridsize_spin = QSpinBox()
-        self.gridsize_spin.setRange(1, 3)
-        self.gridsize_spin.setToolTip(
-            "Scan positions per group side: the network reconstructs gridsize x gridsize "
-            "neighbouring positions together."
-        )
-        self.filters_spin = QSpinBox()
-        self.filters_spin.setRange(1, 8)
-        self.filters_spin.setToolTip("Width multiplier of the network's convolution filters.")
         self.probe_edit = QLineEdit()
         self.probe_edit.setReadOnly(True)
         self.probe_edit.setPlaceholderText("probe of the data file")
@@ -178,122 +158,44 @@ class SettingsPanelWidget(QWidget):
         self.probe_view = ProbeViewWidget()
         self.probe_view.setMinimumHeight(150)
 
-        # geometry (physics.md section 6); the values go to the run as overrides
-        self.energy_spin = _geometry_spin()
-        self.energy_unit_combo = QComboBox()
-        self.energy_unit_combo.addItems(list(ENERGY_UNITS))
-        self.energy_unit_combo.setToolTip("Unit of the photon energy.")
-        self.distance_spin = _geometry_spin(" m")
-        self.detector_pixel_spin = _geometry_spin(" µm")
-        self.geometry_spins = {
-            "energy_ev": self.energy_spin,
-            "distance_m": self.distance_spin,
-            "detector_pixel_m": self.detector_pixel_spin,
-        }
-        self._set_energy_unit("keV")
-        self.energy_spin.setToolTip(
-            "Photon energy. Filled from the file; an edit replaces the file's value for the "
-            "run (recorded in its preparation steps)."
-        )
-        self.distance_spin.setToolTip(
-            "Sample-to-detector distance in metres. Filled from the file; an edit replaces "
-            "the file's value for the run."
-        )
-        self.detector_pixel_spin.setToolTip(
-            "Detector pixel size in micrometres. Filled from the file; an edit replaces the "
-            "file's value for the run."
-        )
-        self.geometry_reset_button = QPushButton("File's geometry")
-        self.geometry_reset_button.setToolTip("Forget the edits: use the file's geometry.")
-        self.geometry_source_label = _note_label()
-        self.sampling_label = QLabel("")
-        self.sampling_label.setWordWrap(True)
-        self.sampling_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.sampling_label.setToolTip(
-            "Object pixel = wavelength x distance / (N x detector pixel) for the N x N detector "
-            "region used; field of view = N object pixels (one pattern's patch)."
-        )
-        self.choice_label = _note_label()
+        # the geometry (physics.md section 6); the values go to the run as overrides
+        self.geometry_box = GeometryBox()
+        self.energy_spin = self.geometry_box.energy_spin
+        self.energy_unit_combo = self.geometry_box.energy_unit_combo
+        self.distance_spin = self.geometry_box.distance_spin
+        self.detector_pixel_spin = self.geometry_box.detector_pixel_spin
+        self.geometry_spins = self.geometry_box.geometry_spins
+        self.geometry_reset_button = self.geometry_box.geometry_reset_button
+        self.geometry_source_label = self.geometry_box.geometry_source_label
+        self.sampling_label = self.geometry_box.sampling_label
+        self.choice_label = self.geometry_box.choice_label
 
-        self.nll_spin = _double_spin(0.0, 1e3, 3, 0.1)
-        self.nll_spin.setToolTip("Weight of the Poisson negative log-likelihood loss.")
-        self.mae_spin = _double_spin(0.0, 1e3, 3, 0.1)
-        self.mae_spin.setToolTip("Weight of the mean absolute error of the amplitudes.")
-        self.epochs_spin = QSpinBox()
-        self.epochs_spin.setRange(1, 100000)
-        self.epochs_spin.setToolTip("Passes of the training over every group.")
-        self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(1, 4096)
-        self.batch_spin.setToolTip(
-            "Batch size: groups of scan positions per training step (one optimiser update)."
-        )
-        self.lr_spin = _double_spin(1e-5, 1.0, 5, 1e-4)
-        self.lr_spin.setToolTip("Initial learning rate of the optimiser (lowered on plateaus).")
-
-        # the network's advanced options
-        self.probe_scale_spin = _double_spin(0.01, 1000.0, 3, 0.5)
-        self.probe_scale_spin.setToolTip(
-            "Probe normalisation: the probe is divided by this times its mean amplitude in "
-            "the central disk (default 4). A smaller value leaves the network more object "
-            "amplitude for bright patterns."
-        )
-        self.auto_probe_scale_check = QCheckBox("Lower it when patterns are too bright")
-        self.auto_probe_scale_check.setToolTip(
-            "Automatic probe scale: treat the probe scale as an upper bound, lowered just "
-            "enough that the brightest patterns do not saturate the amplitude head "
-            "(recommended for measured data)."
-        )
-        self.probe_trainable_check = QCheckBox("Refine the probe in training")
-        self.probe_trainable_check.setToolTip(
-            "Probe trainable: the optimiser refines the probe with the network (off: the "
-            "probe stays fixed)."
-        )
-        self.warmup_spin = QSpinBox()
-        self.warmup_spin.setRange(WARMUP_DEFAULT, 100000)
-        self.warmup_spin.setToolTip(
-            "MAE warm-up: epochs trained on the amplitude error alone before the weighted "
-            "loss, to leave the Poisson 'fog' plateau. default: 3 epochs, never more than a "
-            "third of the run; 0: no warm-up."
-        )
-        self.stitch_combo = QComboBox()
-        self.stitch_combo.addItems(list(STITCH_CHOICES))
-        self.stitch_combo.setToolTip(
-            "Stitch window: how the final image weights each patch: 'support' (the flat "
-            "object support) or 'probe' (the probe amplitude on it, which helps when the "
-            "probe leaves parts of the support dark)."
-        )
-
-        self.iterations_spin = QSpinBox()
-        self.iterations_spin.setRange(1, 100000)
-        self.iterations_spin.setToolTip("Passes of the solver over every scan position.")
-        self.refine_probe_check = QCheckBox("Refine the probe")
-        self.refine_probe_check.setToolTip(
-            "Update the probe with the object (from the data's probe, a probe file or a guess); "
-            "the probe view follows it during the run."
-        )
-        self.probe_modes_spin = QSpinBox()
-        self.probe_modes_spin.setRange(0, 8)
-        self.probe_modes_spin.setSpecialValueText("as the start")
-        self.probe_modes_spin.setToolTip(
-            "Incoherent probe modes to reconstruct; 'as the start' keeps the modes of the "
-            "starting probe. Extra modes start as weak perturbations of the first."
-        )
-        self.refine_positions_check = QCheckBox("Refine the positions")
-        self.refine_positions_check.setToolTip(
-            "Correct the scan positions (a least-squares shift of each pattern per iteration)."
-        )
-        self.noise_combo = QComboBox()
-        self.noise_combo.addItems(NOISE_MODELS)
-        self.noise_combo.setToolTip(
-            "LSQML's likelihood: Gaussian noise on the amplitudes, or Poisson photon counts."
-        )
-        self.solver_batch_spin = QSpinBox()
-        self.solver_batch_spin.setRange(0, 4096)
-        self.solver_batch_spin.setSpecialValueText("auto")
-        self.solver_batch_spin.setToolTip(
-            "Positions updated together from one estimate; auto: the solver's choice "
-            "(rPIE with 1 is the sequential algorithm)."
-        )
+        # the network's and the solvers' settings, the panel's widgets too
+        self.engine_options = options = EngineOptionsWidget()
+        self.gridsize_spin = options.gridsize_spin
+        self.filters_spin = options.filters_spin
+        self.nll_spin = options.nll_spin
+        self.mae_spin = options.mae_spin
+        self.epochs_spin = options.epochs_spin
+        self.batch_spin = options.batch_spin
+        self.lr_spin = options.lr_spin
+        self.probe_scale_spin = options.probe_scale_spin
+        self.auto_probe_scale_check = options.auto_probe_scale_check
+        self.probe_trainable_check = options.probe_trainable_check
+        self.warmup_spin = options.warmup_spin
+        self.stitch_combo = options.stitch_combo
+        self.iterations_spin = options.iterations_spin
+        self.refine_probe_check = options.refine_probe_check
+        self.probe_modes_spin = options.probe_modes_spin
+        self.refine_positions_check = options.refine_positions_check
+        self.noise_combo = options.noise_combo
+        self.solver_batch_spin = options.solver_batch_spin
+        self.network_box = options.network_box
+        self.train_box = options.train_box
+        self.advanced_button = options.advanced_button
+        self.advanced_box = options.advanced_box
+        self.solver_box = options.solver_box
+        self.solver_form = options.solver_form
 
         self.start_button = QPushButton("Start")
         self.start_button.setToolTip("Run the current settings now.")
@@ -318,59 +220,6 @@ class SettingsPanelWidget(QWidget):
         form.addRow(self.probe_choices)
         form.addRow(self.probe_view)
 
-        self.geometry_box = QGroupBox("Geometry")
-        gform = QFormLayout(self.geometry_box)
-        energy_row = QHBoxLayout()
-        energy_row.addWidget(self.energy_spin, 1)
-        energy_row.addWidget(self.energy_unit_combo)
-        gform.addRow("Energy", energy_row)
-        gform.addRow("Distance", self.distance_spin)
-        gform.addRow("Detector pixel", self.detector_pixel_spin)
-        gform.addRow(self.geometry_source_label)
-        gform.addRow(self.geometry_reset_button)
-        gform.addRow(self.sampling_label)
-        gform.addRow(self.choice_label)
-
-        self.network_box = QGroupBox("Network")
-        nform = QFormLayout(self.network_box)
-        nform.addRow("Gridsize", self.gridsize_spin)
-        nform.addRow("Filters scale", self.filters_spin)
-
-        self.train_box = QGroupBox("Training")
-        tform = QFormLayout(self.train_box)
-        tform.addRow("NLL weight", self.nll_spin)
-        tform.addRow("MAE weight", self.mae_spin)
-        tform.addRow("Epochs", self.epochs_spin)
-
-        self.advanced_button = QToolButton()
-        self.advanced_button.setText("Advanced network settings")
-        self.advanced_button.setCheckable(True)
-        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
-        self.advanced_button.setToolTip(
-            "Show or hide the network's advanced settings: probe scale, a trainable probe, the "
-            "MAE warm-up, batch size, learning rate and the stitch window."
-        )
-        self.advanced_box = QGroupBox("Advanced")
-        aform = QFormLayout(self.advanced_box)
-        aform.addRow("Probe scale", self.probe_scale_spin)
-        aform.addRow(self.auto_probe_scale_check)
-        aform.addRow(self.probe_trainable_check)
-        aform.addRow("MAE warm-up", self.warmup_spin)
-        aform.addRow("Batch size", self.batch_spin)
-        aform.addRow("Learning rate", self.lr_spin)
-        aform.addRow("Stitch window", self.stitch_combo)
-        self.advanced_box.setVisible(False)
-
-        self.solver_box = QGroupBox("Solver")
-        self.solver_form = QFormLayout(self.solver_box)
-        self.solver_form.addRow("Iterations", self.iterations_spin)
-        self.solver_form.addRow(self.refine_probe_check)
-        self.solver_form.addRow("Probe modes", self.probe_modes_spin)
-        self.solver_form.addRow(self.refine_positions_check)
-        self.solver_form.addRow("Noise model", self.noise_combo)
-        self.solver_form.addRow("Batch size", self.solver_batch_spin)
-
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)
@@ -378,11 +227,7 @@ class SettingsPanelWidget(QWidget):
         layout.addWidget(self.edit_message)
         layout.addWidget(model_box)
         layout.addWidget(self.geometry_box)
-        layout.addWidget(self.network_box)
-        layout.addWidget(self.train_box)
-        layout.addWidget(self.advanced_button)
-        layout.addWidget(self.advanced_box)
-        layout.addWidget(self.solver_box)
+        layout.addWidget(self.engine_options)
         layout.addLayout(buttons)
         layout.addWidget(self.rerun_check)
         layout.addStretch(1)
@@ -391,26 +236,7 @@ class SettingsPanelWidget(QWidget):
         self.algorithm_combo.currentIndexChanged.connect(self._on_algorithm_combo_changed)
         self.n_combo.currentIndexChanged.connect(self._on_n_combo_changed)
         self.prep_combo.currentTextChanged.connect(self._on_prep_combo_changed)
-        self.gridsize_spin.valueChanged.connect(lambda v: self._edit(gridsize=v))
-        self.filters_spin.valueChanged.connect(lambda v: self._edit(n_filters_scale=v))
-        self.nll_spin.valueChanged.connect(lambda v: self._edit(nll_weight=v))
-        self.mae_spin.valueChanged.connect(lambda v: self._edit(mae_weight=v))
-        self.epochs_spin.valueChanged.connect(lambda v: self._edit(epochs=v))
-        self.batch_spin.valueChanged.connect(lambda v: self._edit(batch_size=v))
-        self.lr_spin.valueChanged.connect(lambda v: self._edit(learning_rate=v))
-        self.probe_scale_spin.valueChanged.connect(lambda v: self._edit(probe_scale=v))
-        self.auto_probe_scale_check.toggled.connect(lambda on: self._edit(auto_probe_scale=on))
-        self.probe_trainable_check.toggled.connect(lambda on: self._edit(probe_trainable=on))
-        self.warmup_spin.valueChanged.connect(self._on_warmup_spin_value_changed)
-        self.stitch_combo.currentTextChanged.connect(lambda t: self._edit(stitch_window=t))
-        self.iterations_spin.valueChanged.connect(lambda v: self._edit(iterations=v))
-        self.refine_probe_check.toggled.connect(lambda on: self._edit(refine_probe=on))
-        self.probe_modes_spin.valueChanged.connect(lambda v: self._edit(probe_modes=v or None))
-        self.refine_positions_check.toggled.connect(lambda on: self._edit(refine_positions=on))
-        self.noise_combo.currentTextChanged.connect(lambda t: self._edit(noise_model=t))
-        self.solver_batch_spin.valueChanged.connect(
-            lambda v: self._edit(solver_batch_size=v or None)
-        )
+        self.engine_options.edited.connect(self._on_engine_options_edited)
         for name, spin in self.geometry_spins.items():
             spin.valueChanged.connect(lambda _v, n=name: self._on_geometry_spin_value_changed(n))
         self.energy_unit_combo.currentTextChanged.connect(self._on_energy_unit_combo_changed)
@@ -483,33 +309,15 @@ class SettingsPanelWidget(QWidget):
             self.n_combo.setCurrentIndex(index)
             self.algorithm_combo.setCurrentIndex(self.algorithm_combo.findData(settings.algorithm))
             self.prep_combo.setCurrentText(settings.prep_mode)
-            self.gridsize_spin.setValue(settings.gridsize)
-            self.filters_spin.setValue(settings.n_filters_scale)
             self.probe_edit.setText(settings.probe_path)
-            self.nll_spin.setValue(settings.nll_weight)
-            self.mae_spin.setValue(settings.mae_weight)
-            self.epochs_spin.setValue(settings.epochs)
-            self.batch_spin.setValue(settings.batch_size)
-            self.lr_spin.setValue(settings.learning_rate)
-            self.probe_scale_spin.setValue(settings.probe_scale)
-            self.auto_probe_scale_check.setChecked(settings.auto_probe_scale)
-            self.probe_trainable_check.setChecked(settings.probe_trainable)
-            default = TrainingConfig(epochs=settings.epochs).warmup_epochs
-            self.warmup_spin.setSpecialValueText(f"default ({default} epochs)")
-            warmup = settings.mae_warmup_epochs
-            self.warmup_spin.setValue(WARMUP_DEFAULT if warmup is None else warmup)
-            self.stitch_combo.setCurrentText(settings.stitch_window)
-            self.iterations_spin.setValue(settings.iterations)
-            self.refine_probe_check.setChecked(settings.refine_probe)
-            self.probe_modes_spin.setValue(settings.probe_modes or 0)
-            self.refine_positions_check.setChecked(settings.refine_positions)
-            self.noise_combo.setCurrentText(settings.noise_model)
-            self.solver_batch_spin.setValue(settings.solver_batch_size or 0)
-            self._show_geometry(settings)
+            self.engine_options.show_settings(settings)
+            self.geometry_box.show_geometry(
+                settings, self.file_geometry, self.run_geometry().missing
+            )
         finally:
             self._updating = False
-        self._show_algorithm_fields(settings.algorithm)
-        self._show_sampling(settings)
+        self.engine_options.show_algorithm(settings.algorithm)
+        self.geometry_box.show_sampling(settings, self.file_geometry)
 
     def run_geometry(self) -> Geometry:
         """The geometry the run uses: the file's, with the edits in the settings."""
@@ -628,83 +436,12 @@ class SettingsPanelWidget(QWidget):
         self.preview_probe = probe
         self.probe_view.show_probe(probe, caption)
 
-    # ------------------------------------------------------------------ geometry helpers
-
-    def _set_energy_unit(self, unit: str) -> None:
-        scale, decimals = ENERGY_UNITS[unit]
-        self.energy_spin.setDecimals(decimals)
-        self.energy_spin.setRange(0.0, 1e6 / scale)
-        self.energy_spin.setSuffix(f" {unit}")
-        self.energy_spin.setSingleStep(0.1 if unit == "keV" else 100.0)
-
-    def _unit(self, name: str) -> tuple[float, int]:
-        """Size of a display unit of the geometry field ``name`` (eV or m) and its decimals."""
-        if name == "energy_ev":
-            return ENERGY_UNITS[self.energy_unit_combo.currentText()]
-        _unit, scale, decimals = GEOMETRY_UNITS[name]
-        return scale, decimals
-
-    def _file_value(self, name: str) -> float | None:
-        if self.file_geometry is None:
-            return None
-        value = getattr(self.file_geometry.geometry, name)
-        return None if value is None else float(value)
-
-    def _show_geometry(self, settings: RunSettings) -> None:
-        edited = []
-        for name, spin in self.geometry_spins.items():
-            override = getattr(settings, name)
-            value = self._file_value(name) if override is None else float(override)
-            scale, decimals = self._unit(name)
-            if name != "energy_ev":
-                spin.setDecimals(decimals)
-            spin.setValue(0.0 if value is None else value / scale)
-            font = spin.font()
-            font.setBold(override is not None)
-            spin.setFont(font)
-            if override is not None:
-                edited.append(name.rsplit("_", 1)[0].replace("_", " "))
-        missing = self.run_geometry().missing
-        if edited:
-            text = f"Edited (bold): {', '.join(edited)}; the run records them as overrides."
-        elif self.file_geometry is None:
-            text = "Open a file to see its geometry."
-        elif missing:
-            text = f"Not in the file: {', '.join(missing)}. Enter them to size the object pixel."
-        else:
-            text = "From the file."
-        self.geometry_source_label.setText(text)
-        self.geometry_reset_button.setEnabled(bool(edited))
-
-    def _show_sampling(self, settings: RunSettings) -> None:
-        file = self.file_geometry
-        if file is None:
-            self.sampling_label.setText("Object pixel and field of view: open a file.")
-            self.choice_label.setText("")
-            return
-        overrides = Geometry(*(getattr(settings, k) for k in GEOMETRY_FIELDS))
-        sampling = object_sampling(file, settings.N, settings.prep_mode, overrides)
-        self.sampling_label.setText(f"{sampling.text()}, at N={settings.N} ({settings.prep_mode}).")
-        self.choice_label.setText(choice_sentence(file.detector_n, settings.N))
-
-    def _geometry_override(self, name: str) -> float | None:
-        """The override that the spin box of ``name`` holds (None: the file's value)."""
-        spin = self.geometry_spins[name]
-        scale, decimals = self._unit(name)
-        shown = spin.value()
-        if shown <= 0:
-            return None  # "unknown": back to the file's value
-        file_value = self._file_value(name)
-        if file_value is not None and abs(shown - round(file_value / scale, decimals)) < (
-            0.5 * 10.0**-decimals
-        ):
-            return None  # the file's own value, as displayed
-        return shown * scale
+    # ------------------------------------------------------------------ geometry
 
     def _on_geometry_spin_value_changed(self, name: str) -> None:
         if self._updating:
             return
-        value = self._geometry_override(name)
+        value = self.geometry_box.override(name, self.file_geometry)
         before = getattr(self.model.settings, name)
         if not self.model.update(**{name: value}) or before == value:
             # unchanged settings emit nothing: show the value in use again
@@ -713,7 +450,7 @@ class SettingsPanelWidget(QWidget):
     def _on_energy_unit_combo_changed(self, unit: str) -> None:
         self._updating = True
         try:
-            self._set_energy_unit(unit)
+            self.geometry_box.set_energy_unit(unit)
         finally:
             self._updating = False
         self.show_settings(self.model.settings)
@@ -722,17 +459,6 @@ class SettingsPanelWidget(QWidget):
         self.model.update(**dict.fromkeys(GEOMETRY_FIELDS))
 
     # ------------------------------------------------------------------ slots
-
-    def _show_algorithm_fields(self, algorithm: str) -> None:
-        """Show the settings of ``algorithm`` only."""
-        iterative = algorithm != NETWORK
-        self.network_box.setVisible(not iterative)
-        self.train_box.setVisible(not iterative)
-        self.advanced_button.setVisible(not iterative)
-        self.advanced_box.setVisible(not iterative and self.advanced_button.isChecked())
-        self.solver_box.setVisible(iterative)
-        self.solver_form.setRowVisible(self.noise_combo, algorithm in NOISE_MODEL_SOLVERS)
-        self.probe_modes_spin.setEnabled(self.refine_probe_check.isChecked())
 
     def _edit(self, **changes: object) -> None:
         if not self._updating:
@@ -751,8 +477,8 @@ class SettingsPanelWidget(QWidget):
     def _on_prep_combo_changed(self, text: str) -> None:
         self._edit(prep_mode=text)
 
-    def _on_warmup_spin_value_changed(self, value: int) -> None:
-        self._edit(mae_warmup_epochs=None if value == WARMUP_DEFAULT else value)
+    def _on_engine_options_edited(self, changes: dict[str, object]) -> None:
+        self._edit(**changes)
 
     def _on_probe_button_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -797,25 +523,6 @@ class SettingsPanelWidget(QWidget):
             self._preview_settings_probe()
 
 
-def _double_spin(low: float, high: float, decimals: int, step: float) -> QDoubleSpinBox:
-    spin = QDoubleSpinBox()
-    spin.setDecimals(decimals)
-    spin.setRange(low, high)
-    spin.setSingleStep(step)
-    return spin
-
-
-def _geometry_spin(suffix: str = "") -> QDoubleSpinBox:
-    """A geometry field: 0 shows "unknown"; a value counts once typed (Enter or focus out),
-    so that a run does not start on a half-typed number."""
-    spin = QDoubleSpinBox()
-    spin.setRange(0.0, 1e4)
-    spin.setSpecialValueText("unknown")
-    spin.setSuffix(suffix)
-    spin.setKeyboardTracking(False)
-    return spin
-
-
 def _message_label() -> QLabel:
     """A red message that wraps inside the dock (long file names break at their separators,
     and the label never asks the dock for more width)."""
@@ -824,12 +531,4 @@ def _message_label() -> QLabel:
     label.setStyleSheet("color: #d04040;")
     label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
     label.setVisible(False)
-    return label
-
-
-def _note_label() -> QLabel:
-    label = QLabel("")
-    label.setWordWrap(True)
-    label.setStyleSheet("color: #808080;")
-    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
     return label

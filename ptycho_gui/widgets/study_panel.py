@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from ptycho_engine.config import SUPPORTED_GRIDSIZE, SUPPORTED_N
 from ptycho_engine.data import StitchSnapshot
-from ptycho_engine.display import amplitude_lut, phase_lut
+from ptycho_engine.display import PHASE_LEVELS, amplitude_lut, phase_lut
 from ptycho_engine.errors import PtychoError
 from ptycho_engine.study import (
     DOSE_METRICS,
@@ -53,7 +53,7 @@ from ptycho_gui.view_models.study import (
     shared_amplitude_levels,
     spec_from_form,
 )
-from ptycho_gui.widgets.image_views import PHASE_LEVELS, ViewGroup
+from ptycho_gui.widgets.image_pane import ViewGroup
 
 SERIES_COLOURS = (
     "#4da3ff",

@@ -34,14 +34,14 @@ from ptycho_gui.view_models.run_settings import RunSettings
 from ptycho_gui.view_models.runs import RunRecord
 from ptycho_gui.widgets.compare_window import CompareWindow
 from ptycho_gui.widgets.display_controls import DisplayState
+from ptycho_gui.widgets.image_pane import ImagePaneWidget
 from ptycho_gui.widgets.image_views import (
-    UNWRAP_SIDE,
     DiffractionPairWidget,
-    ImagePaneWidget,
-    LossPlotWidget,
     ObjectViewsWidget,
     ProbeViewWidget,
 )
+from ptycho_gui.widgets.loss_plot import LossPlotWidget
+from ptycho_gui.widgets.pane_conversion import UNWRAP_SIDE
 from tests.gui.conftest import WAIT_MS
 
 
