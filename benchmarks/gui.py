@@ -13,7 +13,9 @@ Prints, in one run (N=64, gridsize 2, the sample data):
 5. the time ``close()`` takes during training and during an export (target < 2 s);
 6. fast feedback of a fresh run: the time from Start to the first stage text on screen (target
    < 0.5 s), the longest gap between two progress updates while it trains (target < 5 s), and
-   the time from Stop during training to the run's end (target < 2 s).
+   the time from Stop during training to the run's end (target < 2 s);
+7. "Show" on a finished run while another trains for 60 s: whether the views and the loss plot
+   still show the pinned run at the end (target: unchanged).
 
 Run: ``QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/gui.py``.
 """
@@ -194,6 +196,32 @@ def main() -> None:
         f"stop during training: the run ended {time.perf_counter() - t_stop:.2f} s after Stop "
         "(target < 2 s)"
     )
+
+    # 7. a pinned run stays on screen for 60 s while another run trains
+    pinned = window.run_model.record(done[0].run_id)
+    assert pinned is not None and pinned.object is not None
+    n_done = len(done)
+    window.settings_model.reset(base.replace(gridsize=1, epochs=500))
+    live_id = window.start_run()
+    _wait(app, lambda: window.live.shown_id == live_id)
+    window.run_table.select_run_ids([pinned.run_id])
+    window.run_table.show_button.click()
+    app.processEvents()
+    live_record = window.run_model.record(live_id)
+    epochs_at_pin = len(live_record.history) if live_record is not None else 0
+    t_pin = time.perf_counter()
+    _wait(app, lambda: time.perf_counter() - t_pin >= 60.0, timeout_s=90.0)
+    shown = np.asarray(window.object_views.amplitude_view.image.image)
+    same_image = bool(np.allclose(shown, np.abs(pinned.object), rtol=1e-6))
+    same_loss = window.loss_plot.epochs == [h[0] for h in pinned.history]
+    trained = (len(live_record.history) if live_record is not None else 0) - epochs_at_pin
+    print(
+        f"Show pinned run #{pinned.run_id} for 60 s while run #{live_id} trained {trained} "
+        f"epochs: image unchanged {same_image}, loss plot of the pinned run {same_loss}, "
+        f"caption {window.live.caption!r}"
+    )
+    window.stop_run()
+    _wait(app, lambda: len(done) > n_done)
 
     # 2. N change -> first snapshot of the new model on screen
     def time_to_first_image(new: RunSettings) -> float:

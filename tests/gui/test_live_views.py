@@ -88,6 +88,11 @@ def test_show_pins_a_finished_run_while_another_trains(
     caption = window.live.caption
     assert caption.startswith(f"#{pinned.run_id} PINN N=32 g=1 · epoch 2") and "pinned" in caption
     assert f"showing run #{pinned.run_id}" in window.windowTitle()
+    # every image view's title names the pinned run, and so does the loss plot's
+    panes = [*window.object_views.panes, *window.probe_view.panes]
+    for pane in panes:
+        assert pane.caption.startswith(f"#{pinned.run_id} "), (pane.title_text(), pane.caption)
+    assert f"#{pinned.run_id}" in window.loss_plot.getPlotItem().titleLabel.text
     assert not window.run_table.live_button.isHidden()
     assert window.menu_actions.live_run.isEnabled()
 
