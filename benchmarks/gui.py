@@ -338,3 +338,7 @@ def main() -> None:
     window.deleteLater()
     app.processEvents()
     del collector
+
+
+if __name__ == "__main__":
+    main()

@@ -145,18 +145,6 @@ def _health(bundle: ModelBundle, x: np.ndarray, o: np.ndarray, support: np.ndarr
     )
 
 
-def _preview(
-    bundle: ModelBundle,
-    data: DiffractionData,
-    data_config: DataConfig,
-    stop_event: threading.Event | None,
-) -> StitchSnapshot | None:
-    """The stitched object of the current model; None when a stop cut the stitching short
-    (a stop never waits for a whole preview)."""
-    snap = drain(reconstruct(bundle, data, data_config, stop_event=stop_event))
-    return snap if snap.done else None
-
-
 def resolve_probe_scale(
     model_config: ModelConfig, data: DiffractionData, probe: np.ndarray
 ) -> ModelConfig:
@@ -217,8 +205,9 @@ def train(
         itself is the same with or without them).
     step_events_s : float, optional
         Also yield :class:`StepProgress`: before the model is built, before the first
-        (compiling) step, and then at most every ``step_events_s`` seconds within an epoch.
-        None (default) yields epoch snapshots only.
+        (compiling) step, at most every ``step_events_s`` seconds within an epoch, and at
+        the epoch's end before the validation (``"validating"``) and before a preview
+        (``"stitching a preview"``). None (default) yields epoch snapshots only.
 
     Yields
     ------
@@ -381,6 +370,8 @@ def train(
             break
         val_loss = math.nan
         if val_data is not None and not stopped:
+            if step_events_s is not None:
+                yield progress("validating", epoch, steps_per_epoch, steps, losses[-1])
             vals = []
             for rows, real in val_data.padded_batches(bs):
                 x, o = val_data.batch(rows)
@@ -403,8 +394,19 @@ def train(
         ) or epoch in preview_epochs
         if wanted and not stopped:
             t_preview = time.perf_counter()
-            preview = _preview(bundle, data, dcfg, stop_event)
+            if step_events_s is not None:
+                yield progress("stitching a preview", epoch, steps_per_epoch, steps, losses[-1])
+                last_event = time.perf_counter()
+            preview = None
+            for part in reconstruct(bundle, data, dcfg, stop_event=stop_event):
+                preview = part
+                # a preview takes seconds: its progress too, at most every step_events_s
+                if step_events_s is not None and time.perf_counter() - last_event >= step_events_s:
+                    yield progress("stitching a preview", epoch, steps_per_epoch, steps, losses[-1])
+                    last_event = time.perf_counter()
             preview_s += time.perf_counter() - t_preview
+            # a stop cut the stitching short: no preview (a stop never waits for one)
+            preview = preview if preview is not None and preview.done else None
             stopped = preview is None
         snap = snapshot(epoch, preview)
         history.append(dataclasses.replace(snap, preview=None))

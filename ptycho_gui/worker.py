@@ -432,6 +432,7 @@ class _EventTranslator:
         self.epochs = epochs
         self.iterative = iterative
         self._shown_preview: Any = None
+        self._total_steps = 0  # the network's steps in all, from its step progress
 
     def __call__(self, event: Any) -> None:
         from ptycho_engine.pipeline import EpochFinished, Notice, PartialImage, StageChanged
@@ -443,6 +444,7 @@ class _EventTranslator:
             w.status_changed.emit(("Warning: " if event.level == "warning" else "") + event.text)
         elif isinstance(event, StepProgress):
             total = event.epochs * event.steps_per_epoch
+            self._total_steps = total
             eta = _eta(event.elapsed_s, event.steps, total)
             w.progress_changed.emit(event.steps, total, eta)
             w._serve_prediction()
@@ -470,6 +472,11 @@ class _EventTranslator:
             if self.iterative and not snap.stopped:
                 eta = _eta(snap.elapsed_s, snap.epoch, snap.epochs)
                 w.progress_changed.emit(snap.epoch, snap.epochs, eta)
+            elif self._total_steps and not snap.stopped:
+                # the epoch's end (after its validation, preview and scores): progress too
+                steps = int(getattr(snap, "steps", 0))
+                eta = _eta(snap.elapsed_s, steps, self._total_steps)
+                w.progress_changed.emit(steps, self._total_steps, eta)
             w._serve_prediction()
         elif isinstance(event, PartialImage):
             if event.image is self._shown_preview:

@@ -16,14 +16,15 @@ TensorFlow; the reconstructor does, when it runs.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import numpy as np
 
-from ptycho_engine.data import DiffractionData, StitchSnapshot
+from ptycho_engine.data import DiffractionData, StepProgress, StitchSnapshot
 from ptycho_engine.errors import DataError
 from ptycho_engine.pipeline.events import (
     EpochFinished,
@@ -217,21 +218,33 @@ def run(
     preview_scoring_s = 0.0
     scoring_s = 0.0
 
-    def scored(event: Event) -> tuple[Event]:
+    progress: list[StepProgress] = []  # the newest step progress (a network's)
+
+    def scored(event: Event) -> Iterator[Event]:
+        # a generator: what it yields before the scoring reaches the front end before it
         nonlocal preview_scoring_s
+        if isinstance(event, StepProgress):
+            progress[:] = [event]
         if not isinstance(event, EpochFinished):
-            return (event,)
+            yield event
+            return
         snap = event.snapshot
         scores = None
         if snap.preview is not None and prepared.object_gt is not None:
+            if progress:
+                # scoring an image takes seconds: say so, as progress of the epoch
+                yield dataclasses.replace(
+                    progress[0], stage="scoring the preview", elapsed_s=snap.elapsed_s
+                )
             t_score = time.perf_counter()
             scores = score(snap.preview, prepared)
             last_scored[:] = [snap.preview, scores]
             preview_scoring_s += time.perf_counter() - t_score
         history.append({**snap.record(), "metrics": None if scores is None else scores.to_dict()})
         if scores is None:
-            return (event,)
-        return (EpochFinished(snap, scores.report, scores.chance),)
+            yield event
+            return
+        yield EpochFinished(snap, scores.report, scores.chance)
 
     outcome = yield from relay(reconstructor.run(job), scored)
     final = outcome.reconstruction

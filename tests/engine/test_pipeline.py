@@ -116,6 +116,24 @@ def test_step_progress_comes_before_the_first_step(data: object) -> None:
     assert steps[1].stage == "first step (compiling)" and steps[1].steps == 0
 
 
+def test_each_epoch_end_reports_its_validation_and_preview(data: object) -> None:
+    """The end of an epoch (validation, preview) is no silent gap: progress says what runs."""
+    spec = recipe(32, 1, 2, preview_every=1, **TINY)
+    events: list[object] = []
+    drain(run(spec, data), events.append)  # type: ignore[arg-type]
+    for epoch in (1, 2):
+        end = next(
+            i
+            for i, e in enumerate(events)
+            if isinstance(e, EpochFinished) and e.snapshot.epoch == epoch
+        )
+        stages = [e.stage for e in events[:end] if isinstance(e, StepProgress) and e.epoch == epoch]
+        before = [s for k, s in enumerate(stages) if k == 0 or s != stages[k - 1]]
+        assert before[-3:] == ["validating", "stitching a preview", "scoring the preview"], before
+        done = [e for e in events[:end] if isinstance(e, StepProgress) and e.epoch == epoch]
+        assert done[-1].steps == events[end].snapshot.steps  # every step of the epoch ran
+
+
 def test_a_stop_between_epochs_ends_with_a_stopped_snapshot_and_no_preview(
     data: object,
 ) -> None:
