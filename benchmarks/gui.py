@@ -226,12 +226,12 @@ def main() -> None:
     # 2. N change -> first snapshot of the new model on screen
     def time_to_first_image(new: RunSettings) -> float:
         frames = window.redraws
+        n_done = len(done)  # before the start: a short run may end right after its image
         start = time.perf_counter()
         window.settings_model.reset(new)
         window.start_run()
         _wait(app, lambda: window.redraws > frames and window.current_run_id is not None)
         elapsed = time.perf_counter() - start
-        n_done = len(done)
         window.worker.stop_run()
         _wait(app, lambda: len(done) > n_done)
         return elapsed
