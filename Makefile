@@ -55,8 +55,13 @@ lint: $(STAMP)
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), each test file in one of them (their
+# module fixtures are built once): measured on 2 cores, 765 s instead of 1,173 s in one
+# process. `make test TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= 2
+
 test: lint $(INTEROP_STAMP)
-	PTYCHODUS_PYTHON=$(abspath $(INTEROP_VENV))/bin/python $(PY) -m pytest
+	PTYCHODUS_PYTHON=$(abspath $(INTEROP_VENV))/bin/python $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The suite against the newest releases that pyproject.toml's ranges allow (not the lock):
 # tells whether a lock refresh is safe. CI runs `make test`, on the lock.

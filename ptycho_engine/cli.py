@@ -112,6 +112,18 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--preview-every", type=int, default=None)
     train.add_argument("--reduce-lr-patience", type=int, default=None)
     train.add_argument(
+        "--early-stopping-patience",
+        type=int,
+        default=None,
+        help="epochs without a new best validation loss before training stops early "
+        "(default 10, never fewer than span 800 steps; 0: never)",
+    )
+    train.add_argument(
+        "--keep-last-weights",
+        action="store_true",
+        help="end on the last epoch's weights (default: the best validation epoch's)",
+    )
+    train.add_argument(
         "--probe-scale",
         type=study_cli.positive_float,
         default=None,
@@ -278,6 +290,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         preview_every=args.preview_every,
         batch_size=args.batch_size,
         reduce_lr_patience=args.reduce_lr_patience,
+        early_stopping_patience=args.early_stopping_patience,
+        restore_best_weights=False if args.keep_last_weights else None,
         n_filters_scale=args.n_filters_scale,
         probe_scale=args.probe_scale,
         amp_activation=args.amp_activation,

@@ -242,8 +242,30 @@ class TrainingConfig(_Serialisable):
         (see :func:`ptycho_engine.training.plateau_patience`).
     reduce_lr_factor : float
         Factor applied to the learning rate on a plateau.
+    early_stopping_patience : int
+        Epochs of the likelihood stage without a new best validation loss after which
+        training stops early, if the loss is then above its best by more than
+        ``early_stopping_tolerance`` (0 disables early stopping); never fewer epochs than span
+        800 optimiser steps (:func:`ptycho_engine.training.early_stopping_patience`), so
+        that the learning rate has been reduced on the plateau first. Only with a
+        validation split.
+    restore_best_weights : bool
+        At the end of training (also after an early stop), give the model back the weights
+        of the epoch with the lowest validation loss of the likelihood stage when the last
+        epoch is worse by more than the tolerance, and say so (the run's details and a
+        notice). Only with a validation split; a stop by the user keeps the current weights.
+    early_stopping_tolerance : float
+        How far above its best (a fraction of ``|best|``) the validation loss must be before
+        early stopping or the restore act. Measured on the noise-free tike file: the
+        validation loss was best at epoch 29 of 100 and ended 0.64 % above it while the
+        amplitude SSIM rose from 0.29 to 0.45, so a tiny rise is no sign of overfitting.
     min_learning_rate : float
         Lower bound of the learning rate.
+    jit_compile : bool or None
+        Compile the training step with XLA. None (the default): when the run plans at least
+        :data:`~ptycho_engine.training.XLA_MIN_STEPS` optimiser steps, for which the compile
+        (seconds) pays for itself (measured at N 64, gridsize 2, width 1, batch 16 on 2 cores:
+        343 ms per step instead of 468 ms, the same losses to 1e-4).
     preview_every : int
         A stitched preview is attached to every ``preview_every``-th epoch's snapshot
         (and to the last one); 0 disables previews.
@@ -259,7 +281,11 @@ class TrainingConfig(_Serialisable):
     mae_warmup_epochs: int | None = None
     reduce_lr_patience: int = 3
     reduce_lr_factor: float = 0.5
+    early_stopping_patience: int = 10
+    restore_best_weights: bool = True
+    early_stopping_tolerance: float = 0.01
     min_learning_rate: float = 1e-5
+    jit_compile: bool | None = None
     preview_every: int = 5
     seed: int = 0
 
@@ -308,6 +334,27 @@ class TrainingConfig(_Serialisable):
             "an integer >= 0",
         )
         _check(
+            _is_int(self.early_stopping_patience) and self.early_stopping_patience >= 0,
+            o,
+            "early_stopping_patience",
+            self.early_stopping_patience,
+            "an integer >= 0",
+        )
+        _check(
+            _is_number(self.early_stopping_tolerance) and self.early_stopping_tolerance >= 0,
+            o,
+            "early_stopping_tolerance",
+            self.early_stopping_tolerance,
+            "a finite number >= 0",
+        )
+        _check(
+            isinstance(self.restore_best_weights, bool),
+            o,
+            "restore_best_weights",
+            self.restore_best_weights,
+            "True or False",
+        )
+        _check(
             _is_number(self.reduce_lr_factor) and 0 < self.reduce_lr_factor < 1,
             o,
             "reduce_lr_factor",
@@ -321,6 +368,13 @@ class TrainingConfig(_Serialisable):
             "min_learning_rate",
             self.min_learning_rate,
             "a number in [0, learning_rate]",
+        )
+        _check(
+            self.jit_compile is None or isinstance(self.jit_compile, bool),
+            o,
+            "jit_compile",
+            self.jit_compile,
+            "None, True or False",
         )
         _check(
             _is_int(self.preview_every) and self.preview_every >= 0,

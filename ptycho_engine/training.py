@@ -68,6 +68,12 @@ from ptycho_engine.streams import drain
 
 SATURATION_LEVEL = 0.99
 PLATEAU_MIN_STEPS = 300
+#: Early stopping waits at least this many optimiser steps without a new best validation
+#: loss: longer than the plateau patience, so the learning rate is cut before a run ends.
+EARLY_STOP_MIN_STEPS = 800
+#: A run of at least this many optimiser steps compiles its step with XLA by default
+#: (:attr:`~ptycho_engine.config.TrainingConfig.jit_compile`).
+XLA_MIN_STEPS = 300
 
 
 def plateau_patience(patience_epochs: int, steps_per_epoch: int) -> int:
@@ -79,6 +85,17 @@ def plateau_patience(patience_epochs: int, steps_per_epoch: int) -> int:
     if patience_epochs <= 0:
         return 0
     return max(patience_epochs, math.ceil(PLATEAU_MIN_STEPS / max(steps_per_epoch, 1)))
+
+
+def early_stopping_patience(patience_epochs: int, steps_per_epoch: int) -> int:
+    """Epochs without a new best validation loss before training stops early.
+
+    ``patience_epochs`` (0 disables early stopping), raised so that the patience spans at
+    least :data:`EARLY_STOP_MIN_STEPS` optimiser steps.
+    """
+    if patience_epochs <= 0:
+        return 0
+    return max(patience_epochs, math.ceil(EARLY_STOP_MIN_STEPS / max(steps_per_epoch, 1)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,6 +117,17 @@ class TrainingResult:
     steps : int
     preview_s : float
         Part of ``elapsed_s`` spent making previews.
+    early_stopped_epoch : int
+        The epoch after which training stopped early because the validation loss had not
+        improved for the patience (0 when it ran all its epochs or was stopped by the user).
+    restored_epoch : int
+        The epoch whose weights the model was given back at the end (the best validation
+        loss of the likelihood stage), 0 when the model holds its last weights.
+    best_val_loss, last_val_loss : float
+        With a restore: the validation loss of the restored weights and that of the last
+        epoch's weights before the restore (NaN otherwise).
+    jit_compiled : bool
+        Whether the training step ran compiled by XLA.
     """
 
     bundle: ModelBundle
@@ -109,6 +137,11 @@ class TrainingResult:
     elapsed_s: float
     steps: int
     preview_s: float = 0.0
+    early_stopped_epoch: int = 0
+    restored_epoch: int = 0
+    best_val_loss: float = math.nan
+    last_val_loss: float = math.nan
+    jit_compiled: bool = False
 
 
 def _split(groups: Groups, fraction: float, seed: int) -> tuple[Groups, Groups | None]:
@@ -209,6 +242,15 @@ def train(
         the epoch's end before the validation (``"validating"``) and before a preview
         (``"stitching a preview"``). None (default) yields epoch snapshots only.
 
+    Early stopping and best weights: with a validation split, training stops once the
+    validation loss of the likelihood stage has not reached a new best for
+    :func:`early_stopping_patience` epochs and is above the best by more than the
+    tolerance, and the last epoch (the early stop's or the planned last one) gives the model
+    back the weights of the best epoch when it is worse by more than the tolerance
+    (``training_config.early_stopping_patience``, ``early_stopping_tolerance``,
+    ``restore_best_weights``). That last snapshot's validation loss and preview are those of
+    the restored weights.
+
     Yields
     ------
     TrainingSnapshot or StepProgress
@@ -290,8 +332,7 @@ def train(
     optimizer.build(variables)
     loss_fn = _loss_fn(bundle, data.bad_pixels)
 
-    @tf.function
-    def train_step(x: tf.Tensor, o: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor) -> tf.Tensor:
+    def step(x: tf.Tensor, o: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
             pred = model([x, o], training=True)
             loss = loss_fn(x, pred, w_nll, w_mae)  # type: ignore[operator]
@@ -299,17 +340,41 @@ def train(
         optimizer.apply_gradients(zip(grads, variables, strict=True))
         return loss
 
+    xla = tcfg.jit_compile
+    if xla is None:
+        xla = steps_per_epoch * tcfg.epochs >= XLA_MIN_STEPS
+    train_step = tf.function(step, jit_compile=xla)
+
     @tf.function
     def eval_step(x: tf.Tensor, o: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor) -> tf.Tensor:
         return loss_fn(x, model([x, o], training=False), w_nll, w_mae)  # type: ignore[operator]
 
     train_data = GroupedPatterns(data.amplitudes, train_groups)
     val_data = GroupedPatterns(data.amplitudes, val_groups) if val_groups is not None else None
+
+    def validate(w_nll: tf.Tensor, w_mae: tf.Tensor) -> float:
+        # the loss over the validation groups, weighted by the real (unpadded) rows
+        if val_data is None:
+            return math.nan
+        vals = []
+        for rows, real in val_data.padded_batches(tcfg.batch_size):
+            x, o = val_data.batch(rows)
+            vals.append((float(eval_step(x, o, w_nll, w_mae)), real))
+        return sum(v * r for v, r in vals) / sum(r for _, r in vals)
+
     support = support_mask(model_config.N, model_config.pad_object)
     health_x, health_o = train_data.batch(train_data.padded_batches(tcfg.batch_size)[0][0])
     rng = np.random.default_rng(tcfg.seed)
     bs = tcfg.batch_size
     patience = plateau_patience(tcfg.reduce_lr_patience, steps_per_epoch)
+    stop_patience = early_stopping_patience(tcfg.early_stopping_patience, steps_per_epoch)
+    best_val = math.inf
+    best_epoch = 0
+    best_weights: list[np.ndarray] | None = None
+    since_best = 0
+    early_stopped_epoch = 0
+    restored_epoch = 0
+    last_val_loss = math.nan
     history: list[TrainingSnapshot] = []
     steps = 0
     preview_s = 0.0
@@ -363,7 +428,17 @@ def train(
                     yield progress("training", epoch, k, steps, losses[-1] if losses else math.nan)
                     last_event = now
             x, o = train_data.batch(order[k * bs : (k + 1) * bs])
-            losses.append(float(train_step(x, o, w_nll, w_mae)))
+            try:
+                loss_value = float(train_step(x, o, w_nll, w_mae))
+            except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+                if not xla or steps:
+                    raise
+                # XLA cannot compile this model's step (it failed before running): the same
+                # step without XLA
+                xla = False
+                train_step = tf.function(step)
+                loss_value = float(train_step(x, o, w_nll, w_mae))
+            losses.append(loss_value)
             steps += 1
         if not losses:
             # stopped at an epoch boundary: the last finished epoch's numbers, marked stopped
@@ -372,13 +447,31 @@ def train(
         if val_data is not None and not stopped:
             if step_events_s is not None:
                 yield progress("validating", epoch, steps_per_epoch, steps, losses[-1])
-            vals = []
-            for rows, real in val_data.padded_batches(bs):
-                x, o = val_data.batch(rows)
-                vals.append((float(eval_step(x, o, w_nll, w_mae)), real))
-            val_loss = sum(v * r for v, r in vals) / sum(r for _, r in vals)
+            val_loss = validate(w_nll, w_mae)
         epoch_loss = float(np.mean(losses))
         finished_epochs = epoch
+        if stage == "main" and math.isfinite(val_loss) and not stopped:
+            if val_loss < best_val:
+                best_val, best_epoch, since_best = val_loss, epoch, 0
+                if tcfg.restore_best_weights:
+                    best_weights = [np.array(w, copy=True) for w in model.get_weights()]
+            else:
+                since_best += 1
+        worse = math.isfinite(best_val) and (
+            val_loss > best_val + tcfg.early_stopping_tolerance * abs(best_val)
+        )
+        early = (
+            bool(stop_patience) and since_best >= stop_patience and worse and epoch < tcfg.epochs
+        )
+        if early:
+            early_stopped_epoch = epoch
+        if (early or epoch == tcfg.epochs) and best_weights is not None and worse and not stopped:
+            # the last epoch is worse than the best one: give the model the best weights
+            # back, and measure them again (the snapshot's numbers are the restored model's)
+            last_val_loss = val_loss
+            model.set_weights(best_weights)
+            restored_epoch = best_epoch
+            val_loss = validate(w_nll, w_mae)
         monitored = val_loss if math.isfinite(val_loss) else epoch_loss
         if monitored < best - 1e-4 * abs(best if math.isfinite(best) else 0):
             best, wait = monitored, 0
@@ -390,7 +483,8 @@ def train(
                 wait = 0
         preview = None
         wanted = (
-            tcfg.preview_every and (epoch % tcfg.preview_every == 0 or epoch == tcfg.epochs)
+            tcfg.preview_every
+            and (epoch % tcfg.preview_every == 0 or epoch == tcfg.epochs or early)
         ) or epoch in preview_epochs
         if wanted and not stopped:
             t_preview = time.perf_counter()
@@ -411,7 +505,7 @@ def train(
         snap = snapshot(epoch, preview)
         history.append(dataclasses.replace(snap, preview=None))
         yield snap
-        if stopped:
+        if stopped or early:
             break
     if stopped and (not history or not history[-1].stopped):
         # the stop came between epochs (before the first step of the next one)
@@ -427,6 +521,11 @@ def train(
         elapsed_s=time.perf_counter() - start,
         steps=steps,
         preview_s=preview_s,
+        early_stopped_epoch=early_stopped_epoch,
+        restored_epoch=restored_epoch,
+        best_val_loss=val_loss if restored_epoch else math.nan,
+        last_val_loss=last_val_loss,
+        jit_compiled=bool(xla),
     )
 
 

@@ -61,6 +61,23 @@ def saturation_warning(job: Job) -> str:
     )
 
 
+def early_stopping_notice(result: Any) -> str:
+    """What early stopping and the best-weights restore did in a finished training run
+    (a :class:`~ptycho_engine.training.TrainingResult`), "" when neither acted."""
+    parts = []
+    if result.early_stopped_epoch:
+        parts.append(
+            f"early stopping after epoch {result.early_stopped_epoch}: the validation loss "
+            "had stopped improving"
+        )
+    if result.restored_epoch:
+        parts.append(
+            f"restored the weights of epoch {result.restored_epoch}, the best validation loss "
+            f"({result.best_val_loss:.6g}; the last epoch had {result.last_val_loss:.6g})"
+        )
+    return "; ".join(parts)
+
+
 class PinnReconstructor:
     """The physics-informed network (:mod:`ptycho_engine.models`)."""
 
@@ -130,9 +147,13 @@ class PinnReconstructor:
         reuse = (
             last is not None
             and last.preview is not None
-            and last.epoch == spec.training.epochs
+            and (last.epoch == spec.training.epochs or result.early_stopped_epoch > 0)
+            and not last.stopped
             and spec.stitch_window == "support"
         )
+        notice = early_stopping_notice(result)
+        if notice:
+            yield Notice(notice)
         t_reconstruct = 0.0
         final = latest
         if result.stopped:
@@ -179,6 +200,13 @@ class PinnReconstructor:
                 "max_offset_px": float(bundle.max_offset_px),
                 "probe_modes": int(bundle.probe_modes.shape[0]),
                 "start": "scratch" if warm is None else "warm",
+                "jit_compiled": result.jit_compiled,
+                "early_stopping": {
+                    "stopped_at_epoch": result.early_stopped_epoch,
+                    "restored_epoch": result.restored_epoch,
+                    "best_val_loss": result.best_val_loss,
+                    "last_val_loss": result.last_val_loss,
+                },
             },
             state=bundle,
         )

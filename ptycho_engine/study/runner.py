@@ -33,10 +33,22 @@ def run_length(spec: StudySpec, setting: StudySetting) -> int:
     return spec.epochs if setting.algorithm == "pinn" else spec.iterations
 
 
+#: Training settings a study fixes, whatever the engine's defaults: a study measures quality
+#: against steps, and scores its checkpoints as the results of shorter runs, so it trains
+#: every planned epoch and ends on its last weights (no early stopping, no restore); its step
+#: runs without XLA so that results stay bit-for-bit those of earlier runs of the same id.
+STUDY_TRAINING: dict[str, Any] = {
+    "early_stopping_patience": 0,
+    "restore_best_weights": False,
+    "early_stopping_tolerance": 0.01,  # unused without early stopping and restore
+    "jit_compile": False,
+}
+
+
 def run_spec(spec: StudySpec, setting: StudySetting) -> RunSpec:
     """The pipeline's run of one setting: the recipe every front end uses, with the study's
-    fixed settings, the setting's loss (or solver) and seed, no live previews, and the
-    checkpoints scored (:data:`CHECKPOINT_FRACTIONS`)."""
+    fixed settings (and :data:`STUDY_TRAINING`), the setting's loss (or solver) and seed, no
+    live previews, and the checkpoints scored (:data:`CHECKPOINT_FRACTIONS`)."""
     if setting.algorithm != "pinn":
         marks = [e for e in checkpoint_epochs(spec.iterations).values() if e < spec.iterations]
         # a preview at every checkpoint: every gcd(checkpoints)-th iteration
@@ -60,6 +72,7 @@ def run_spec(spec: StudySpec, setting: StudySetting) -> RunSpec:
         mae_warmup_epochs=spec.mae_warmup_epochs,
         preview_every=0,
         score_epochs=early,
+        **STUDY_TRAINING,
     )
 
 
@@ -94,7 +107,13 @@ def setting_key(spec: StudySpec, setting: StudySetting) -> dict[str, Any]:
         "scan": spec.scan,
         "probe": spec.probe_kind,
         "model_config": model.to_dict(),
-        "training_config": training.to_dict(),
+        # the fields of STUDY_TRAINING came after the study format; at the values a study
+        # fixes they leave a result as it was, so they stay out of the key (earlier ids hold)
+        "training_config": {
+            k: v
+            for k, v in training.to_dict().items()
+            if not (k in STUDY_TRAINING and v == STUDY_TRAINING[k])
+        },
         "data_config": data.to_dict(),
     }
     if setting.algorithm != "pinn":
@@ -133,9 +152,7 @@ class SettingOutcome:
     stopped: bool = False
 
 
-def _checkpoint_ssim(
-    history: tuple[dict[str, Any], ...], epoch: int, channel: str
-) -> float:
+def _checkpoint_ssim(history: tuple[dict[str, Any], ...], epoch: int, channel: str) -> float:
     for record in history:
         if record["epoch"] == epoch and record.get("metrics"):
             value = record["metrics"]["reconstruction"][channel]["ssim"]

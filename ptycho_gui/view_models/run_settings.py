@@ -101,6 +101,11 @@ class RunSettings:
     mae_warmup_epochs : int or None
         Epochs of MAE-only training first; None: the engine's default rule
         (:attr:`TrainingConfig.warmup_epochs`).
+    early_stopping : bool
+        Stop training when the validation loss stops improving and end on the best
+        validation epoch's weights (:attr:`TrainingConfig.early_stopping_patience` and
+        :attr:`TrainingConfig.restore_best_weights` at their defaults); False: every epoch,
+        ending on the last one's weights.
     stitch_window : {"support", "probe"}
         Stitching weight of the network's final reconstruction (:attr:`RunSpec.stitch_window`).
     iterations : int
@@ -148,6 +153,7 @@ class RunSettings:
     auto_probe_scale: bool = ModelConfig.auto_probe_scale
     probe_trainable: bool = ModelConfig.probe_trainable
     mae_warmup_epochs: int | None = TrainingConfig.mae_warmup_epochs
+    early_stopping: bool = True
     stitch_window: str = "support"
 
     def __post_init__(self) -> None:
@@ -212,6 +218,8 @@ class RunSettings:
             auto_probe_scale=self.auto_probe_scale,
             probe_trainable=self.probe_trainable,
             mae_warmup_epochs=self.mae_warmup_epochs,
+            early_stopping_patience=None if self.early_stopping else 0,
+            restore_best_weights=None if self.early_stopping else False,
         )
 
     @property
@@ -269,6 +277,8 @@ class RunSettings:
             extras.append("probe trained")
         if self.mae_warmup_epochs is not None:
             extras.append(f"MAE warm-up {self.mae_warmup_epochs}")
+        if not self.early_stopping:
+            extras.append("no early stopping")
         if self.stitch_window != "support":
             extras.append(f"{self.stitch_window} window")
         extra = "".join(f", {e}" for e in extras)

@@ -95,6 +95,13 @@ class EngineOptionsWidget(QWidget):
             "Probe trainable: the optimiser refines the probe with the network (off: the "
             "probe stays fixed)."
         )
+        self.early_stopping_check = QCheckBox("Stop early, end on the best epoch")
+        self.early_stopping_check.setToolTip(
+            "Early stopping: end training when the validation loss has not improved for 10 "
+            "epochs (at least 800 steps), and give the network back the weights of the epoch "
+            "with the lowest validation loss; the run's messages say when it did. Off: train "
+            "every epoch and keep the last weights."
+        )
         self.warmup_spin = QSpinBox()
         self.warmup_spin.setRange(WARMUP_DEFAULT, 100000)
         self.warmup_spin.setToolTip(
@@ -160,7 +167,7 @@ class EngineOptionsWidget(QWidget):
         self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
         self.advanced_button.setToolTip(
             "Show or hide the network's advanced settings: probe scale, a trainable probe, the "
-            "MAE warm-up, batch size, learning rate and the stitch window."
+            "MAE warm-up, early stopping, batch size, learning rate and the stitch window."
         )
         self.advanced_box = QGroupBox("Advanced")
         aform = QFormLayout(self.advanced_box)
@@ -168,6 +175,7 @@ class EngineOptionsWidget(QWidget):
         aform.addRow(self.auto_probe_scale_check)
         aform.addRow(self.probe_trainable_check)
         aform.addRow("MAE warm-up", self.warmup_spin)
+        aform.addRow(self.early_stopping_check)
         aform.addRow("Batch size", self.batch_spin)
         aform.addRow("Learning rate", self.lr_spin)
         aform.addRow("Stitch window", self.stitch_combo)
@@ -201,6 +209,7 @@ class EngineOptionsWidget(QWidget):
         self.auto_probe_scale_check.toggled.connect(lambda on: self._edit(auto_probe_scale=on))
         self.probe_trainable_check.toggled.connect(lambda on: self._edit(probe_trainable=on))
         self.warmup_spin.valueChanged.connect(self._on_warmup_spin_value_changed)
+        self.early_stopping_check.toggled.connect(lambda on: self._edit(early_stopping=on))
         self.stitch_combo.currentTextChanged.connect(lambda t: self._edit(stitch_window=t))
         self.iterations_spin.valueChanged.connect(lambda v: self._edit(iterations=v))
         self.refine_probe_check.toggled.connect(lambda on: self._edit(refine_probe=on))
@@ -228,6 +237,7 @@ class EngineOptionsWidget(QWidget):
         self.warmup_spin.setSpecialValueText(f"default ({default} epochs)")
         warmup = settings.mae_warmup_epochs
         self.warmup_spin.setValue(WARMUP_DEFAULT if warmup is None else warmup)
+        self.early_stopping_check.setChecked(settings.early_stopping)
         self.stitch_combo.setCurrentText(settings.stitch_window)
         self.iterations_spin.setValue(settings.iterations)
         self.refine_probe_check.setChecked(settings.refine_probe)

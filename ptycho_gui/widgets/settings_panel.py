@@ -183,6 +183,7 @@ class SettingsPanelWidget(QWidget):
         self.auto_probe_scale_check = options.auto_probe_scale_check
         self.probe_trainable_check = options.probe_trainable_check
         self.warmup_spin = options.warmup_spin
+        self.early_stopping_check = options.early_stopping_check
         self.stitch_combo = options.stitch_combo
         self.iterations_spin = options.iterations_spin
         self.refine_probe_check = options.refine_probe_check

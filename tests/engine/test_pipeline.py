@@ -255,3 +255,45 @@ def test_json_keeps_non_finite_numbers_as_strings(tmp_path: Path) -> None:
     assert back["array"][0] == 1.0 and math.isnan(back["array"][1])
     with pytest.raises(TypeError, match="object"):
         jsonio.to_json({"x": object()})
+
+
+def test_early_stopping_is_said_and_recorded_and_the_image_is_the_best_epochs(
+    data: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ptycho_engine.training as training_module
+    from ptycho_engine.pipeline import Notice
+
+    monkeypatch.setattr(training_module, "EARLY_STOP_MIN_STEPS", 0)
+    spec = recipe(
+        32,
+        1,
+        12,
+        learning_rate=0.02,  # far too high: the validation loss rises after a few epochs
+        reduce_lr_patience=0,
+        early_stopping_patience=2,
+        early_stopping_tolerance=0.0,
+        mae_warmup_epochs=1,
+        validation_fraction=0.25,
+        preview_every=1,
+        **TINY,
+    )
+    events: list[object] = []
+    result = drain(run(spec, data), events.append)  # type: ignore[arg-type]
+    notices = [e.text for e in events if isinstance(e, Notice)]
+    said = [t for t in notices if "early stopping" in t]
+    record = result.details["early_stopping"]
+    assert 0 < record["restored_epoch"] < record["stopped_at_epoch"] < 12
+    assert said == [
+        f"early stopping after epoch {record['stopped_at_epoch']}: the validation loss had "
+        f"stopped improving; restored the weights of epoch {record['restored_epoch']}, the best "
+        f"validation loss ({record['best_val_loss']:.6g}; the last epoch had "
+        f"{record['last_val_loss']:.6g})"
+    ]
+    epochs = [e.snapshot for e in events if isinstance(e, EpochFinished)]
+    assert epochs[-1].epoch == record["stopped_at_epoch"]
+    # the final image is the restored model's (the last epoch's preview, made after the restore)
+    images = [e for e in events if isinstance(e, PartialImage) and e.image.done]
+    assert result.reconstruction is images[-1].image
+    runs.write_run_folder(tmp_path / "run", result, {"command": "test"})
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["details"]["early_stopping"]["restored_epoch"] == record["restored_epoch"]

@@ -188,3 +188,122 @@ def test_warm_start_with_a_new_probe_keeps_network_weights(small_data: object) -
     # the same probe and data reuse the very same models
     third = run_training(small_data, mcfg, zero, dcfg, bundle=first.bundle)  # type: ignore[arg-type]
     assert third.bundle.training is first.bundle.training
+
+
+def _bouncy_run(
+    data: object, monkeypatch: pytest.MonkeyPatch, **training: object
+) -> tuple[list[TrainingSnapshot], object]:
+    """A run whose validation loss rises after its first epochs (a learning rate far too high
+    for Adam; measured: the likelihood stage's best is among its first epochs), with the
+    early-stopping patience counted in epochs only (no minimum of steps)."""
+    import ptycho_engine.training as training_module
+
+    monkeypatch.setattr(training_module, "EARLY_STOP_MIN_STEPS", 0)
+    snaps: list[TrainingSnapshot] = []
+    tcfg = TrainingConfig(
+        epochs=10,
+        batch_size=8,
+        learning_rate=0.02,
+        preview_every=0,
+        mae_warmup_epochs=1,
+        reduce_lr_patience=0,
+        **{"early_stopping_tolerance": 0.0, **training},  # type: ignore[arg-type]
+    )
+    result = run_training(
+        data,  # type: ignore[arg-type]
+        ModelConfig(N=32, gridsize=1, n_filters_scale=1),
+        tcfg,
+        DataConfig(n_groups=60, validation_fraction=0.25),
+        on_snapshot=lambda s: snaps.append(s) if isinstance(s, TrainingSnapshot) else None,
+    )
+    return snaps, result
+
+
+def test_the_run_ends_with_its_best_validation_weights(
+    small_data: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept, kept_result = _bouncy_run(
+        small_data, monkeypatch, early_stopping_patience=0, restore_best_weights=False
+    )
+    snaps, result = _bouncy_run(small_data, monkeypatch, early_stopping_patience=0)
+    main = [s.val_loss for s in kept if s.stage == "main"]
+    best = int(np.argmin(main))
+    # the premise: without the restore the run ends worse than its best epoch (the losses
+    # are Poisson NLLs less a constant: they can be negative, so compare differences)
+    assert main[-1] - main[best] > 1e-5
+    assert kept_result.restored_epoch == 0  # type: ignore[attr-defined]
+    # with it, the same run (same seed, same steps) ends on the best epoch's weights, and the
+    # last snapshot's validation loss is that of the restored model, measured again
+    assert len(snaps) == len(kept) == 10
+    best_epoch = [s.epoch for s in kept if s.stage == "main"][best]
+    assert result.restored_epoch == best_epoch  # type: ignore[attr-defined]
+    assert snaps[-1].val_loss == pytest.approx(main[best], abs=1e-6)
+    assert result.last_val_loss == pytest.approx(main[-1], abs=1e-6)  # type: ignore[attr-defined]
+    assert result.best_val_loss == pytest.approx(main[best], abs=1e-6)  # type: ignore[attr-defined]
+    assert [s.val_loss for s in snaps[:-1]] == pytest.approx([s.val_loss for s in kept[:-1]])
+
+
+def test_early_stopping_ends_the_run_after_the_patience(
+    small_data: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snaps, result = _bouncy_run(small_data, monkeypatch, early_stopping_patience=2)
+    main = [(s.epoch, s.val_loss) for s in snaps if s.stage == "main"]
+    assert result.early_stopped_epoch == snaps[-1].epoch < 10  # type: ignore[attr-defined]
+    assert not result.stopped  # type: ignore[attr-defined]
+    # it stopped exactly when two epochs in a row had not beaten the best before them
+    # (the last snapshot holds the restored model's loss; the last epoch's own is kept aside)
+    losses = [v for _, v in main[:-1]] + [result.last_val_loss]  # type: ignore[attr-defined]
+    best_at = int(np.argmin(losses))
+    assert len(losses) - 1 - best_at == 2
+    assert result.restored_epoch == main[best_at][0]  # type: ignore[attr-defined]
+    assert snaps[-1].val_loss == pytest.approx(losses[best_at], abs=1e-6)
+
+
+def test_the_xla_step_trains_like_the_plain_one(small_data: object) -> None:
+    """The XLA-compiled step (the default of long runs) gives the plain step's losses."""
+    runs = {}
+    for xla in (False, True):
+        snaps: list[TrainingSnapshot] = []
+        result = run_training(
+            small_data,  # type: ignore[arg-type]
+            ModelConfig(N=32, gridsize=2, n_filters_scale=1),
+            TrainingConfig(epochs=3, batch_size=8, preview_every=0, jit_compile=xla),
+            DataConfig(n_groups=40, validation_fraction=0.1),
+            on_snapshot=lambda s, kept=snaps: (
+                kept.append(s) if isinstance(s, TrainingSnapshot) else None
+            ),
+        )
+        assert result.jit_compiled is xla
+        runs[xla] = [(s.loss, s.val_loss) for s in snaps]
+    assert np.allclose(runs[True], runs[False], rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize(("min_steps", "compiled"), [(10, True), (11, False)])
+def test_by_default_only_a_long_enough_run_compiles_its_step(
+    small_data: object, monkeypatch: pytest.MonkeyPatch, min_steps: int, compiled: bool
+) -> None:
+    import ptycho_engine.training as training_module
+
+    monkeypatch.setattr(training_module, "XLA_MIN_STEPS", min_steps)
+    result = run_training(
+        small_data,  # type: ignore[arg-type]
+        ModelConfig(N=32, gridsize=1, n_filters_scale=1),
+        TrainingConfig(epochs=2, batch_size=8, preview_every=0),  # 2 epochs of 5 steps
+        DataConfig(n_groups=40, validation_fraction=0.0),
+    )
+    assert result.steps == 10
+    assert result.jit_compiled is compiled
+
+
+def test_a_rise_within_the_tolerance_is_not_overfitting(
+    small_data: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same rising run with the default tolerance (1 % of the best): it rises by less,
+    so the run neither stops early nor restores."""
+    snaps, result = _bouncy_run(
+        small_data, monkeypatch, early_stopping_patience=2, early_stopping_tolerance=0.01
+    )
+    main = [s.val_loss for s in snaps if s.stage == "main"]
+    assert 0 < main[-1] - min(main) < 0.01 * abs(min(main))
+    assert len(snaps) == 10
+    assert result.early_stopped_epoch == 0 and result.restored_epoch == 0  # type: ignore[attr-defined]

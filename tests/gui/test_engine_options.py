@@ -47,13 +47,18 @@ def test_advanced_options_fold_and_reach_the_spec(panel: SettingsPanelWidget) ->
     panel.auto_probe_scale_check.setChecked(True)
     panel.probe_trainable_check.setChecked(True)
     panel.warmup_spin.setValue(5)
+    assert panel.early_stopping_check.isChecked()  # on by default
+    assert model.settings.run_spec().training.early_stopping_patience == 10
+    panel.early_stopping_check.setChecked(False)
     panel.stitch_combo.setCurrentText("probe")
     spec = model.settings.run_spec()
+    assert spec.training.early_stopping_patience == 0
+    assert spec.training.restore_best_weights is False
     assert spec.model.probe_scale == 2.5 and spec.model.auto_probe_scale is True
     assert spec.model.probe_trainable is True
     assert spec.training.mae_warmup_epochs == 5 and spec.training.warmup_epochs == 5
     assert spec.stitch_window == "probe"
-    assert "probe scale <= 2.5, probe trained, MAE warm-up 5, probe window" in (
+    assert "probe scale <= 2.5, probe trained, MAE warm-up 5, no early stopping, probe window" in (
         model.settings.label()
     )
     panel.warmup_spin.setValue(panel.warmup_spin.minimum())  # "default"

@@ -1,0 +1,309 @@
+"""Time to a good image: the network's defaults measured by wall time to quality (issue 12).
+
+Everything is measured in one run, on held-out simulations: the object family ("cells") and
+the probe ("kb") of :mod:`ptycho_engine.family` that no default was tuned on and that
+pretraining never draws, with seeds of this script only. Sections (``--sections``):
+
+``step``
+    Training step time and inference patterns/s of the network at the old defaults (width 2,
+    no XLA) and the new ones (width 1, XLA step for long runs), against the PtychoPINN-shaped
+    network of ``../shared/benchmarks/pinn_proxy.py``, at N 64, gridsize 2, batch 16,
+    measured in alternation (load drift hits all alike). Ratios < 1 mean faster than the proxy.
+``scratch``
+    From-scratch training, old and new defaults side by side, each for the same budget of
+    training wall time (``--budget`` seconds, previews and scoring not counted): amplitude and
+    phase SSIM of the stitched preview against training time, and the time at which both
+    reach 0.7 and 0.8.
+``few``
+    500 positions on a raster with a measured-like probe (a zone plate with side lobes,
+    2 incoherent modes), the default recipe: whether early stopping ended the run, where the
+    validation loss ended against its best, and the seam measure of the stitched amplitude
+    against the truth's (:func:`ptycho_engine.metrics.seams.seam_excess`; 1 = no seams).
+
+Run: ``.venv/bin/python benchmarks/time_to_quality.py [--budget 240] [--sections step,scratch]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+PROXY_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchmarks"
+N, GRIDSIZE, BATCH = 64, 2, 16
+HELD_OUT_SEED = 20261202
+
+
+def _old_and_new() -> dict[str, tuple[Any, dict[str, Any]]]:
+    """``name: (ModelConfig, TrainingConfig fields)`` of the defaults before this issue and
+    now."""
+    from ptycho_engine.config import ModelConfig
+
+    return {
+        "old (width 2, no XLA)": (
+            ModelConfig(N=N, gridsize=GRIDSIZE, n_filters_scale=2),
+            {"jit_compile": False, "early_stopping_patience": 0, "restore_best_weights": False},
+        ),
+        "new (defaults)": (ModelConfig(N=N, gridsize=GRIDSIZE), {}),
+    }
+
+
+def step_section() -> None:
+    import numpy as np
+    import tensorflow as tf
+
+    from ptycho_engine.config import TrainingConfig
+    from ptycho_engine.models import build_models
+    from ptycho_engine.simulate import make_probe
+    from ptycho_engine.training import XLA_MIN_STEPS, _loss_fn
+
+    if not (PROXY_DIR / "pinn_proxy.py").is_file():
+        print(f"[step] skipped: {PROXY_DIR / 'pinn_proxy.py'} is absent")
+        return
+    sys.path.insert(0, str(PROXY_DIR))
+    import keras
+    import pinn_proxy
+
+    c = GRIDSIZE * GRIDSIZE
+    rng = np.random.default_rng(0)
+    x = tf.constant((rng.random((BATCH, N, N, c)) * 3).astype(np.float32))
+    o = tf.constant(rng.uniform(-8, 8, (BATCH, c, 2)).astype(np.float32))
+    x_inf = tf.constant((rng.random((64, N, N, c)) * 3).astype(np.float32))
+    o_inf = tf.constant(rng.uniform(-8, 8, (64, c, 2)).astype(np.float32))
+    configs = _old_and_new()
+    steps: dict[str, Any] = {}
+    infers: dict[str, Any] = {}
+    for name, (mcfg, tkw) in configs.items():
+        bundle = build_models(mcfg, make_probe("disk", N), 10.0, 8.0)
+        model = bundle.training
+        opt = model.optimizer
+        var = model.trainable_variables
+        opt.build(var)
+        loss_fn = _loss_fn(bundle, None)
+        w1, w0 = tf.constant(1.0), tf.constant(0.0)
+        xla = TrainingConfig(**tkw).jit_compile
+        xla = True if xla is None else xla  # a long run: the default compiles
+
+        def one(model=model, opt=opt, var=var, loss_fn=loss_fn, w1=w1, w0=w0) -> Any:
+            def step(x: Any, o: Any) -> Any:
+                with tf.GradientTape() as tape:
+                    loss = loss_fn(x, model([x, o], training=True), w1, w0)
+                grads = tape.gradient(loss, var)
+                opt.apply_gradients(zip(grads, var, strict=True))
+                return loss
+
+            return step
+
+        fn = tf.function(one(), jit_compile=xla)
+        steps[name] = lambda fn=fn: float(fn(x, o))
+        inf = tf.function(lambda a, b, m=bundle.inference: m([a, b], training=False))
+        infers[name] = lambda inf=inf: [t.numpy() for t in inf(x_inf, o_inf)]
+    proxy = pinn_proxy.build_model(N, c, 2)
+    yy, xx = np.mgrid[-N // 2 : N // 2, -N // 2 : N // 2] / N
+    probe = np.exp(-(xx**2 + yy**2) / (2 * 0.16**2)).astype(np.complex64)
+    physics = pinn_proxy.make_physics(N, c, probe)
+    popt = keras.optimizers.Adam(1e-3)
+    meas = tf.constant(rng.poisson(50.0, size=(BATCH, N, N, c)).astype(np.float32))
+    amp_in = tf.sqrt(meas) / 10.0
+    poff = tf.constant(rng.uniform(-4, 4, (BATCH, c, 2)).astype(np.float32))
+
+    @tf.function
+    def proxy_step() -> Any:
+        with tf.GradientTape() as tape:
+            amp, ph = proxy(amp_in, training=True)
+            pred = physics(amp, ph, poff) + 1e-3
+            loss = tf.reduce_mean(pred - meas * tf.math.log(pred))
+        grads = tape.gradient(loss, proxy.trainable_variables)
+        popt.apply_gradients(zip(grads, proxy.trainable_variables, strict=True))
+        return loss
+
+    proxy_inf_in = tf.constant((rng.random((64, N, N, c))).astype(np.float32))
+    proxy_infer = tf.function(lambda a: proxy(a, training=False))
+    steps["proxy (PtychoPINN plan, width 2)"] = lambda: float(proxy_step())
+    infers["proxy (PtychoPINN plan, width 2)"] = lambda: [
+        t.numpy() for t in proxy_infer(proxy_inf_in)
+    ]
+    for table, reps, unit in ((steps, 15, "step"), (infers, 8, "inference")):
+        for fn in table.values():
+            fn()
+            fn()
+        times: dict[str, list[float]] = {k: [] for k in table}
+        for _ in range(reps):
+            for k, fn in table.items():
+                t = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t)
+        proxy_t = statistics.median(times["proxy (PtychoPINN plan, width 2)"])
+        for k, ts in times.items():
+            med = statistics.median(ts)
+            if unit == "step":
+                print(
+                    f"[step] {k}: {med * 1e3:.0f} ms per training step (batch {BATCH}), "
+                    f"{med / proxy_t:.2f}x the proxy's  target <= 1.0"
+                )
+            else:
+                rate = 64 * c / med
+                print(
+                    f"[step] {k}: {rate:.0f} patterns/s inference, "
+                    f"{(proxy_t / med):.2f}x the proxy's rate  target >= 1.0"
+                )
+    print(f"[step] (the new default compiles the step with XLA for runs of >= {XLA_MIN_STEPS})")
+
+
+def held_out_data(n_positions: int = 1000, photons: float = 1e6) -> Any:
+    import numpy as np
+
+    from ptycho_engine.family import draw_member, simulate_member
+
+    member = draw_member(
+        np.random.default_rng(HELD_OUT_SEED),
+        N=N,
+        n_positions=n_positions,
+        held_out=True,
+        photons=photons,
+    )
+    return member, simulate_member(member)
+
+
+def timed_training(data: Any, mcfg: Any, tkw: dict[str, Any], budget_s: float) -> list[tuple]:
+    """Train until ``budget_s`` seconds of training (previews and scoring excluded); return
+    ``(training_s, steps, amplitude SSIM, phase SSIM)`` at every preview."""
+    from ptycho_engine.config import DataConfig, TrainingConfig
+    from ptycho_engine.data import StepProgress, TrainingSnapshot
+    from ptycho_engine.metrics import compare
+    from ptycho_engine.stitching import reference_region
+    from ptycho_engine.training import train
+
+    tcfg = TrainingConfig(epochs=10_000, preview_every=2, **tkw)
+    stop = threading.Event()
+    gen = train(data, mcfg, tcfg, DataConfig(), stop_event=stop, step_events_s=0.5)
+    start = time.perf_counter()
+    excluded = 0.0
+    preview_from = None
+    points = []
+    try:
+        while True:
+            item = next(gen)
+            now = time.perf_counter()
+            if isinstance(item, StepProgress):
+                if item.stage == "stitching a preview" and preview_from is None:
+                    preview_from = now
+            elif isinstance(item, TrainingSnapshot):
+                if preview_from is not None:
+                    excluded += now - preview_from
+                    preview_from = None
+                if item.preview is not None:
+                    t0 = time.perf_counter()
+                    snap = item.preview
+                    ref = reference_region(data.object_gt, snap.origin_px, snap.object.shape)
+                    scores = compare(snap.object, ref, snap.valid)
+                    excluded += time.perf_counter() - t0
+                    points.append(
+                        (
+                            now - start - excluded,
+                            item.steps,
+                            scores.amplitude.ssim,
+                            scores.phase.ssim,
+                        )
+                    )
+            if time.perf_counter() - start - excluded >= budget_s:
+                stop.set()
+    except StopIteration:
+        pass
+    return points
+
+
+def _time_to(points: list[tuple], level: float) -> str:
+    for t, steps, a, p in points:
+        if a >= level and p >= level:
+            return f"{t:.0f} s ({steps} steps)"
+    return "not reached"
+
+
+def scratch_section(budget_s: float) -> None:
+    member, data = held_out_data()
+    print(f"[scratch] held-out data: {member.to_dict()}")
+    configs = _old_and_new()
+    for name, (mcfg, tkw) in configs.items():
+        points = timed_training(data, mcfg, tkw, budget_s)
+        last = points[-1] if points else (float("nan"),) * 4
+        print(
+            f"[scratch] {name}: SSIM >= 0.7 at {_time_to(points, 0.7)}, >= 0.8 at "
+            f"{_time_to(points, 0.8)}; after {last[0]:.0f} s ({last[1]} steps): amplitude "
+            f"{last[2]:.3f}, phase {last[3]:.3f}"
+        )
+        print("[scratch]   " + ", ".join(f"{t:.0f}s {a:.2f}/{p:.2f}" for t, _, a, p in points))
+
+
+def few_section(budget_epochs: int) -> None:
+    from ptycho_engine.family import Member, simulate_member
+    from ptycho_engine.metrics import align_to_reference
+    from ptycho_engine.metrics.seams import raster_step, seam_excess
+    from ptycho_engine.pipeline import recipe, run
+    from ptycho_engine.stitching import reference_region
+    from ptycho_engine.streams import drain
+
+    member = Member(
+        N=N,
+        n_positions=500,
+        photons=1e6,
+        object_kind="cells",
+        contrast="mixed",
+        probe_kind="zoneplate",
+        probe_modes=2,
+        probe_size=0.8,
+        probe_curvature_rad=2.0,
+        scan="raster",
+        step_px=N / 8 * 1.25,
+        seed=HELD_OUT_SEED + 1,
+    )
+    data = simulate_member(member)
+    spec = recipe(N, GRIDSIZE, budget_epochs, preview_every=0)
+    result = drain(run(spec, data))
+    vals = [h["val_loss"] for h in result.history if h["stage"] == "main"]
+    record = result.details.get("early_stopping", {})
+    best, end = min(vals), vals[-1]
+    print(
+        f"[few] 500 positions, zone plate, 2 modes, {budget_epochs} epochs planned: stopped "
+        f"after epoch {result.history[-1]['epoch']} (early stop at "
+        f"{record.get('stopped_at_epoch', 0)}, restored epoch {record.get('restored_epoch', 0)})"
+    )
+    print(
+        f"[few] validation loss at the end {end:.6g}, best {best:.6g}: "
+        f"{(end - best) / abs(best) * 100:+.2f} % of |best|  target <= 1 %"
+    )
+    snap = result.reconstruction
+    ref = reference_region(data.object_gt, snap.origin_px, snap.object.shape)
+    aligned = align_to_reference(snap.object, ref, snap.valid)
+    report = seam_excess(aligned, ref, raster_step(data.positions_px), snap.valid)
+    print(
+        f"[few] seam measure (stitched amplitude vs truth, 1 = none): {report.ratio:.3f}  "
+        f"target within 10 % of 1; SSIM {result.scores.report.amplitude.ssim:.3f} / "
+        f"{result.scores.report.phase.ssim:.3f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=240.0, help="training seconds per run")
+    parser.add_argument("--few-epochs", type=int, default=150)
+    parser.add_argument("--sections", default="step,scratch,few")
+    args = parser.parse_args()
+    sections = args.sections.split(",")
+    if "step" in sections:
+        step_section()
+    if "scratch" in sections:
+        scratch_section(args.budget)
+    if "few" in sections:
+        few_section(args.few_epochs)
+
+
+if __name__ == "__main__":
+    main()
