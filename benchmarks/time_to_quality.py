@@ -177,6 +177,7 @@ def timed_training(data: Any, mcfg: Any, tkw: dict[str, Any], budget_s: float) -
     ``(training_s, steps, amplitude SSIM, phase SSIM)`` at every preview."""
     from ptycho_engine.config import DataConfig, TrainingConfig
     from ptycho_engine.data import StepProgress, TrainingSnapshot
+    from ptycho_engine.inference import reconstruct_all
     from ptycho_engine.metrics import compare
     from ptycho_engine.stitching import reference_region
     from ptycho_engine.training import train
@@ -215,8 +216,15 @@ def timed_training(data: Any, mcfg: Any, tkw: dict[str, Any], budget_s: float) -
                     )
             if time.perf_counter() - start - excluded >= budget_s:
                 stop.set()
-    except StopIteration:
-        pass
+    except StopIteration as end:
+        result = end.value
+        trained = time.perf_counter() - start - excluded
+        if result.stopped:
+            # the stop came between previews: score the model as it is at the budget
+            snap = reconstruct_all(result.bundle, data, DataConfig())
+            ref = reference_region(data.object_gt, snap.origin_px, snap.object.shape)
+            scores = compare(snap.object, ref, snap.valid)
+            points.append((trained, result.steps, scores.amplitude.ssim, scores.phase.ssim))
     return points
 
 

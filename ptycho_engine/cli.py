@@ -119,6 +119,12 @@ def _parser() -> argparse.ArgumentParser:
         "(default 10, never fewer than span 800 steps; 0: never)",
     )
     train.add_argument(
+        "--xla",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="compile the training step with XLA: auto (default) for runs of 300 steps or more",
+    )
+    train.add_argument(
         "--keep-last-weights",
         action="store_true",
         help="end on the last epoch's weights (default: the best validation epoch's)",
@@ -161,9 +167,7 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument(
         "--noise-model", choices=["gaussian", "poisson"], default=None, help="LSQML likelihood"
     )
-    rec.add_argument(
-        "--fixed-probe", action="store_true", help="do not refine the probe (solvers)"
-    )
+    rec.add_argument("--fixed-probe", action="store_true", help="do not refine the probe (solvers)")
     rec.add_argument("--probe-modes", type=int, default=None, help="incoherent probe modes")
     rec.add_argument(
         "--refine-positions", action="store_true", help="correct the scan positions (solvers)"
@@ -292,6 +296,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         reduce_lr_patience=args.reduce_lr_patience,
         early_stopping_patience=args.early_stopping_patience,
         restore_best_weights=False if args.keep_last_weights else None,
+        jit_compile={"auto": None, "on": True, "off": False}[args.xla],
         n_filters_scale=args.n_filters_scale,
         probe_scale=args.probe_scale,
         amp_activation=args.amp_activation,

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ptycho_engine.config import ModelConfig
 from ptycho_engine.study import EXECUTORS, LOSSES, StudyError, StudyProgress, StudySpec
 from ptycho_engine.study.spec import ALGORITHMS
 
@@ -70,7 +71,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--object", default="lines", help="lines, siemens or file:PATH")
     p.add_argument("--scan", default="spiral", choices=["spiral", "raster", "random"])
     p.add_argument("--probe", default="disk", choices=["disk", "gaussian"])
-    p.add_argument("--n-filters-scale", type=int, default=2, help="network width (default 2)")
+    p.add_argument(
+        "--n-filters-scale",
+        type=int,
+        default=ModelConfig.n_filters_scale,
+        help=f"network width (default {ModelConfig.n_filters_scale})",
+    )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--learning-rate", type=positive_float, default=1e-3)
     p.add_argument(

@@ -16,7 +16,7 @@ from typing import Any, Self
 
 import numpy as np
 
-from ptycho_engine.config import SUPPORTED_GRIDSIZE, SUPPORTED_N
+from ptycho_engine.config import SUPPORTED_GRIDSIZE, SUPPORTED_N, ModelConfig
 from ptycho_engine.errors import ConfigError
 from ptycho_engine.pipeline.spec import LOSSES as PIPELINE_LOSSES
 
@@ -177,7 +177,7 @@ class StudySpec:
     object_kind: str = "lines"
     scan: str = "spiral"
     probe_kind: str = "disk"
-    n_filters_scale: int = 2
+    n_filters_scale: int = ModelConfig.n_filters_scale
     batch_size: int = 16
     learning_rate: float = 1e-3
     mae_warmup_epochs: int | None = None

@@ -106,6 +106,8 @@ class RunSettings:
         validation epoch's weights (:attr:`TrainingConfig.early_stopping_patience` and
         :attr:`TrainingConfig.restore_best_weights` at their defaults); False: every epoch,
         ending on the last one's weights.
+    jit_compile : bool or None
+        XLA-compiled training step (:attr:`TrainingConfig.jit_compile`; None: for long runs).
     stitch_window : {"support", "probe"}
         Stitching weight of the network's final reconstruction (:attr:`RunSpec.stitch_window`).
     iterations : int
@@ -129,7 +131,7 @@ class RunSettings:
     prep_mode: str = "crop"
     gridsize: int = 2
     probe_path: str = ""
-    n_filters_scale: int = 2
+    n_filters_scale: int = ModelConfig.n_filters_scale
     nll_weight: float = 1.0
     mae_weight: float = 0.0
     epochs: int = 10
@@ -154,6 +156,7 @@ class RunSettings:
     probe_trainable: bool = ModelConfig.probe_trainable
     mae_warmup_epochs: int | None = TrainingConfig.mae_warmup_epochs
     early_stopping: bool = True
+    jit_compile: bool | None = TrainingConfig.jit_compile
     stitch_window: str = "support"
 
     def __post_init__(self) -> None:
@@ -220,6 +223,7 @@ class RunSettings:
             mae_warmup_epochs=self.mae_warmup_epochs,
             early_stopping_patience=None if self.early_stopping else 0,
             restore_best_weights=None if self.early_stopping else False,
+            jit_compile=self.jit_compile,
         )
 
     @property

@@ -60,7 +60,7 @@ def spec_from_form(
     epochs: int,
     positions: int,
     object_kind: str = "lines",
-    n_filters_scale: int = 2,
+    n_filters_scale: int = StudySpec.n_filters_scale,
     mae_warmup_epochs: int | None = None,
     base: StudySpec | None = None,
 ) -> StudySpec:

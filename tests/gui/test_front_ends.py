@@ -50,6 +50,9 @@ def test_cli_study_and_app_worker_make_the_same_run(qtbot, tmp_path: Path) -> No
     cli_dir = tmp_path / "cli-run"
     argv = ["train", str(data_file), "--N", "32", "--gridsize", "1", "--epochs", "2"]
     argv += ["--n-filters-scale", "1", "--seed", "0", "--preview-every", "0"]
+    # what a study fixes in its training (study.STUDY_TRAINING): every epoch, the last
+    # weights, no XLA
+    argv += ["--early-stopping-patience", "0", "--keep-last-weights", "--xla", "off"]
     assert engine_main([*argv, "--out", str(cli_dir)]) == 0
     # the app's worker, in its thread
     worker = EngineWorker(tmp_path / "session")
@@ -57,7 +60,15 @@ def test_cli_study_and_app_worker_make_the_same_run(qtbot, tmp_path: Path) -> No
     try:
         with qtbot.waitSignal(worker.data_loaded, timeout=WAIT_MS):
             worker.request_load(str(data_file))
-        settings = RunSettings(N=32, gridsize=1, n_filters_scale=1, epochs=2, preview_every=0)
+        settings = RunSettings(
+            N=32,
+            gridsize=1,
+            n_filters_scale=1,
+            epochs=2,
+            preview_every=0,
+            early_stopping=False,
+            jit_compile=False,
+        )
         with qtbot.waitSignal(worker.run_finished, timeout=WAIT_MS) as finished:
             worker.request_run(settings)
     finally:

@@ -45,7 +45,8 @@ def test_spec_from_form_builds_the_study_the_form_shows():
     )
     assert len(spec.settings()) == 2 * 2 * 2 * 2 * 2
     assert spec.photons == (1e4, 1e6) and spec.seeds == (0, 1) and spec.epochs == 3
-    assert (spec.n_filters_scale, spec.mae_warmup_epochs, spec.scan) == (2, None, "spiral")
+    # the engine's width default (one place: ModelConfig)
+    assert (spec.n_filters_scale, spec.mae_warmup_epochs, spec.scan) == (1, None, "spiral")
     base = StudySpec(
         N=(32,),
         gridsize=(1,),
