@@ -98,6 +98,19 @@ def _parser() -> argparse.ArgumentParser:
     ins = sub.add_parser("inspect", help="summarise a data file")
     data_options(ins)
 
+    pre = sub.add_parser(
+        "pretrain",
+        help="pretrain a network on simulated scans of the family (ptycho_engine.family)",
+    )
+    pre.add_argument("--N", type=int, default=64)
+    pre.add_argument("--gridsize", type=int, default=2)
+    pre.add_argument("--members", type=int, default=100, help="simulated scans (default 100)")
+    pre.add_argument("--epochs-per-member", type=int, default=2)
+    pre.add_argument("--positions", type=int, default=500, help="positions per scan")
+    pre.add_argument("--seed", type=int, default=0)
+    pre.add_argument("--n-filters-scale", type=int, default=None)
+    pre.add_argument("--out", required=True, type=Path, help="folder of the weights and recipe")
+
     train = sub.add_parser("train", help="train on a data file, stitch and write a run folder")
     model_options(train)
     train.add_argument("--N", type=int, default=64)
@@ -435,6 +448,35 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from ptycho_engine.config import ModelConfig
+    from ptycho_engine.pretrain import pretrain
+
+    def said(index: int, record: dict[str, Any]) -> None:
+        m = record["member"]
+        print(
+            f"member {index + 1}/{args.members}: {m['object_kind']} ({m['contrast']}), "
+            f"{m['probe_kind']} probe x{m['probe_modes']}, {m['photons']:.3g} photons, "
+            f"{m['scan']} scan: {record['steps']} steps, loss {record['loss']:.5g}, "
+            f"{record['elapsed_s']:.0f} s",
+            flush=True,
+        )
+
+    weights = pretrain(
+        args.out,
+        N=args.N,
+        gridsize=args.gridsize,
+        members=args.members,
+        epochs_per_member=args.epochs_per_member,
+        n_positions=args.positions,
+        seed=args.seed,
+        n_filters_scale=args.n_filters_scale or ModelConfig.n_filters_scale,
+        on_member=said,
+    )
+    print(f"wrote {weights} and {weights.with_name(weights.name.replace('.weights.h5', '.json'))}")
+    return 0
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from ptycho_engine.io import inspect_file
 
@@ -451,6 +493,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "inspect": _cmd_inspect,
+    "pretrain": _cmd_pretrain,
     "simulate": _cmd_simulate,
     "train": _cmd_train,
     "reconstruct": _cmd_reconstruct,
