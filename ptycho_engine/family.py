@@ -33,12 +33,12 @@ import scipy.spatial
 from ptycho_engine.data import DiffractionData
 from ptycho_engine.errors import ConfigError
 from ptycho_engine.simulate import (
-    OBJECT_MARGIN_PX,
     PHANTOM_SIGMA_PX,
     _lines_map,
-    _noise_free_intensity,
     _siemens_map,
     make_scan,
+    object_frame,
+    simulate,
 )
 
 #: Object families of the pretraining draws.
@@ -271,14 +271,8 @@ def simulate_member(member: Member) -> DiffractionData:
     """Simulate one member: Poisson counts of the modes' summed intensities, with its truth."""
     rng = np.random.default_rng(member.seed)
     n = member.N
-    positions = make_scan(member.scan, member.n_positions, member.step_px, int(rng.integers(2**31)))
-    low = positions.min(axis=0)
-    extent = positions.max(axis=0) - low
-    shape = (
-        math.ceil(extent[0]) + n + 2 * OBJECT_MARGIN_PX,
-        math.ceil(extent[1]) + n + 2 * OBJECT_MARGIN_PX,
-    )
-    positions = positions - low + (n // 2 + OBJECT_MARGIN_PX)
+    scan = make_scan(member.scan, member.n_positions, member.step_px, int(rng.integers(2**31)))
+    positions, shape = object_frame(scan, n)
     obj = family_object(member.object_kind, member.contrast, shape, rng)
     modes = family_probe(
         member.probe_kind,
@@ -288,13 +282,9 @@ def simulate_member(member: Member) -> DiffractionData:
         member.probe_modes,
         rng,
     )
-    intensity = _noise_free_intensity(obj, modes[0], positions)
-    for mode in modes[1:]:
-        intensity += _noise_free_intensity(obj, mode, positions)
-    scale = member.photons / float(np.mean(np.sum(intensity, axis=(1, 2), dtype=np.float64)))
-    counts = rng.poisson(intensity.astype(np.float64) * scale)
+    amplitudes = simulate(obj, modes, positions, member.photons, int(rng.integers(2**31)))
     return DiffractionData(
-        np.sqrt(counts).astype(np.float32),
+        amplitudes,
         positions,
         probe=modes[0],
         probe_modes=modes if modes.shape[0] > 1 else None,

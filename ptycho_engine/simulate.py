@@ -363,6 +363,19 @@ def make_scan(kind: str, n_positions: int, step_px: float, seed: int) -> np.ndar
     return np.ascontiguousarray(points, dtype=np.float64)
 
 
+def object_frame(positions: np.ndarray, N: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The object a scan of ``N x N`` patches needs: the positions shifted into its pixel
+    frame (patch centres) and its shape, the scan extent plus ``N`` plus
+    ``2 * OBJECT_MARGIN_PX`` on each axis."""
+    low = positions.min(axis=0)
+    extent = positions.max(axis=0) - low
+    shape = (
+        math.ceil(extent[0]) + N + 2 * OBJECT_MARGIN_PX,
+        math.ceil(extent[1]) + N + 2 * OBJECT_MARGIN_PX,
+    )
+    return positions - low + (N // 2 + OBJECT_MARGIN_PX), shape
+
+
 def mean_nearest_neighbour_distance(points: np.ndarray) -> float:
     """Mean distance from each point to its nearest neighbour.
 
@@ -409,8 +422,8 @@ def simulate(
     ----------
     obj : ndarray, (H, W) complex
         Object transmission.
-    probe : ndarray, (N, N) complex
-        Probe.
+    probe : ndarray, (N, N) or (K, N, N) complex
+        Probe, or ``K`` mutually incoherent probe modes (their intensities add).
     positions_px : ndarray, (M, 2) float
         Patch centres ``(y, x)`` in object pixels; each must satisfy
         ``N//2 <= y <= H - N + N//2`` (and likewise for ``x`` with ``W``).
@@ -440,7 +453,11 @@ def simulate(
         raise ConfigError(
             f"photons_per_pattern must be a finite number > 0, got {photons_per_pattern!r}"
         )
-    intensity = _noise_free_intensity(obj, probe, positions_px)
+    modes = np.asarray(probe)
+    modes = modes[np.newaxis] if modes.ndim == 2 else modes
+    intensity = _noise_free_intensity(obj, modes[0], positions_px)
+    for mode in modes[1:]:
+        intensity += _noise_free_intensity(obj, mode, positions_px)
     m = intensity.shape[0]
     chunk = _chunk_size(intensity.shape[1])
     totals = np.empty(m, dtype=np.float64)
@@ -607,14 +624,7 @@ def simulate_dataset(
     step = n / 8.0 if step_px is None else float(step_px)
     seq_scan, seq_object, seq_probe, seq_noise = np.random.SeedSequence(int(seed)).spawn(4)
 
-    positions = make_scan(scan, n_positions, step, _int_seed(seq_scan))
-    low = positions.min(axis=0)
-    extent = positions.max(axis=0) - low
-    shape = (
-        math.ceil(extent[0]) + n + 2 * OBJECT_MARGIN_PX,
-        math.ceil(extent[1]) + n + 2 * OBJECT_MARGIN_PX,
-    )
-    positions = positions - low + (n // 2 + OBJECT_MARGIN_PX)
+    positions, shape = object_frame(make_scan(scan, n_positions, step, _int_seed(seq_scan)), n)
     obj = make_object(object_kind, shape, _int_seed(seq_object))
     probe = make_probe(probe_kind, n, _int_seed(seq_probe))
     amplitudes = simulate(obj, probe, positions, photons, _int_seed(seq_noise))

@@ -82,9 +82,7 @@ def plateau_patience(patience_epochs: int, steps_per_epoch: int) -> int:
     ``patience_epochs`` (0 disables the reduction), raised so that the patience spans at
     least :data:`PLATEAU_MIN_STEPS` optimiser steps.
     """
-    if patience_epochs <= 0:
-        return 0
-    return max(patience_epochs, math.ceil(PLATEAU_MIN_STEPS / max(steps_per_epoch, 1)))
+    return _epochs_spanning(patience_epochs, steps_per_epoch, PLATEAU_MIN_STEPS)
 
 
 def early_stopping_patience(patience_epochs: int, steps_per_epoch: int) -> int:
@@ -93,9 +91,14 @@ def early_stopping_patience(patience_epochs: int, steps_per_epoch: int) -> int:
     ``patience_epochs`` (0 disables early stopping), raised so that the patience spans at
     least :data:`EARLY_STOP_MIN_STEPS` optimiser steps.
     """
+    return _epochs_spanning(patience_epochs, steps_per_epoch, EARLY_STOP_MIN_STEPS)
+
+
+def _epochs_spanning(patience_epochs: int, steps_per_epoch: int, min_steps: int) -> int:
+    # a patience in epochs (0: off), raised to span at least min_steps optimiser steps
     if patience_epochs <= 0:
         return 0
-    return max(patience_epochs, math.ceil(EARLY_STOP_MIN_STEPS / max(steps_per_epoch, 1)))
+    return max(patience_epochs, math.ceil(min_steps / max(steps_per_epoch, 1)))
 
 
 @dataclass(frozen=True, eq=False)

@@ -145,16 +145,18 @@ def seam_excess(
     ref = np.abs(np.asarray(reference)).astype(np.float64)
     if est.ndim != 2 or est.shape != ref.shape:
         raise DataError(f"estimate {est.shape} and reference {ref.shape} must be equal 2-D shapes")
-    step = (float(step_px), float(step_px)) if np.isscalar(step_px) else tuple(step_px)  # type: ignore[arg-type]
-    if len(step) != 2 or not all(math.isfinite(s) and s >= 2.0 for s in step):
+    periods = [float(v) for v in np.ravel(step_px)]
+    if len(periods) == 1:
+        periods *= 2
+    if len(periods) != 2 or not all(math.isfinite(s) and s >= 2.0 for s in periods):
         raise DataError(f"step_px must be one or two periods >= 2 px, got {step_px!r}")
+    step = (periods[0], periods[1])
     mask = np.ones(est.shape, bool) if valid is None else np.asarray(valid, dtype=bool)
     if mask.shape != est.shape:
         raise DataError(f"valid {mask.shape} must have the images' shape {est.shape}")
     mask = mask & np.isfinite(est) & np.isfinite(ref)
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
-    step2 = (step[0], step[1])
     if rows.size < 4 * step[0] or cols.size < 4 * step[1]:
         raise DataError(
             f"the region ({rows.size} x {cols.size} px) is smaller than 4 grid periods "
@@ -165,9 +167,10 @@ def seam_excess(
     for image in (est, ref):
         part = image[box].copy()
         inside = mask[box]
-        part[~inside] = part[inside].mean()
-        part -= part[inside].mean()
-        shares.append(_share(part, step2))
+        mean = part[inside].mean()
+        part[~inside] = mean
+        part -= mean
+        shares.append(_share(part, step))
     e, r = shares
     flag = ""
     if not math.isfinite(e):
@@ -175,4 +178,4 @@ def seam_excess(
     elif not math.isfinite(r) or r <= 0.0:
         flag = "the reference has no power at the patch-grid frequencies"
     ratio = e / r if not flag else math.nan
-    return SeamReport(ratio, e, r, step2, flag)
+    return SeamReport(ratio, e, r, step, flag)
