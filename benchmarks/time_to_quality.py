@@ -20,6 +20,13 @@ pretraining never draws, with seeds of this script only. Sections (``--sections`
     validation loss ended against its best, and the seam measure of the stitched amplitude
     against the truth's (:func:`ptycho_engine.metrics.seams.seam_excess`; 1 = no seams).
 
+``pretrained``
+    The shipped pretrained networks (:mod:`ptycho_engine.pretrain`) on the held-out data:
+    inference alone at gridsize 2 and 1, then ``--fine-tune`` seconds of fine-tuning against
+    training from scratch for the same time; at 1e3 photons, fine-tuning with the Poisson
+    likelihood against the amplitude MAE; the tike file (``tike``, also a section of its own):
+    the pretrained N 32 network, inference alone and after fine-tuning.
+
 Run: ``.venv/bin/python benchmarks/time_to_quality.py [--budget 240] [--sections step,scratch]``
 """
 
@@ -172,9 +179,17 @@ def held_out_data(n_positions: int = 1000, photons: float = 1e6) -> Any:
     return member, simulate_member(member)
 
 
-def timed_training(data: Any, mcfg: Any, tkw: dict[str, Any], budget_s: float) -> list[tuple]:
-    """Train until ``budget_s`` seconds of training (previews and scoring excluded); return
-    ``(training_s, steps, amplitude SSIM, phase SSIM)`` at every preview."""
+def timed_training(
+    data: Any,
+    mcfg: Any,
+    tkw: dict[str, Any],
+    budget_s: float,
+    bundle: Any = None,
+    preview_every: int = 2,
+) -> list[tuple]:
+    """Train until ``budget_s`` seconds of training (previews and scoring excluded), from
+    ``bundle`` when given (a warm start); return ``(training_s, steps, amplitude SSIM, phase
+    SSIM)`` at every preview and at the budget."""
     from ptycho_engine.config import DataConfig, TrainingConfig
     from ptycho_engine.data import StepProgress, TrainingSnapshot
     from ptycho_engine.inference import reconstruct_all
@@ -182,9 +197,9 @@ def timed_training(data: Any, mcfg: Any, tkw: dict[str, Any], budget_s: float) -
     from ptycho_engine.stitching import reference_region
     from ptycho_engine.training import train
 
-    tcfg = TrainingConfig(epochs=10_000, preview_every=2, **tkw)
+    tcfg = TrainingConfig(epochs=10_000, preview_every=preview_every, **tkw)
     stop = threading.Event()
-    gen = train(data, mcfg, tcfg, DataConfig(), stop_event=stop, step_events_s=0.5)
+    gen = train(data, mcfg, tcfg, DataConfig(), stop_event=stop, step_events_s=0.5, bundle=bundle)
     start = time.perf_counter()
     excluded = 0.0
     preview_from = None
@@ -298,11 +313,104 @@ def few_section(budget_epochs: int) -> None:
     )
 
 
+def _score(bundle: Any, data: Any) -> tuple[float, float]:
+    from ptycho_engine.config import DataConfig
+    from ptycho_engine.inference import reconstruct_all
+    from ptycho_engine.metrics import compare
+    from ptycho_engine.stitching import reference_region
+
+    snap = reconstruct_all(bundle, data, DataConfig())
+    ref = reference_region(data.object_gt, snap.origin_px, snap.object.shape)
+    scores = compare(snap.object, ref, snap.valid)
+    return scores.amplitude.ssim, scores.phase.ssim
+
+
+def _pretrained(mcfg: Any, data: Any) -> tuple[Any, str, float]:
+    """The shipped network for ``mcfg`` with ``data``'s physics, its name and load time."""
+    from ptycho_engine.pretrain import pretrained_start
+
+    t0 = time.perf_counter()
+    found = pretrained_start(mcfg, data, data.probe_all_modes)
+    if found is None:
+        raise SystemExit(f"no shipped pretrained network for N {mcfg.N}, gridsize {mcfg.gridsize}")
+    return found[0], found[1].stem, time.perf_counter() - t0
+
+
+def _final(points: list[tuple]) -> str:
+    t, steps, a, p = points[-1]
+    return f"after {t:.0f} s ({steps} steps): amplitude {a:.3f}, phase {p:.3f}"
+
+
+def pretrained_section(fine_tune_s: float) -> None:
+    """The shipped networks on held-out data: inference alone, fine-tuning against training
+    from scratch for the same time, low dose (NLL against MAE fine-tuning) and the tike file."""
+    from ptycho_engine.config import ModelConfig
+    from ptycho_engine.pretrain import far_field_residual, find_pretrained, ood_warning
+
+    for g, target in ((2, 0.6), (1, 0.5)):
+        member, data = held_out_data()
+        mcfg = ModelConfig(N=N, gridsize=g, auto_probe_scale=True)
+        bundle, name, load_s = _pretrained(mcfg, data)
+        t0 = time.perf_counter()
+        a, p = _score(bundle, data)
+        infer_s = time.perf_counter() - t0
+        residual = far_field_residual(bundle, data)
+        ood = bool(ood_warning(find_pretrained(mcfg), residual))
+        print(
+            f"[pretrained] {name} inference alone on held-out {member.object_kind} + "
+            f"{member.probe_kind} (1,000 positions, 1e6): amplitude {a:.3f}, phase {p:.3f} "
+            f"(target >= {target}); load {load_s:.1f} s, inference {infer_s:.1f} s; "
+            f"far-field residual {residual:.3g}, out of distribution: {ood}"
+        )
+    member, data = held_out_data()
+    mcfg = ModelConfig(N=N, gridsize=GRIDSIZE, auto_probe_scale=True)
+    fine = {"mae_warmup_epochs": 0}
+    bundle, name, _ = _pretrained(mcfg, data)
+    points = timed_training(data, mcfg, fine, fine_tune_s, bundle=bundle)
+    print(f"[pretrained] {name} + fine-tuning {_final(points)}  target 0.8 / 0.8")
+    print("[pretrained]   " + ", ".join(f"{t:.0f}s {a:.2f}/{p:.2f}" for t, _, a, p in points))
+    points = timed_training(data, mcfg, {}, fine_tune_s)
+    print(f"[pretrained] from scratch, same budget: {_final(points)}")
+
+    member, low = held_out_data(photons=1e3)
+    for loss, tkw in (
+        ("NLL", fine),
+        ("MAE", {**fine, "nll_weight": 0.0, "mae_weight": 1.0}),
+    ):
+        bundle, name, _ = _pretrained(mcfg, low)
+        points = timed_training(low, mcfg, tkw, fine_tune_s, bundle=bundle)
+        print(f"[pretrained] 1e3 photons, {name} + {loss} fine-tuning {_final(points)}")
+
+    tike_section(fine_tune_s)
+
+
+def tike_section(fine_tune_s: float) -> None:
+    from ptycho_engine.config import ModelConfig
+    from ptycho_engine.io import read_data
+
+    root = Path(__file__).resolve().parents[1]
+    path = root.parent / "shared/datasets/third_party/tike/ptycho_setup_converted.npz"
+    if not path.is_file():
+        print(f"[tike] skipped: {path} is absent")
+        return
+    data = read_data(path, root / "tests/io/profiles/tike.json")
+    mcfg = ModelConfig(N=32, gridsize=1, auto_probe_scale=True)
+    bundle, name, _ = _pretrained(mcfg, data)
+    a, p = _score(bundle, data)
+    print(f"[tike] {name} inference alone: amplitude {a:.3f}, phase {p:.3f}")
+    points = timed_training(
+        data, mcfg, {"mae_warmup_epochs": 0}, fine_tune_s, bundle=bundle, preview_every=5
+    )
+    print(f"[tike] {name} + fine-tuning {_final(points)}  target amplitude > 0.699")
+    print("[tike]   " + ", ".join(f"{t:.0f}s {a:.2f}/{p:.2f}" for t, _, a, p in points))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=240.0, help="training seconds per run")
     parser.add_argument("--few-epochs", type=int, default=150)
-    parser.add_argument("--sections", default="step,scratch,few")
+    parser.add_argument("--fine-tune", type=float, default=60.0, help="fine-tuning seconds")
+    parser.add_argument("--sections", default="step,scratch,few,pretrained")
     args = parser.parse_args()
     sections = args.sections.split(",")
     if "step" in sections:
@@ -311,6 +419,10 @@ def main() -> None:
         scratch_section(args.budget)
     if "few" in sections:
         few_section(args.few_epochs)
+    if "pretrained" in sections:
+        pretrained_section(args.fine_tune)
+    if "tike" in sections:
+        tike_section(args.fine_tune)
 
 
 if __name__ == "__main__":

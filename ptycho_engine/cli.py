@@ -110,6 +110,25 @@ def _parser() -> argparse.ArgumentParser:
     pre.add_argument("--seed", type=int, default=0)
     pre.add_argument("--n-filters-scale", type=int, default=None)
     pre.add_argument("--out", required=True, type=Path, help="folder of the weights and recipe")
+    pre.add_argument(
+        "--mae-members",
+        type=int,
+        default=None,
+        help="first members trained on the amplitude MAE alone (default 6)",
+    )
+    pre.add_argument(
+        "--reference-members",
+        type=int,
+        default=None,
+        help="fresh scans the far-field residual reference is measured on (default 12)",
+    )
+    pre.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="end after the member that passes this wall time (what was trained is written, "
+        "and the recipe's command names the members done); SIGTERM or Ctrl-C does the same",
+    )
 
     train = sub.add_parser("train", help="train on a data file, stitch and write a run folder")
     model_options(train)
@@ -136,6 +155,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=("auto", "on", "off"),
         default="auto",
         help="compile the training step with XLA: auto (default) for runs of 300 steps or more",
+    )
+    train.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="start from new weights, not from the shipped pretrained network of this N and "
+        "gridsize (the default when there is one; its inference is the first image)",
     )
     train.add_argument(
         "--keep-last-weights",
@@ -310,6 +335,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         early_stopping_patience=args.early_stopping_patience,
         restore_best_weights=False if args.keep_last_weights else None,
         jit_compile={"auto": None, "on": True, "off": False}[args.xla],
+        pretrained=False if args.from_scratch else None,
         n_filters_scale=args.n_filters_scale,
         probe_scale=args.probe_scale,
         amp_activation=args.amp_activation,
@@ -462,6 +488,21 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    import signal
+    import threading
+
+    stop = threading.Event()
+    if args.max_minutes is not None:
+        timer = threading.Timer(args.max_minutes * 60.0, stop.set)
+        timer.daemon = True
+        timer.start()
+
+    def ask_stop(signum: int, frame: Any) -> None:
+        print("stopping after the current member; writing what was trained", flush=True)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, ask_stop)
     weights = pretrain(
         args.out,
         N=args.N,
@@ -472,6 +513,9 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         seed=args.seed,
         n_filters_scale=args.n_filters_scale or ModelConfig.n_filters_scale,
         on_member=said,
+        stop_event=stop,
+        **({} if args.reference_members is None else {"reference_members": args.reference_members}),
+        **({} if args.mae_members is None else {"mae_members": args.mae_members}),
     )
     print(f"wrote {weights} and {weights.with_name(weights.name.replace('.weights.h5', '.json'))}")
     return 0

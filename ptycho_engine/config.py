@@ -269,6 +269,13 @@ class TrainingConfig(_Serialisable):
         :data:`~ptycho_engine.training.XLA_MIN_STEPS` optimiser steps, for which the compile
         (seconds) pays for itself (measured at N 64, gridsize 2, width 1, batch 16 on 2 cores:
         343 ms per step instead of 468 ms, the same losses to 1e-4).
+    pretrained : bool
+        Start from the shipped pretrained network of the same ``N``, gridsize and network
+        (:func:`ptycho_engine.pretrain.find_pretrained`), given the data's probe, when the
+        run has no other warm start (the pipeline's runs; :func:`ptycho_engine.training.train`
+        itself starts from the ``bundle`` it is given). Its inference is the first image, and
+        the MAE warm-up of the default rule is skipped: the network is past the fog. False:
+        from scratch.
     preview_every : int
         A stitched preview is attached to every ``preview_every``-th epoch's snapshot
         (and to the last one); 0 disables previews.
@@ -289,6 +296,7 @@ class TrainingConfig(_Serialisable):
     early_stopping_tolerance: float = 0.01
     min_learning_rate: float = 1e-5
     jit_compile: bool | None = None
+    pretrained: bool = True
     preview_every: int = 5
     seed: int = 0
 
@@ -379,6 +387,7 @@ class TrainingConfig(_Serialisable):
             self.jit_compile,
             "None, True or False",
         )
+        _check(isinstance(self.pretrained, bool), o, "pretrained", self.pretrained, "True or False")
         _check(
             _is_int(self.preview_every) and self.preview_every >= 0,
             o,

@@ -9,11 +9,21 @@ layer changes (probe, intensity scale), the network's weights carry over
 (``<name>.json``): the configuration, the seed, every member's recipe, steps and wall time,
 enough to make the same network again with the same command.
 
-This module imports TensorFlow only when :func:`pretrain` runs.
+The networks shipped with the engine lie in :data:`PRETRAINED_DIR`. :func:`find_pretrained`
+names the one that fits a :class:`~ptycho_engine.config.ModelConfig` (the same network; the
+physics layer may differ), :func:`pretrained_start` builds it with a dataset's probe and
+intensity scale, ready for its first image and for fine-tuning. :func:`far_field_residual`
+scores how well a network's inference explains a dataset's diffraction; the recipe keeps that
+score on fresh members of the family (:func:`residual_reference`), and :func:`ood_warning`
+compares the two: data far outside what the network was trained on explain worse.
+
+This module imports TensorFlow only when a network is built or trained.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +34,7 @@ import numpy as np
 
 from ptycho_engine import jsonio
 from ptycho_engine.config import DataConfig, ModelConfig, TrainingConfig
-from ptycho_engine.errors import ConfigError
+from ptycho_engine.errors import ConfigError, PtychoError
 from ptycho_engine.family import draw_member, simulate_member
 from ptycho_engine.jsonio import read_json
 from ptycho_engine.simulate import make_probe
@@ -35,6 +45,21 @@ PRETRAIN_FORMAT = 1
 #: network meets data: :func:`ptycho_engine.models.rebuild_from`).
 CANONICAL_PROBE = "disk"
 CANONICAL_SCALE = 1.0
+#: The pretrained networks shipped with the engine (package data).
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+#: ModelConfig fields that only set the physics layer or the first weights: a pretrained
+#: network serves any value of them.
+PHYSICS_FIELDS = ("probe_scale", "auto_probe_scale", "amp_init_from_probe")
+#: Fresh family members the residual reference is measured on, and groups per dataset.
+REFERENCE_MEMBERS = 12
+RESIDUAL_GROUPS = 64
+#: A dataset is out of distribution when its far-field residual is above this many times
+#: the 90th percentile of the network's residuals on fresh members of its family.
+OOD_FACTOR = 2.0
+#: Members of MAE warm-up at the start of a pretraining. Without it (two epochs per member
+#: give the default rule no warm-up) the likelihood left the network in the fog: 94 members
+#: at N 64, gridsize 2 ended with a flat amplitude of 0.5 and the phase head saturated at pi.
+MAE_MEMBERS = 6
 
 
 def network_name(N: int, gridsize: int) -> str:
@@ -53,6 +78,8 @@ def pretrain(
     n_filters_scale: int = ModelConfig.n_filters_scale,
     stop_event: threading.Event | None = None,
     on_member: Callable[[int, dict[str, Any]], object] | None = None,
+    reference_members: int = REFERENCE_MEMBERS,
+    mae_members: int = MAE_MEMBERS,
 ) -> Path:
     """Pretrain one network and write ``<out_dir>/<network_name>.weights.h5`` and ``.json``.
 
@@ -68,9 +95,16 @@ def pretrain(
     seed : int
         Seed of the draws (and of the weights).
     stop_event : threading.Event, optional
-        Ends the pretraining after the current member's step; what was trained is written.
+        Ends the pretraining after the current member; what was trained is written, and the
+        recipe's command names the members done (the same network as a run of that many).
     on_member : callable, optional
         Called after each member with its index and its record.
+    mae_members : int
+        The first members are trained on the amplitude MAE alone (the warm-up that walks
+        the network out of the Poisson "fog" plateau), the rest on the likelihood.
+    reference_members : int
+        Fresh members the network's far-field residual is measured on at the end (the
+        reference of :func:`ood_warning`; 0: none).
 
     Returns
     -------
@@ -100,14 +134,15 @@ def pretrain(
         training = TrainingConfig(
             epochs=epochs_per_member,
             preview_every=0,
-            # the MAE warm-up leaves the fog once, on the first member; then the likelihood
-            mae_warmup_epochs=None if bundle is None else 0,
+            # the MAE warm-up leaves the fog once, on the first members; then the likelihood
+            mae_warmup_epochs=epochs_per_member if index < mae_members else 0,
             early_stopping_patience=0,
             restore_best_weights=False,
             seed=seed + index,
         )
         grouping = DataConfig(seed=seed + index, validation_fraction=0.0)
-        result = run_training(data, model, training, grouping, stop_event=stop_event, bundle=bundle)
+        # the stop acts between members: a run stopped after k members is the run of k members
+        result = run_training(data, model, training, grouping, bundle=bundle)
         bundle = result.bundle
         steps += result.steps
         last = result.history[-1] if result.history else None
@@ -121,8 +156,6 @@ def pretrain(
         records.append(record)
         if on_member is not None:
             on_member(index, record)
-        if result.stopped:
-            break
     if bundle is None:
         raise ConfigError("pretrain: stopped before the first member: nothing to write")
     from ptycho_engine.models import rebuild_from
@@ -137,20 +170,178 @@ def pretrain(
     recipe = {
         "format": PRETRAIN_FORMAT,
         "command": (
-            f"ptycho-engine pretrain --N {N} --gridsize {gridsize} --members {members} "
+            f"ptycho-engine pretrain --N {N} --gridsize {gridsize} --members {len(records)} "
             f"--epochs-per-member {epochs_per_member} --positions {n_positions} --seed {seed} "
-            f"--n-filters-scale {n_filters_scale} --out {folder}"
+            f"--n-filters-scale {n_filters_scale} --mae-members {mae_members} "
+            f"--reference-members {reference_members} "
+            f"--out {folder}"
         ),
         "model_config": model.to_dict(),
         "max_offset_px": float(canonical.max_offset_px),
         "seed": seed,
+        "planned_members": members,
         "members": records,
         "steps": steps,
         "wall_time_s": time.perf_counter() - start,
     }
+    # the network's residual on members it never trained on (another stream of the family)
+    if reference_members > 0:
+        recipe["residual_reference"] = residual_reference(
+            canonical, seed + 1_000_003, n_positions, reference_members
+        )
     partial.replace(weights)
     jsonio.write_json(folder / f"{stem}.json", recipe)
     return weights
+
+
+def residual_reference(
+    bundle: Any, seed: int, n_positions: int = 500, members: int = REFERENCE_MEMBERS
+) -> dict[str, Any]:
+    """The far-field residual (:func:`far_field_residual`) of ``bundle``'s network on
+    ``members`` fresh members of the family drawn from ``seed``, and their 90th percentile.
+    """
+    from ptycho_engine.models import intensity_scale_for, rebuild_from
+    from ptycho_engine.training import resolve_probe_scale
+
+    rng = np.random.default_rng(seed)
+    values = []
+    doses = []
+    for _ in range(members):
+        member = draw_member(rng, N=bundle.config.N, n_positions=n_positions)
+        data = simulate_member(member)
+        probe = data.probe_all_modes
+        assert probe is not None  # every member is simulated with its probe
+        config = resolve_probe_scale(bundle.config, data, probe)
+        fitted = rebuild_from(
+            bundle, probe, intensity_scale_for(data.photons_per_pattern, data.N), config=config
+        )
+        values.append(far_field_residual(fitted, data))
+        doses.append(member.photons)
+    return {
+        "seed": seed,
+        "members": members,
+        "photons": doses,
+        "values": values,
+        "p90": float(np.percentile(values, 90)),
+    }
+
+
+def far_field_residual(
+    bundle: Any, data: Any, data_config: DataConfig | None = None, groups: int = RESIDUAL_GROUPS
+) -> float:
+    """How much of the measured diffraction the network's inference leaves unexplained.
+
+    ``(sum (x - a)^2 - sum (y - a)^2) / sum x^2`` over up to ``groups`` groups (evenly
+    spaced over the scan), where ``x`` are the measured amplitudes, ``a`` those the network's
+    object predicts through the physics layer and ``y`` the square root of one Poisson draw of
+    ``a^2``: the squared amplitude error beyond what counting noise alone would leave, as a
+    fraction of the measured power (0 for a model that explains the data down to the noise,
+    about 1 for one that predicts nothing). Bad pixels are left out.
+    """
+    from ptycho_engine.grouping import GroupedPatterns
+    from ptycho_engine.inference import inference_groups
+    from ptycho_engine.models import ensure_canvas
+
+    dcfg = data_config or DataConfig()
+    every = inference_groups(data, bundle.config.gridsize, dcfg)
+    rows = np.unique(np.linspace(0, every.n_groups - 1, min(groups, every.n_groups)).astype(int))
+    fitted = ensure_canvas(bundle, every.max_offset_px)
+    grouped = GroupedPatterns(data.amplitudes, every)
+    keep = None if data.bad_pixels is None else (~data.bad_pixels)[None, :, :, None]
+    rng = np.random.default_rng(0)
+    measured = error = noise = 0.0
+    for start in range(0, rows.size, 64):
+        x, o = grouped.batch(rows[start : start + 64])
+        a = np.asarray(fitted.training([x, o], training=False), np.float64)
+        x = np.asarray(x, np.float64)
+        y = np.sqrt(rng.poisson(a * a))
+        w = 1.0 if keep is None else keep
+        measured += float(np.sum(w * x * x))
+        error += float(np.sum(w * (x - a) ** 2))
+        noise += float(np.sum(w * (y - a) ** 2))
+    if measured <= 0:
+        return float("nan")
+    return (error - noise) / measured
+
+
+def find_pretrained(config: ModelConfig, folder: str | Path | None = None) -> Path | None:
+    """The recipe file of the pretrained network for ``config`` (None when there is none).
+
+    The network must be the same (every field of the config but :data:`PHYSICS_FIELDS`);
+    any probe, probe scale and intensity scale will do.
+    """
+    path = Path(PRETRAINED_DIR if folder is None else folder) / (
+        network_name(config.N, config.gridsize) + ".json"
+    )
+    try:
+        trained = _trained_config(str(path), path.stat().st_mtime_ns)
+    except OSError:
+        return None
+    if trained is None:
+        return None
+    same = {f: getattr(trained, f) for f in PHYSICS_FIELDS}
+    return path if dataclasses.replace(config, **same) == trained else None
+
+
+@functools.lru_cache(maxsize=32)
+def _trained_config(path: str, mtime_ns: int) -> ModelConfig | None:
+    """The model config of a recipe file (read once per version of the file)."""
+    try:
+        return ModelConfig.from_dict(read_json(Path(path))["model_config"])
+    except (PtychoError, KeyError, TypeError, ValueError):
+        return None
+
+
+def pretrained_start(
+    config: ModelConfig,
+    data: Any,
+    probe: np.ndarray,
+    data_config: DataConfig | None = None,
+    learning_rate: float = TrainingConfig.learning_rate,
+    folder: str | Path | None = None,
+) -> tuple[Any, Path] | None:
+    """The pretrained network for ``config``, with the physics layer of ``data`` and
+    ``probe`` (the probe scale and intensity scale training would use), and its recipe
+    file; None when no shipped network fits ``config``. Training started from it reuses it
+    as it is (:func:`ptycho_engine.training.train` with ``bundle``)."""
+    from ptycho_engine.inference import inference_groups
+    from ptycho_engine.models import intensity_scale_for, rebuild_from
+    from ptycho_engine.training import resolve_probe_scale
+
+    path = find_pretrained(config, folder)
+    if path is None:
+        return None
+    canonical = load_pretrained(path)
+    resolved = resolve_probe_scale(config, data, probe)
+    offset = inference_groups(data, config.gridsize, data_config or DataConfig()).max_offset_px
+    bundle = rebuild_from(
+        canonical,
+        probe,
+        intensity_scale_for(data.photons_per_pattern, config.N),
+        max(offset, canonical.max_offset_px),
+        learning_rate,
+        config=resolved,
+    )
+    return bundle, path
+
+
+def ood_warning(recipe_path: str | Path, residual: float) -> str:
+    """A warning when ``residual`` (:func:`far_field_residual` of the pretrained network on a
+    dataset) is above :data:`OOD_FACTOR` times the 90th percentile of its residuals on the
+    family it was trained on ("" when it is not, or the recipe has no reference)."""
+    reference = read_json(Path(recipe_path)).get("residual_reference")
+    if not reference or not np.isfinite(residual):
+        return ""
+    p90 = float(reference["p90"])
+    if residual <= OOD_FACTOR * max(p90, 1e-6):
+        return ""
+    return (
+        f"these data look unlike what the pretrained network {Path(recipe_path).stem} was "
+        f"trained on: its far-field residual is {residual:.3g}, {residual / max(p90, 1e-6):.1f}x "
+        f"the 90th percentile of its residuals on simulated scans of its family ({p90:.3g}). "
+        "Its first image is not to be trusted: fine-tune it on these data (more epochs) or "
+        "start from an iterative solver (rPIE or LSQML) and hand its probe to the network"
+    )
 
 
 def load_pretrained(recipe_path: str | Path) -> Any:

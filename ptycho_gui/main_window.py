@@ -113,6 +113,8 @@ class MainWindow(QMainWindow):
         self.resize(1500, 950)
         self.qsettings = settings
         self.show_error_dialogs = show_error_dialogs
+        #: the settings last committed (a new model among them shows a pretrained image)
+        self._committed: RunSettings | None = None
         self.data: DiffractionData | None = None
         self.summary: DataSummary | None = None
         self.window_state = WindowState(settings)
@@ -457,8 +459,25 @@ class MainWindow(QMainWindow):
         self.runs.stopping(dropped)
 
     def _on_settings_model_settings_committed(self, settings: RunSettings) -> None:
+        before, self._committed = self._committed, settings
         if self.data is not None and self.settings_panel.rerun_check.isChecked():
             self._request_run(settings)
+        elif before is None or settings.needs_new_model(before):
+            self._pretrained_first_image(settings)
+
+    def _pretrained_first_image(self, settings: RunSettings) -> None:
+        """Show the pretrained network's inference at once (a run of 0 epochs, kept like
+        every run; Start then fine-tunes it) when one fits these settings and no run is
+        going: opening data, or a new N or gridsize, gives an image without training."""
+        from ptycho_engine.pretrain import find_pretrained
+
+        if self.data is None or settings.iterative or not settings.pretrained:
+            return
+        if self.worker.running_settings is not None or settings.epochs == 0:
+            return
+        if find_pretrained(settings.model_config()) is None:  # one small file, read once
+            return
+        self._request_run(settings.replace(epochs=0))
 
     def _on_live_pinned_changed(self, run_id: int | None) -> None:
         live = self.live.live_id if self.live.live_running else None
@@ -502,6 +521,8 @@ class MainWindow(QMainWindow):
         self.live.clear(data.probe, hint)
         self.status_label.setText(f"Loaded {data.n_patterns} patterns. {hint}.")
         self._remember_file(summary.path)
+        self._committed = self.settings_model.settings
+        self._pretrained_first_image(self._committed)
         self.data_ready.emit(summary)
 
     def _on_tasks_task_finished(self, kind: str, token: object, result: object) -> None:

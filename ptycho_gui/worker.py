@@ -323,6 +323,11 @@ class EngineWorker(JobWorker):
             data = self._prepared_data(spec, reconstructor.near_field)
             probe = resolve_probe(spec, data, reconstructor.needs_probe)
             state, warm = self._warm.lookup(spec, probe)
+            if warm == "scratch" and spec.reconstructor == "pinn" and spec.training.pretrained:
+                from ptycho_engine.pretrain import find_pretrained
+
+                if find_pretrained(spec.model) is not None:
+                    warm = "pretrained"  # the pipeline starts from it (its messages say so)
             if warm == "cached" and self._current is not None and state is self._current.state:
                 # the run trains the newest model itself: a prediction now shows this run's
                 with self._lock:

@@ -9,6 +9,7 @@ reconstruct other data. This module imports TensorFlow when a run starts, not at
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Generator
 from pathlib import Path
@@ -90,6 +91,12 @@ class PinnReconstructor:
 
     def run(self, job: Job) -> Generator[Event, None, Outcome]:
         from ptycho_engine.inference import reconstruct
+        from ptycho_engine.pretrain import (
+            far_field_residual,
+            find_pretrained,
+            ood_warning,
+            pretrained_start,
+        )
         from ptycho_engine.training import train
 
         spec = job.spec
@@ -102,15 +109,46 @@ class PinnReconstructor:
             yield Notice(f"probe: {job.probe.shape[0]} incoherent modes (intensities add)")
         start = time.perf_counter()
         warm = job.warm_start
-        if warm is not None and spec.training.epochs > 0:
+        start_kind = "scratch" if warm is None else "warm"
+        first: StitchSnapshot | None = None
+        tcfg = spec.training
+        pretrained: dict[str, Any] = {}
+        shipped = find_pretrained(spec.model) if warm is None and tcfg.pretrained else None
+        if shipped is not None:
+            yield StageChanged("loading the pretrained network", time.perf_counter() - start)
+            found = pretrained_start(
+                spec.model, job.data, job.probe, spec.grouping, tcfg.learning_rate, shipped.parent
+            )
+            if found is not None:
+                warm, recipe_path = found
+                start_kind = "pretrained"
+                pretrained = {"network": recipe_path.stem}
+                if tcfg.mae_warmup_epochs is None:
+                    # the network is past the fog: the likelihood from the first step
+                    tcfg = dataclasses.replace(tcfg, mae_warmup_epochs=0)
+        if warm is not None and (tcfg.epochs > 0 or start_kind == "pretrained"):
             # The first image at once: the warm model's inference, batch by batch.
             stream = reconstruct(warm, job.data, spec.grouping, stop_event=job.stop_event)
             for partial in stream:
+                first = partial
                 yield PartialImage(partial, 0)
+        if pretrained:
+            residual = far_field_residual(warm, job.data, spec.grouping)
+            pretrained["far_field_residual"] = residual
+            warning = ood_warning(recipe_path, residual)
+            pretrained["out_of_distribution"] = bool(warning)
+            yield Notice(
+                warning
+                or (
+                    f"started from the pretrained network {recipe_path.stem} (far-field "
+                    f"residual {residual:.3g}, within what it met in training)"
+                ),
+                "warning" if warning else "info",
+            )
         training = train(
             job.data,
             spec.model,
-            spec.training,
+            tcfg,
             spec.grouping,
             stop_event=job.stop_event,
             probe=job.probe,
@@ -118,7 +156,7 @@ class PinnReconstructor:
             preview_epochs=spec.score_epochs,
             step_events_s=STEP_EVENTS_S,
         )
-        latest: StitchSnapshot | None = None
+        latest: StitchSnapshot | None = first
         last: TrainingSnapshot | None = None
         stage = ""
 
@@ -160,6 +198,13 @@ class PinnReconstructor:
             pass  # a stop never waits for a whole reconstruction: keep the last image
         elif reuse:
             final = latest  # the last epoch's preview is this very reconstruction
+        elif (
+            tcfg.epochs == 0
+            and first is not None
+            and first.done
+            and spec.stitch_window == "support"
+        ):
+            final = first  # inference alone: the first image is the reconstruction
         else:
             yield StageChanged("reconstructing", time.perf_counter() - start)
             t0 = time.perf_counter()
@@ -199,7 +244,8 @@ class PinnReconstructor:
                 "intensity_scale": float(bundle.intensity_scale),
                 "max_offset_px": float(bundle.max_offset_px),
                 "probe_modes": int(bundle.probe_modes.shape[0]),
-                "start": "scratch" if warm is None else "warm",
+                "start": start_kind,
+                "pretrained": pretrained,
                 "jit_compiled": result.jit_compiled,
                 "early_stopping": {
                     "stopped_at_epoch": result.early_stopped_epoch,

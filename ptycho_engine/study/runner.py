@@ -42,6 +42,7 @@ STUDY_TRAINING: dict[str, Any] = {
     "restore_best_weights": False,
     "early_stopping_tolerance": 0.01,  # unused without early stopping and restore
     "jit_compile": False,
+    "pretrained": False,  # a study measures training from scratch
 }
 
 

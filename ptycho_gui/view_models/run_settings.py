@@ -106,6 +106,9 @@ class RunSettings:
         validation epoch's weights (:attr:`TrainingConfig.early_stopping_patience` and
         :attr:`TrainingConfig.restore_best_weights` at their defaults); False: every epoch,
         ending on the last one's weights.
+    pretrained : bool
+        Start the network from the shipped pretrained network of this N and gridsize when
+        there is one and no earlier run's weights fit (:attr:`TrainingConfig.pretrained`).
     jit_compile : bool or None
         XLA-compiled training step (:attr:`TrainingConfig.jit_compile`; None: for long runs).
     stitch_window : {"support", "probe"}
@@ -156,6 +159,7 @@ class RunSettings:
     probe_trainable: bool = ModelConfig.probe_trainable
     mae_warmup_epochs: int | None = TrainingConfig.mae_warmup_epochs
     early_stopping: bool = True
+    pretrained: bool = TrainingConfig.pretrained
     jit_compile: bool | None = TrainingConfig.jit_compile
     stitch_window: str = "support"
 
@@ -224,6 +228,7 @@ class RunSettings:
             early_stopping_patience=None if self.early_stopping else 0,
             restore_best_weights=None if self.early_stopping else False,
             jit_compile=self.jit_compile,
+            pretrained=self.pretrained,
         )
 
     @property
@@ -283,12 +288,14 @@ class RunSettings:
             extras.append(f"MAE warm-up {self.mae_warmup_epochs}")
         if not self.early_stopping:
             extras.append("no early stopping")
+        if not self.pretrained:
+            extras.append("from scratch")
         if self.stitch_window != "support":
             extras.append(f"{self.stitch_window} window")
         extra = "".join(f", {e}" for e in extras)
         return (
             f"N={self.N} {self.prep_mode}, g={self.gridsize}, f={self.n_filters_scale}, "
-            f"{self.epochs} ep{extra}{probe}"
+            f"{f'{self.epochs} ep' if self.epochs else 'inference only'}{extra}{probe}"
         )
 
     def _geometry_label(self) -> str:

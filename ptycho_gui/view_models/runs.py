@@ -149,8 +149,9 @@ class RunInfo:
     run_id : int
     settings : RunSettings
     warm : str
-        ``"scratch"``, ``"cached"`` (weights trained before at these settings) or
-        ``"transfer"`` (network weights of the same model with another probe).
+        ``"scratch"``, ``"cached"`` (weights trained before at these settings),
+        ``"transfer"`` (network weights of the same model with another probe) or
+        ``"pretrained"`` (the shipped pretrained network, :mod:`ptycho_engine.pretrain`).
     probe : ndarray, (N, N) complex64, or None
         The probe of this run (None when the run failed before it was read).
     positions_px : ndarray, (M, 2) float64, or None

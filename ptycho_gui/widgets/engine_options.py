@@ -95,6 +95,14 @@ class EngineOptionsWidget(QWidget):
             "Probe trainable: the optimiser refines the probe with the network (off: the "
             "probe stays fixed)."
         )
+        self.pretrained_check = QCheckBox("Start from the pretrained network")
+        self.pretrained_check.setToolTip(
+            "Start from the network shipped for this N and gridsize, pretrained on a broad "
+            "family of simulated scans: its inference is the first image, within seconds, "
+            "and training fine-tunes it on these data. The run table's Start column and the "
+            "messages say which start a run used, and warn when the data look unlike the "
+            "pretraining family. Off: new weights (from scratch)."
+        )
         self.early_stopping_check = QCheckBox("Stop early, end on the best epoch")
         self.early_stopping_check.setToolTip(
             "Early stopping: end training when the validation loss has not improved for 10 "
@@ -159,6 +167,7 @@ class EngineOptionsWidget(QWidget):
         tform.addRow("NLL weight", self.nll_spin)
         tform.addRow("MAE weight", self.mae_spin)
         tform.addRow("Epochs", self.epochs_spin)
+        tform.addRow(self.pretrained_check)
 
         self.advanced_button = QToolButton()
         self.advanced_button.setText("Advanced network settings")
@@ -210,6 +219,7 @@ class EngineOptionsWidget(QWidget):
         self.probe_trainable_check.toggled.connect(lambda on: self._edit(probe_trainable=on))
         self.warmup_spin.valueChanged.connect(self._on_warmup_spin_value_changed)
         self.early_stopping_check.toggled.connect(lambda on: self._edit(early_stopping=on))
+        self.pretrained_check.toggled.connect(lambda on: self._edit(pretrained=on))
         self.stitch_combo.currentTextChanged.connect(lambda t: self._edit(stitch_window=t))
         self.iterations_spin.valueChanged.connect(lambda v: self._edit(iterations=v))
         self.refine_probe_check.toggled.connect(lambda on: self._edit(refine_probe=on))
@@ -238,6 +248,7 @@ class EngineOptionsWidget(QWidget):
         warmup = settings.mae_warmup_epochs
         self.warmup_spin.setValue(WARMUP_DEFAULT if warmup is None else warmup)
         self.early_stopping_check.setChecked(settings.early_stopping)
+        self.pretrained_check.setChecked(settings.pretrained)
         self.stitch_combo.setCurrentText(settings.stitch_window)
         self.iterations_spin.setValue(settings.iterations)
         self.refine_probe_check.setChecked(settings.refine_probe)

@@ -184,6 +184,7 @@ class SettingsPanelWidget(QWidget):
         self.probe_trainable_check = options.probe_trainable_check
         self.warmup_spin = options.warmup_spin
         self.early_stopping_check = options.early_stopping_check
+        self.pretrained_check = options.pretrained_check
         self.stitch_combo = options.stitch_combo
         self.iterations_spin = options.iterations_spin
         self.refine_probe_check = options.refine_probe_check

@@ -20,6 +20,7 @@ def test_pretrain_command_writes_weights_and_the_recipe_that_made_them(
 ) -> None:
     argv = ["pretrain", "--N", "32", "--gridsize", "1", "--members", "2"]
     argv += ["--epochs-per-member", "1", "--positions", "40", "--seed", "3"]
+    argv += ["--reference-members", "1"]
     assert main([*argv, "--out", str(tmp_path)]) == 0
     said = capsys.readouterr().out
     assert "member 1/2:" in said and "member 2/2:" in said

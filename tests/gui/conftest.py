@@ -19,7 +19,12 @@ from tests.gui.thread_guard import no_thread_left  # noqa: F401 - autouse fixtur
 
 WAIT_MS = 120_000
 
-TINY = RunSettings(N=32, gridsize=1, n_filters_scale=1, epochs=2, batch_size=16, preview_every=1)
+#: The tests' runs start from new weights, so that what they check does not depend on the
+#: shipped pretrained networks (tests/gui/test_pretrained_start.py checks that start).
+TINY = RunSettings(
+    N=32, gridsize=1, n_filters_scale=1, epochs=2, batch_size=16, preview_every=1,
+    pretrained=False,
+)  # fmt: skip
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -50,17 +50,25 @@ def test_advanced_options_fold_and_reach_the_spec(panel: SettingsPanelWidget) ->
     assert panel.early_stopping_check.isChecked()  # on by default
     assert model.settings.run_spec().training.early_stopping_patience == 10
     panel.early_stopping_check.setChecked(False)
+    assert not panel.pretrained_check.isChecked()  # the tests' settings start from scratch
+    panel.pretrained_check.setChecked(True)
+    assert model.settings.run_spec().training.pretrained is True
+    assert "from scratch" not in model.settings.label()
+    panel.pretrained_check.setChecked(False)
+    assert "from scratch" in model.settings.label()
     panel.stitch_combo.setCurrentText("probe")
     spec = model.settings.run_spec()
+    assert spec.training.pretrained is False
     assert spec.training.early_stopping_patience == 0
     assert spec.training.restore_best_weights is False
     assert spec.model.probe_scale == 2.5 and spec.model.auto_probe_scale is True
     assert spec.model.probe_trainable is True
     assert spec.training.mae_warmup_epochs == 5 and spec.training.warmup_epochs == 5
     assert spec.stitch_window == "probe"
-    assert "probe scale <= 2.5, probe trained, MAE warm-up 5, no early stopping, probe window" in (
-        model.settings.label()
-    )
+    assert (
+        "probe scale <= 2.5, probe trained, MAE warm-up 5, no early stopping, from scratch, "
+        "probe window"
+    ) in model.settings.label()
     panel.warmup_spin.setValue(panel.warmup_spin.minimum())  # "default"
     assert model.settings.mae_warmup_epochs is None
     assert model.settings.run_spec().training.warmup_epochs == 3
@@ -195,3 +203,9 @@ def test_tike_settings_in_the_widgets_make_the_command_lines_run(
     assert "Object pixel and field of view: unknown (no energy/distance/pixel)" in (
         panel.sampling_label.text()
     )
+
+
+def test_the_app_starts_from_the_pretrained_network_by_default() -> None:
+    assert RunSettings().pretrained is True
+    assert RunSettings().run_spec().training.pretrained is True
+    assert RunSettings(pretrained=False).run_spec().training.pretrained is False
