@@ -219,13 +219,31 @@ def _bouncy_run(
     return snaps, result
 
 
+#: Seeds tried for a run whose validation loss ends above its best: where the bounce falls
+#: depends on the CPU's kernels (on an AVX-512 machine seed 0 improved to its last epoch).
+BOUNCE_SEEDS = (0, 1, 2, 3, 4, 5)
+
+
+def _ending_above_best(
+    data: object, monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, list[TrainingSnapshot], object]:
+    """The first seed of :data:`BOUNCE_SEEDS` whose run (no early stop, no restore) ends with
+    a validation loss above its best, with that run: the premise of the restore tests."""
+    for seed in BOUNCE_SEEDS:
+        snaps, result = _bouncy_run(
+            data, monkeypatch, early_stopping_patience=0, restore_best_weights=False, seed=seed
+        )
+        main = [s.val_loss for s in snaps if s.stage == "main"]
+        if main[-1] - min(main) > 1e-5:
+            return seed, snaps, result
+    raise AssertionError(f"no seed of {BOUNCE_SEEDS} gives a run that ends above its best")
+
+
 def test_the_run_ends_with_its_best_validation_weights(
     small_data: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    kept, kept_result = _bouncy_run(
-        small_data, monkeypatch, early_stopping_patience=0, restore_best_weights=False
-    )
-    snaps, result = _bouncy_run(small_data, monkeypatch, early_stopping_patience=0)
+    seed, kept, kept_result = _ending_above_best(small_data, monkeypatch)
+    snaps, result = _bouncy_run(small_data, monkeypatch, early_stopping_patience=0, seed=seed)
     main = [s.val_loss for s in kept if s.stage == "main"]
     best = int(np.argmin(main))
     # the premise: without the restore the run ends worse than its best epoch (the losses
@@ -300,9 +318,11 @@ def test_a_rise_within_the_tolerance_is_not_overfitting(
 ) -> None:
     """The same rising run with the default tolerance (1 % of the best): it rises by less,
     so the run neither stops early nor restores."""
+    seed, _, _ = _ending_above_best(small_data, monkeypatch)
     snaps, result = _bouncy_run(
-        small_data, monkeypatch, early_stopping_patience=2, early_stopping_tolerance=0.01
-    )
+        small_data, monkeypatch, early_stopping_patience=2, early_stopping_tolerance=0.01,
+        seed=seed,
+    )  # fmt: skip
     main = [s.val_loss for s in snaps if s.stage == "main"]
     assert 0 < main[-1] - min(main) < 0.01 * abs(min(main))
     assert len(snaps) == 10

@@ -51,8 +51,9 @@ def test_cli_study_and_app_worker_make_the_same_run(qtbot, tmp_path: Path) -> No
     argv = ["train", str(data_file), "--N", "32", "--gridsize", "1", "--epochs", "2"]
     argv += ["--n-filters-scale", "1", "--seed", "0", "--preview-every", "0"]
     # what a study fixes in its training (study.STUDY_TRAINING): every epoch, the last
-    # weights, no XLA
+    # weights, no XLA, from scratch
     argv += ["--early-stopping-patience", "0", "--keep-last-weights", "--xla", "off"]
+    argv += ["--from-scratch"]
     assert engine_main([*argv, "--out", str(cli_dir)]) == 0
     # the app's worker, in its thread
     worker = EngineWorker(tmp_path / "session")
@@ -68,6 +69,7 @@ def test_cli_study_and_app_worker_make_the_same_run(qtbot, tmp_path: Path) -> No
             preview_every=0,
             early_stopping=False,
             jit_compile=False,
+            pretrained=False,
         )
         with qtbot.waitSignal(worker.run_finished, timeout=WAIT_MS) as finished:
             worker.request_run(settings)
