@@ -327,13 +327,14 @@ def _score(bundle: Any, data: Any) -> tuple[float, float]:
 
 def _pretrained(mcfg: Any, data: Any) -> tuple[Any, str, float]:
     """The shipped network for ``mcfg`` with ``data``'s physics, its name and load time."""
-    from ptycho_engine.pretrain import pretrained_start
+    from ptycho_engine.pretrain import find_pretrained, pretrained_start
 
     t0 = time.perf_counter()
-    found = pretrained_start(mcfg, data, data.probe_all_modes)
-    if found is None:
+    path = find_pretrained(mcfg)
+    if path is None:
         raise SystemExit(f"no shipped pretrained network for N {mcfg.N}, gridsize {mcfg.gridsize}")
-    return found[0], found[1].stem, time.perf_counter() - t0
+    bundle = pretrained_start(path, mcfg, data, data.probe_all_modes)
+    return bundle, path.stem, time.perf_counter() - t0
 
 
 def _final(points: list[tuple]) -> str:

@@ -12,10 +12,11 @@ enough to make the same network again with the same command.
 The networks shipped with the engine lie in :data:`PRETRAINED_DIR`. :func:`find_pretrained`
 names the one that fits a :class:`~ptycho_engine.config.ModelConfig` (the same network; the
 physics layer may differ), :func:`pretrained_start` builds it with a dataset's probe and
-intensity scale, ready for its first image and for fine-tuning. :func:`far_field_residual`
-scores how well a network's inference explains a dataset's diffraction; the recipe keeps that
-score on fresh members of the family (:func:`residual_reference`), and :func:`ood_warning`
-compares the two: data far outside what the network was trained on explain worse.
+intensity scale (:func:`fit_to_data`), ready for its first image and for fine-tuning.
+:func:`far_field_residual` scores how well a network's inference explains a dataset's
+diffraction; the recipe keeps that score on fresh members of the family
+(:func:`residual_reference`), and :func:`ood_warning` compares the two: data far outside
+what the network was trained on explain worse.
 
 This module imports TensorFlow only when a network is built or trained.
 """
@@ -200,9 +201,6 @@ def residual_reference(
     """The far-field residual (:func:`far_field_residual`) of ``bundle``'s network on
     ``members`` fresh members of the family drawn from ``seed``, and their 90th percentile.
     """
-    from ptycho_engine.models import intensity_scale_for, rebuild_from
-    from ptycho_engine.training import resolve_probe_scale
-
     rng = np.random.default_rng(seed)
     values = []
     doses = []
@@ -211,10 +209,7 @@ def residual_reference(
         data = simulate_member(member)
         probe = data.probe_all_modes
         assert probe is not None  # every member is simulated with its probe
-        config = resolve_probe_scale(bundle.config, data, probe)
-        fitted = rebuild_from(
-            bundle, probe, intensity_scale_for(data.photons_per_pattern, data.N), config=config
-        )
+        fitted = fit_to_data(bundle, bundle.config, data, probe)
         values.append(far_field_residual(fitted, data))
         doses.append(member.photons)
     return {
@@ -274,62 +269,78 @@ def find_pretrained(config: ModelConfig, folder: str | Path | None = None) -> Pa
         network_name(config.N, config.gridsize) + ".json"
     )
     try:
-        trained = _trained_config(str(path), path.stat().st_mtime_ns)
-    except OSError:
-        return None
-    if trained is None:
+        trained = ModelConfig.from_dict(_read_recipe(path)["model_config"])
+    except (PtychoError, KeyError, TypeError, ValueError):
         return None
     same = {f: getattr(trained, f) for f in PHYSICS_FIELDS}
     return path if dataclasses.replace(config, **same) == trained else None
 
 
-@functools.lru_cache(maxsize=32)
-def _trained_config(path: str, mtime_ns: int) -> ModelConfig | None:
-    """The model config of a recipe file (read once per version of the file)."""
+def _read_recipe(path: str | Path) -> dict[str, Any]:
+    """The recipe file at ``path``, read once per version of the file (callers do not
+    change it)."""
+    resolved = Path(path)
     try:
-        return ModelConfig.from_dict(read_json(Path(path))["model_config"])
-    except (PtychoError, KeyError, TypeError, ValueError):
-        return None
+        stat = resolved.stat()
+    except OSError:
+        return read_json(resolved)  # its error names the file
+    return _recipe_version(str(resolved), stat.st_mtime_ns, stat.st_size)
 
 
-def pretrained_start(
+@functools.lru_cache(maxsize=32)
+def _recipe_version(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
+    return read_json(Path(path))
+
+
+def fit_to_data(
+    bundle: Any,
     config: ModelConfig,
     data: Any,
     probe: np.ndarray,
     data_config: DataConfig | None = None,
     learning_rate: float = TrainingConfig.learning_rate,
-    folder: str | Path | None = None,
-) -> tuple[Any, Path] | None:
-    """The pretrained network for ``config``, with the physics layer of ``data`` and
-    ``probe`` (the probe scale and intensity scale training would use), and its recipe
-    file; None when no shipped network fits ``config``. Training started from it reuses it
-    as it is (:func:`ptycho_engine.training.train` with ``bundle``)."""
+) -> Any:
+    """``bundle``'s network with the physics layer of ``data`` and ``probe``: the probe scale
+    and the intensity scale that training on ``data`` would use, and an overlap canvas that
+    holds its groups. Training started from the result reuses it as it is
+    (:func:`ptycho_engine.training.train` with ``bundle``)."""
     from ptycho_engine.inference import inference_groups
     from ptycho_engine.models import intensity_scale_for, rebuild_from
     from ptycho_engine.training import resolve_probe_scale
 
-    path = find_pretrained(config, folder)
-    if path is None:
-        return None
-    canonical = load_pretrained(path)
     resolved = resolve_probe_scale(config, data, probe)
     offset = inference_groups(data, config.gridsize, data_config or DataConfig()).max_offset_px
-    bundle = rebuild_from(
-        canonical,
+    return rebuild_from(
+        bundle,
         probe,
         intensity_scale_for(data.photons_per_pattern, config.N),
-        max(offset, canonical.max_offset_px),
+        max(offset, bundle.max_offset_px),
         learning_rate,
         config=resolved,
     )
-    return bundle, path
+
+
+def pretrained_start(
+    recipe_path: str | Path,
+    config: ModelConfig,
+    data: Any,
+    probe: np.ndarray,
+    data_config: DataConfig | None = None,
+    learning_rate: float = TrainingConfig.learning_rate,
+) -> Any:
+    """The pretrained network of ``recipe_path`` (:func:`find_pretrained` of ``config``),
+    fitted to ``data`` and ``probe`` (:func:`fit_to_data`), ready for its first image and for
+    fine-tuning."""
+    return fit_to_data(
+        load_pretrained(recipe_path), config, data, probe, data_config, learning_rate
+    )
 
 
 def ood_warning(recipe_path: str | Path, residual: float) -> str:
     """A warning when ``residual`` (:func:`far_field_residual` of the pretrained network on a
     dataset) is above :data:`OOD_FACTOR` times the 90th percentile of its residuals on the
     family it was trained on ("" when it is not, or the recipe has no reference)."""
-    reference = read_json(Path(recipe_path)).get("residual_reference")
+    reference = _read_recipe(recipe_path).get("residual_reference")
     if not reference or not np.isfinite(residual):
         return ""
     p90 = float(reference["p90"])
@@ -358,7 +369,7 @@ def load_pretrained(recipe_path: str | Path) -> Any:
     from ptycho_engine.models import build_models
 
     path = Path(recipe_path)
-    recipe = read_json(path)
+    recipe = _read_recipe(path)
     if recipe.get("format") != PRETRAIN_FORMAT:
         raise ConfigError(
             f"{path}: format {recipe.get('format')!r} is not a pretrained network's "

@@ -113,26 +113,24 @@ class PinnReconstructor:
         first: StitchSnapshot | None = None
         tcfg = spec.training
         pretrained: dict[str, Any] = {}
-        shipped = find_pretrained(spec.model) if warm is None and tcfg.pretrained else None
-        if shipped is not None:
+        recipe_path = find_pretrained(spec.model) if warm is None and tcfg.pretrained else None
+        if recipe_path is not None:
             yield StageChanged("loading the pretrained network", time.perf_counter() - start)
-            found = pretrained_start(
-                spec.model, job.data, job.probe, spec.grouping, tcfg.learning_rate, shipped.parent
+            warm = pretrained_start(
+                recipe_path, spec.model, job.data, job.probe, spec.grouping, tcfg.learning_rate
             )
-            if found is not None:
-                warm, recipe_path = found
-                start_kind = "pretrained"
-                pretrained = {"network": recipe_path.stem}
-                if tcfg.mae_warmup_epochs is None:
-                    # the network is past the fog: the likelihood from the first step
-                    tcfg = dataclasses.replace(tcfg, mae_warmup_epochs=0)
+            start_kind = "pretrained"
+            pretrained = {"network": recipe_path.stem}
+            if tcfg.mae_warmup_epochs is None:
+                # the network is past the fog: the likelihood from the first step
+                tcfg = dataclasses.replace(tcfg, mae_warmup_epochs=0)
         if warm is not None and (tcfg.epochs > 0 or start_kind == "pretrained"):
             # The first image at once: the warm model's inference, batch by batch.
             stream = reconstruct(warm, job.data, spec.grouping, stop_event=job.stop_event)
             for partial in stream:
                 first = partial
                 yield PartialImage(partial, 0)
-        if pretrained:
+        if recipe_path is not None:
             residual = far_field_residual(warm, job.data, spec.grouping)
             pretrained["far_field_residual"] = residual
             warning = ood_warning(recipe_path, residual)

@@ -21,24 +21,12 @@ from ptycho_engine.pretrain import (
     load_pretrained,
     network_name,
     ood_warning,
-    pretrain,
     pretrained_start,
 )
 from ptycho_engine.simulate import simulate_dataset
 from ptycho_engine.streams import drain
 
 TINY = {"batch_size": 16, "n_groups": 32}
-
-
-@pytest.fixture(scope="module")
-def shipped(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with one small pretrained network (N 32, gridsize 1) and its recipe."""
-    folder = tmp_path_factory.mktemp("pretrained")
-    pretrain(
-        folder, N=32, gridsize=1, members=2, epochs_per_member=1, n_positions=60, seed=5,
-        reference_members=2,
-    )  # fmt: skip
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +61,10 @@ def test_the_recipe_keeps_the_residual_on_fresh_members_of_the_family(shipped: P
 def test_the_residual_is_small_for_the_right_physics_and_large_for_a_wrong_one(
     shipped: Path, data: object
 ) -> None:
-    found = pretrained_start(ModelConfig(N=32, gridsize=1), data, data.probe, folder=shipped)
-    assert found is not None
-    bundle, _ = found
+    config = ModelConfig(N=32, gridsize=1)
+    path = find_pretrained(config, shipped)
+    assert path is not None
+    bundle = pretrained_start(path, config, data, data.probe)
     right = far_field_residual(bundle, data)
     # ten times the counts the data have: the predicted amplitudes are about 3x the measured
     wrong = rebuild_from(bundle, data.probe, 10 * intensity_scale_for(data.photons_per_pattern, 32))

@@ -9,19 +9,8 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 
 import ptycho_engine.pretrain as pretrain_module
-from ptycho_engine.pretrain import pretrain
 from ptycho_gui.main_window import MainWindow
 from tests.gui.conftest import TINY, WAIT_MS, Recorder
-
-
-@pytest.fixture(scope="module")
-def shipped(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("pretrained")
-    pretrain(
-        folder, N=32, gridsize=1, members=1, epochs_per_member=1, n_positions=60, seed=2,
-        reference_members=1,
-    )  # fmt: skip
-    return folder
 
 
 def test_opening_data_shows_the_pretrained_image_and_start_fine_tunes_it(
