@@ -16,6 +16,7 @@ from typing import Any
 from ptycho_engine import study_cli
 from ptycho_engine.config import ModelConfig
 from ptycho_engine.errors import ConfigError, DataError, PtychoError
+from ptycho_engine.stitching import DEFAULT_WINDOW, WINDOWS
 
 EXIT_USAGE = 2
 
@@ -74,9 +75,12 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--batch-size", type=int, default=None)
         p.add_argument(
             "--stitch-window",
-            choices=["support", "probe"],
-            default="support",
-            help="stitching weight: the object support (default) or the probe amplitude on it",
+            choices=list(WINDOWS),
+            default=DEFAULT_WINDOW,
+            help=(
+                "stitching weight: the probe amplitude on the object support, or the flat "
+                f"support (default {DEFAULT_WINDOW})"
+            ),
         )
         size = p.add_mutually_exclusive_group()
         size.add_argument(

@@ -16,16 +16,13 @@ from ptycho_engine.data import DiffractionData, StitchSnapshot
 from ptycho_engine.grouping import GroupedPatterns, Groups, make_groups
 from ptycho_engine.models import ModelBundle, ensure_canvas
 from ptycho_engine.physics.probe import probe_amplitude, support_mask
-from ptycho_engine.stitching import Stitcher
+from ptycho_engine.stitching import DEFAULT_WINDOW, WINDOWS, Stitcher
 from ptycho_engine.streams import drain
 
 DEFAULT_BATCH = 64
 
 
-WINDOWS = ("support", "probe")
-
-
-def stitch_window(bundle: ModelBundle, window: str = "support") -> np.ndarray:
+def stitch_window(bundle: ModelBundle, window: str = DEFAULT_WINDOW) -> np.ndarray:
     """Stitching weights ``(N, N)`` float32: the support, or the probe amplitude on it.
 
     The probe amplitude of a multi-mode probe is that of the total illumination,
@@ -72,7 +69,7 @@ def reconstruct(
     batch_size: int = DEFAULT_BATCH,
     stop_event: threading.Event | None = None,
     groups: Groups | None = None,
-    window: str = "support",
+    window: str = DEFAULT_WINDOW,
 ) -> Generator[StitchSnapshot, None, StitchSnapshot]:
     """Predict every group and stitch the object, yielding the canvas after each batch.
 
@@ -89,9 +86,10 @@ def reconstruct(
     groups : Groups, optional
         Groups to predict; default one per scan position.
     window : {"support", "probe"}
-        Stitching weight of each patch pixel: the object support (default) or the probe
-        amplitude on the support (weights each pixel by how well it was illuminated, which
-        hides seams where a tapered probe leaves the patch edges poorly determined).
+        Stitching weight of each patch pixel: the object support, or the probe amplitude on
+        the support (weights each pixel by how well it was illuminated, which hides seams
+        where a tapered probe leaves the patch edges poorly determined); default
+        :data:`DEFAULT_WINDOW`.
 
     Returns
     -------
@@ -123,7 +121,7 @@ def reconstruct_all(
     data: DiffractionData,
     data_config: DataConfig | None = None,
     batch_size: int = DEFAULT_BATCH,
-    window: str = "support",
+    window: str = DEFAULT_WINDOW,
 ) -> StitchSnapshot:
     """Run :func:`reconstruct` to the end and return the final snapshot."""
     return drain(reconstruct(bundle, data, data_config, batch_size, window=window))

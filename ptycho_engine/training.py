@@ -48,7 +48,7 @@ from ptycho_engine.data import (
 )
 from ptycho_engine.errors import DataError
 from ptycho_engine.grouping import GroupedPatterns, Groups, make_groups
-from ptycho_engine.inference import inference_groups, reconstruct
+from ptycho_engine.inference import DEFAULT_WINDOW, inference_groups, reconstruct
 from ptycho_engine.models import (
     ModelBundle,
     build_models,
@@ -214,6 +214,7 @@ def train(
     bundle: ModelBundle | None = None,
     preview_epochs: Collection[int] = (),
     step_events_s: float | None = None,
+    window: str = DEFAULT_WINDOW,
 ) -> Generator[TrainingSnapshot | StepProgress, None, TrainingResult]:
     """Train the physics-informed model on measured data alone.
 
@@ -244,6 +245,8 @@ def train(
         (compiling) step, at most every ``step_events_s`` seconds within an epoch, and at
         the epoch's end before the validation (``"validating"``) and before a preview
         (``"stitching a preview"``). None (default) yields epoch snapshots only.
+    window : {"support", "probe"}
+        Stitching window of the previews (:func:`ptycho_engine.inference.reconstruct`).
 
     Early stopping and best weights: with a validation split, training stops once the
     validation loss of the likelihood stage has not reached a new best for
@@ -495,7 +498,7 @@ def train(
                 yield progress("stitching a preview", epoch, steps_per_epoch, steps, losses[-1])
                 last_event = time.perf_counter()
             preview = None
-            for part in reconstruct(bundle, data, dcfg, stop_event=stop_event):
+            for part in reconstruct(bundle, data, dcfg, stop_event=stop_event, window=window):
                 preview = part
                 # a preview takes seconds: its progress too, at most every step_events_s
                 if step_events_s is not None and time.perf_counter() - last_event >= step_events_s:

@@ -126,7 +126,9 @@ class PinnReconstructor:
                 tcfg = dataclasses.replace(tcfg, mae_warmup_epochs=0)
         if warm is not None and (tcfg.epochs > 0 or start_kind == "pretrained"):
             # The first image at once: the warm model's inference, batch by batch.
-            stream = reconstruct(warm, job.data, spec.grouping, stop_event=job.stop_event)
+            stream = reconstruct(
+                warm, job.data, spec.grouping, stop_event=job.stop_event, window=spec.stitch_window
+            )
             for partial in stream:
                 first = partial
                 yield PartialImage(partial, 0)
@@ -153,6 +155,7 @@ class PinnReconstructor:
             bundle=warm,
             preview_epochs=spec.score_epochs,
             step_events_s=STEP_EVENTS_S,
+            window=spec.stitch_window,
         )
         latest: StitchSnapshot | None = first
         last: TrainingSnapshot | None = None
@@ -185,7 +188,6 @@ class PinnReconstructor:
             and last.preview is not None
             and (last.epoch == spec.training.epochs or result.early_stopped_epoch > 0)
             and not last.stopped
-            and spec.stitch_window == "support"
         )
         notice = early_stopping_notice(result)
         if notice:
@@ -196,12 +198,7 @@ class PinnReconstructor:
             pass  # a stop never waits for a whole reconstruction: keep the last image
         elif reuse:
             final = latest  # the last epoch's preview is this very reconstruction
-        elif (
-            tcfg.epochs == 0
-            and first is not None
-            and first.done
-            and spec.stitch_window == "support"
-        ):
+        elif tcfg.epochs == 0 and first is not None and first.done:
             final = first  # inference alone: the first image is the reconstruction
         else:
             yield StageChanged("reconstructing", time.perf_counter() - start)

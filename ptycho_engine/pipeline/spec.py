@@ -18,11 +18,12 @@ from typing import Any, Self
 from ptycho_engine.config import DataConfig, ModelConfig, TrainingConfig
 from ptycho_engine.errors import ConfigError
 from ptycho_engine.solvers.config import SolverConfig
+from ptycho_engine.stitching import DEFAULT_WINDOW, WINDOWS
 
 #: Loss name -> ``(nll_weight, mae_weight)`` of :class:`~ptycho_engine.config.TrainingConfig`.
 LOSSES: dict[str, tuple[float, float]] = {"nll": (1.0, 0.0), "mae": (0.0, 1.0)}
 PREPARATION_MODES = ("crop", "bin")
-STITCH_WINDOWS = ("support", "probe")
+STITCH_WINDOWS = WINDOWS
 #: Smallest learning-rate floor of the plateau schedule; a run whose initial rate is lower
 #: uses its initial rate as the floor (the schedule then never lowers it).
 MIN_LEARNING_RATE = 1e-5
@@ -144,7 +145,8 @@ class RunSpec:
         data's object pixel when both the probe file and the data give one) instead of
         refusing it (:func:`ptycho_engine.io.read_probe` with ``resample=True``).
     stitch_window : {"support", "probe"}
-        Stitching weight of the final reconstruction.
+        Stitching weight of the network's images, previews and final reconstruction alike
+        (default :data:`ptycho_engine.stitching.DEFAULT_WINDOW`).
     score_epochs : tuple of int
         Epochs after which the model is also stitched and scored against the ground truth
         (when the data have one), besides those of ``training.preview_every``; the scores go
@@ -163,7 +165,7 @@ class RunSpec:
     preparation: Preparation = field(default_factory=Preparation)
     reconstructor: str = "pinn"
     probe_path: str = ""
-    stitch_window: str = "support"
+    stitch_window: str = DEFAULT_WINDOW
     score_epochs: tuple[int, ...] = ()
     solver: SolverConfig = field(default_factory=SolverConfig)
     probe_resample: bool = False
@@ -251,6 +253,7 @@ class RunSpec:
                 reconstructor=values.get("reconstructor", "pinn"),
                 probe_path=values.get("probe_path", ""),
                 probe_resample=values.get("probe_resample", False),
+                # a run written before the key was recorded used the flat support
                 stitch_window=values.get("stitch_window", "support"),
                 score_epochs=tuple(values.get("score_epochs", ())),
                 solver=SolverConfig.from_dict(values.get("solver_config", {})),
@@ -287,7 +290,7 @@ def recipe(
     reconstructor: str = "pinn",
     probe_path: str = "",
     probe_resample: bool = False,
-    stitch_window: str = "support",
+    stitch_window: str = DEFAULT_WINDOW,
     score_epochs: tuple[int, ...] = (),
     solver: dict[str, Any] | SolverConfig | None = None,
     **options: Any,

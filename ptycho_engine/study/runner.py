@@ -44,6 +44,10 @@ STUDY_TRAINING: dict[str, Any] = {
     "jit_compile": False,
     "pretrained": False,  # a study measures training from scratch
 }
+#: The stitching window a study scores with: the flat support its results were first
+#: measured with (the engine's default became the probe window later), so that a setting's
+#: results stay those of its id.
+STUDY_STITCH_WINDOW = "support"
 
 
 def run_spec(spec: StudySpec, setting: StudySetting) -> RunSpec:
@@ -73,6 +77,7 @@ def run_spec(spec: StudySpec, setting: StudySetting) -> RunSpec:
         mae_warmup_epochs=spec.mae_warmup_epochs,
         preview_every=0,
         score_epochs=early,
+        stitch_window=STUDY_STITCH_WINDOW,
         **STUDY_TRAINING,
     )
 

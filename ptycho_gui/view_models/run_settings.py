@@ -14,6 +14,7 @@ from ptycho_engine.config import SUPPORTED_N, DataConfig, ModelConfig, TrainingC
 from ptycho_engine.pipeline import get_reconstructor, reconstructor_names
 from ptycho_engine.pipeline.spec import STITCH_WINDOWS, RunSpec, recipe
 from ptycho_engine.solvers.config import NOISE_MODELS, SolverConfig
+from ptycho_engine.stitching import DEFAULT_WINDOW
 
 PREP_MODES = ("crop", "bin")
 #: The stitching windows of the final reconstruction (:attr:`RunSpec.stitch_window`).
@@ -112,7 +113,7 @@ class RunSettings:
     jit_compile : bool or None
         XLA-compiled training step (:attr:`TrainingConfig.jit_compile`; None: for long runs).
     stitch_window : {"support", "probe"}
-        Stitching weight of the network's final reconstruction (:attr:`RunSpec.stitch_window`).
+        Stitching weight of the network's images (:attr:`RunSpec.stitch_window`).
     iterations : int
         Solver iterations (passes over every scan position).
     solver_batch_size : int or None
@@ -161,7 +162,7 @@ class RunSettings:
     early_stopping: bool = True
     pretrained: bool = TrainingConfig.pretrained
     jit_compile: bool | None = TrainingConfig.jit_compile
-    stitch_window: str = "support"
+    stitch_window: str = DEFAULT_WINDOW
 
     def __post_init__(self) -> None:
         if self.prep_mode not in PREP_MODES:
@@ -290,7 +291,7 @@ class RunSettings:
             extras.append("no early stopping")
         if not self.pretrained:
             extras.append("from scratch")
-        if self.stitch_window != "support":
+        if self.stitch_window != DEFAULT_WINDOW:
             extras.append(f"{self.stitch_window} window")
         extra = "".join(f", {e}" for e in extras)
         return (

@@ -56,7 +56,8 @@ def test_advanced_options_fold_and_reach_the_spec(panel: SettingsPanelWidget) ->
     assert "from scratch" not in model.settings.label()
     panel.pretrained_check.setChecked(False)
     assert "from scratch" in model.settings.label()
-    panel.stitch_combo.setCurrentText("probe")
+    assert panel.stitch_combo.currentText() == "probe"  # the engine's default window
+    panel.stitch_combo.setCurrentText("support")
     spec = model.settings.run_spec()
     assert spec.training.pretrained is False
     assert spec.training.early_stopping_patience == 0
@@ -64,10 +65,10 @@ def test_advanced_options_fold_and_reach_the_spec(panel: SettingsPanelWidget) ->
     assert spec.model.probe_scale == 2.5 and spec.model.auto_probe_scale is True
     assert spec.model.probe_trainable is True
     assert spec.training.mae_warmup_epochs == 5 and spec.training.warmup_epochs == 5
-    assert spec.stitch_window == "probe"
+    assert spec.stitch_window == "support"
     assert (
         "probe scale <= 2.5, probe trained, MAE warm-up 5, no early stopping, from scratch, "
-        "probe window"
+        "support window"
     ) in model.settings.label()
     panel.warmup_spin.setValue(panel.warmup_spin.minimum())  # "default"
     assert model.settings.mae_warmup_epochs is None

@@ -11,6 +11,7 @@ import pytest
 from ptycho_engine.cli import main as engine_main
 from ptycho_engine.io import write_pinn_npz
 from ptycho_engine.study import StudySpec, run_setting, simulate_setting, write_setting_folder
+from ptycho_engine.study.runner import STUDY_STITCH_WINDOW
 from ptycho_gui.jobs import start_worker, stop_workers
 from ptycho_gui.view_models.run_settings import RunSettings
 from ptycho_gui.worker import EngineWorker
@@ -51,9 +52,9 @@ def test_cli_study_and_app_worker_make_the_same_run(qtbot, tmp_path: Path) -> No
     argv = ["train", str(data_file), "--N", "32", "--gridsize", "1", "--epochs", "2"]
     argv += ["--n-filters-scale", "1", "--seed", "0", "--preview-every", "0"]
     # what a study fixes in its training (study.STUDY_TRAINING): every epoch, the last
-    # weights, no XLA, from scratch
+    # weights, no XLA, from scratch; and its stitching window (study.STUDY_STITCH_WINDOW)
     argv += ["--early-stopping-patience", "0", "--keep-last-weights", "--xla", "off"]
-    argv += ["--from-scratch"]
+    argv += ["--from-scratch", "--stitch-window", STUDY_STITCH_WINDOW]
     assert engine_main([*argv, "--out", str(cli_dir)]) == 0
     # the app's worker, in its thread
     worker = EngineWorker(tmp_path / "session")
@@ -70,6 +71,7 @@ def test_cli_study_and_app_worker_make_the_same_run(qtbot, tmp_path: Path) -> No
             early_stopping=False,
             jit_compile=False,
             pretrained=False,
+            stitch_window=STUDY_STITCH_WINDOW,
         )
         with qtbot.waitSignal(worker.run_finished, timeout=WAIT_MS) as finished:
             worker.request_run(settings)
