@@ -244,9 +244,12 @@ def set_axis_units(plot: pg.PlotItem, pixel_size_m: float | None) -> None:
         axis = plot.getAxis(name)
         if pixel_size_m:
             axis.setScale(pixel_size_m)
-            axis.enableAutoSIPrefix(True)
             axis.setLabel(text, units="m")
+            axis.enableAutoSIPrefix(True)
         else:
             axis.setScale(1.0)
+            # No prefix range: pyqtgraph computes the prefix once more when it is switched
+            # off, from the range shown then (an empty view's -0.5 to 0.5 gave "milli", and
+            # the ticks read 1000 times the pixels).
+            axis.setLabel(text, units="px", siPrefixEnableRanges=())
             axis.enableAutoSIPrefix(False)
-            axis.setLabel(text, units="px")

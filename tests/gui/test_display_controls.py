@@ -633,3 +633,29 @@ def test_compare_window_refuses_or_warns_about_mixed_files(qtbot, tasks: TaskWor
     same = open_compare(qtbot, [record(1, obj, "/d/a.npz"), record(2, obj, "/d/a.npz")], tasks)
     assert not same.banner.isVisibleTo(same)
     same.close()
+
+
+def _drawn_ticks(view: ImagePaneWidget, values: list[float]) -> list[str]:
+    """The tick labels the axis draws at ``values`` (view coordinates, pixels): pyqtgraph
+    draws ``tickStrings`` with its SI-prefix scale times the axis scale."""
+    axis = view.plot.getAxis("bottom")
+    return axis.tickStrings(values, axis.autoSIPrefixScale * axis.scale, 50.0)
+
+
+def test_axes_in_pixels_read_the_pixel_coordinates(qtbot) -> None:
+    # A file without geometry sets "no pixel size" while the empty view spans -0.5 to 0.5:
+    # pyqtgraph then chose the milli prefix even with the prefix off, and 0, 100, 200 px read
+    # 0, 100000, 200000 once the image came.
+    view = pane(qtbot)
+    view.view.setRange(xRange=(-0.5, 0.5), yRange=(-0.5, 0.5), padding=0.0)  # as laid out empty
+    assert view.plot.getAxis("bottom").range == pytest.approx([-0.5, 0.5])
+    view.set_pixel_size(None)
+    amp, phase = complex_image(200)
+    view.set_data(amp, phase)
+    assert _drawn_ticks(view, [0.0, 100.0, 200.0]) == ["0", "100", "200"]
+    view.set_pixel_size(10e-9)  # 200 px of 10 nm: the ticks in µm
+    assert [float(t) for t in _drawn_ticks(view, [0.0, 100.0, 200.0])] == [0.0, 1.0, 2.0]
+    assert "µm" in view.plot.getAxis("bottom").labelString()
+    view.set_pixel_size(None)
+    assert _drawn_ticks(view, [0.0, 100.0, 200.0]) == ["0", "100", "200"]
+    assert "(px)" in view.plot.getAxis("bottom").labelString()
