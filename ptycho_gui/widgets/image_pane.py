@@ -47,6 +47,10 @@ from ptycho_gui.widgets.display_controls import (
 from ptycho_gui.widgets.pane_conversion import PaneConversionMixin
 from ptycho_gui.widgets.pane_overlays import PaneOverlaysMixin
 
+#: Scalar modes that depend on the phase: no patch, no phase (the complex mode blanks those
+#: pixels itself; amplitudes there are 0, drawn black already).
+OUTSIDE_COVERED_MODES = frozenset({DisplayMode.PHASE, DisplayMode.REAL, DisplayMode.IMAGINARY})
+
 __all__ = [
     "COLOUR_BAR_MIN_WIDTH",
     "ImagePaneWidget",
@@ -221,6 +225,12 @@ class ImagePaneWidget(PaneConversionMixin, PaneOverlaysMixin, pg.GraphicsLayoutW
             self.plot.getAxis(name_).setStyle(tickLength=-4)
         self.image = pg.ImageItem()
         self.view.addItem(self.image)
+        #: Black over the pixels no patch covered, in the phase-like modes: the canvas holds 0
+        #: there, which a phase map would draw as a measured phase of 0.
+        self.outside = pg.ImageItem()
+        self.outside.setZValue(self.image.zValue() + 1)
+        self.outside.setVisible(False)
+        self.view.addItem(self.outside)
         self.colour_bar = pg.ColorBarItem(
             values=(0.0, 1.0), width=10, interactive=True, colorMapMenu=False, rounding=1e-6
         )
@@ -511,6 +521,29 @@ class ImagePaneWidget(PaneConversionMixin, PaneOverlaysMixin, pg.GraphicsLayoutW
 
     # ---------------------------------------------------------------- drawing
 
+    def _cover_outside(self, image: np.ndarray, step: int) -> None:
+        """Cover the pixels outside the valid region in black (:attr:`outside`) where the
+        mode shows the phase as a scalar: phase, real and imaginary part."""
+        mask = self._valid
+        if mask is not None and image.ndim == 2 and mask.shape != image.shape:
+            k = -(-mask.shape[0] // image.shape[0])  # the display stride of this image
+            mask = mask[::k, ::k]
+        if (
+            mask is None
+            or image.ndim != 2
+            or mask.shape != image.shape
+            or self.state.mode not in OUTSIDE_COVERED_MODES
+            or mask.all()
+        ):
+            self.outside.setVisible(False)
+            return
+        rgba = np.zeros((*mask.shape, 4), np.uint8)
+        rgba[..., 3] = np.where(mask, 0, 255)
+        self.outside.setImage(rgba, autoLevels=False, levels=(0, 255))
+        h, w = image.shape
+        self.outside.setRect(QRectF(0.0, 0.0, float(w * step), float(h * step)))
+        self.outside.setVisible(True)
+
     def _render(self) -> bool:
         """Convert and show the current data; False when there is nothing (yet) to show."""
         converted = self._convert()
@@ -535,6 +568,7 @@ class ImagePaneWidget(PaneConversionMixin, PaneOverlaysMixin, pg.GraphicsLayoutW
         self.image.setImage(image, autoLevels=False, levels=shown_levels)
         h, w = image.shape[:2]
         self.image.setRect(QRectF(0.0, 0.0, float(w * step), float(h * step)))
+        self._cover_outside(image, step)
         self._sync_colour_bar()
         if self._rendered != self._generation:
             self._rendered = self._generation

@@ -213,6 +213,29 @@ def test_object_views_keep_their_api_and_the_complex_view_follows_the_amplitude(
     assert views.amplitude_view.levels == pytest.approx(robust_range(2 * amp, valid))
 
 
+def test_the_phase_view_covers_what_no_patch_reached(qtbot) -> None:
+    # outside the scanned region the canvas holds 0: a phase map would draw it as a measured
+    # phase of 0 (one cyan square around the object); it is covered in black instead
+    views = ObjectViewsWidget()
+    qtbot.addWidget(views)
+    views.resize(1000, 420)
+    views.show()
+    amp, phase = complex_image()
+    valid = np.zeros(amp.shape, bool)
+    valid[10:50, 12:52] = True
+    views.show_object(amp, phase, valid)
+    cover = views.phase_view.outside
+    assert cover.isVisible() and cover.zValue() > views.phase_view.image.zValue()
+    alpha = cover.image[..., 3]
+    assert alpha.shape == amp.shape
+    assert np.array_equal(alpha == 0, valid)  # see-through exactly where a patch was
+    assert not views.amplitude_view.outside.isVisible()  # amplitudes there are 0: black
+    views.show_object(amp, phase, np.ones(amp.shape, bool))
+    assert not cover.isVisible()
+    views.show_object(amp, phase)  # no mask: nothing to cover
+    assert not cover.isVisible()
+
+
 # ---------------------------------------------------------------------------- profile, region
 
 
