@@ -222,7 +222,11 @@ def residual_reference(
 
 
 def far_field_residual(
-    bundle: Any, data: Any, data_config: DataConfig | None = None, groups: int = RESIDUAL_GROUPS
+    bundle: Any,
+    data: Any,
+    data_config: DataConfig | None = None,
+    groups: int = RESIDUAL_GROUPS,
+    every: Any = None,
 ) -> float:
     """How much of the measured diffraction the network's inference leaves unexplained.
 
@@ -231,14 +235,15 @@ def far_field_residual(
     object predicts through the physics layer and ``y`` the square root of one Poisson draw of
     ``a^2``: the squared amplitude error beyond what counting noise alone would leave, as a
     fraction of the measured power (0 for a model that explains the data down to the noise,
-    about 1 for one that predicts nothing). Bad pixels are left out.
+    about 1 for one that predicts nothing). Bad pixels are left out. ``every``: the
+    :func:`~ptycho_engine.inference.inference_groups` of ``data`` when already made.
     """
     from ptycho_engine.grouping import GroupedPatterns
     from ptycho_engine.inference import inference_groups
     from ptycho_engine.models import ensure_canvas
 
-    dcfg = data_config or DataConfig()
-    every = inference_groups(data, bundle.config.gridsize, dcfg)
+    if every is None:  # the groups of inference, one per scan position
+        every = inference_groups(data, bundle.config.gridsize, data_config or DataConfig())
     rows = np.unique(np.linspace(0, every.n_groups - 1, min(groups, every.n_groups)).astype(int))
     fitted = ensure_canvas(bundle, every.max_offset_px)
     grouped = GroupedPatterns(data.amplitudes, every)
@@ -299,22 +304,25 @@ def fit_to_data(
     probe: np.ndarray,
     data_config: DataConfig | None = None,
     learning_rate: float = TrainingConfig.learning_rate,
+    groups: Any = None,
 ) -> Any:
     """``bundle``'s network with the physics layer of ``data`` and ``probe``: the probe scale
     and the intensity scale that training on ``data`` would use, and an overlap canvas that
-    holds its groups. Training started from the result reuses it as it is
+    holds its groups (``groups``: the :func:`~ptycho_engine.inference.inference_groups` of
+    ``data``, made here when not given). Training started from the result reuses it as it is
     (:func:`ptycho_engine.training.train` with ``bundle``)."""
     from ptycho_engine.inference import inference_groups
     from ptycho_engine.models import intensity_scale_for, rebuild_from
     from ptycho_engine.training import resolve_probe_scale
 
     resolved = resolve_probe_scale(config, data, probe)
-    offset = inference_groups(data, config.gridsize, data_config or DataConfig()).max_offset_px
+    if groups is None:
+        groups = inference_groups(data, config.gridsize, data_config or DataConfig())
     return rebuild_from(
         bundle,
         probe,
         intensity_scale_for(data.photons_per_pattern, config.N),
-        max(offset, bundle.max_offset_px),
+        max(groups.max_offset_px, bundle.max_offset_px),
         learning_rate,
         config=resolved,
     )
@@ -327,12 +335,13 @@ def pretrained_start(
     probe: np.ndarray,
     data_config: DataConfig | None = None,
     learning_rate: float = TrainingConfig.learning_rate,
+    groups: Any = None,
 ) -> Any:
     """The pretrained network of ``recipe_path`` (:func:`find_pretrained` of ``config``),
-    fitted to ``data`` and ``probe`` (:func:`fit_to_data`), ready for its first image and for
-    fine-tuning."""
+    fitted to ``data`` and ``probe`` (:func:`fit_to_data`, with its ``groups``), ready for
+    its first image and for fine-tuning."""
     return fit_to_data(
-        load_pretrained(recipe_path), config, data, probe, data_config, learning_rate
+        load_pretrained(recipe_path), config, data, probe, data_config, learning_rate, groups
     )
 
 

@@ -90,7 +90,7 @@ class PinnReconstructor:
     needs_probe = True
 
     def run(self, job: Job) -> Generator[Event, None, Outcome]:
-        from ptycho_engine.inference import reconstruct
+        from ptycho_engine.inference import inference_groups, reconstruct
         from ptycho_engine.pretrain import (
             far_field_residual,
             find_pretrained,
@@ -114,10 +114,18 @@ class PinnReconstructor:
         tcfg = spec.training
         pretrained: dict[str, Any] = {}
         recipe_path = find_pretrained(spec.model) if warm is None and tcfg.pretrained else None
+        groups = None  # the inference groups, made once for the start and its first image
         if recipe_path is not None:
             yield StageChanged("loading the pretrained network", time.perf_counter() - start)
+            groups = inference_groups(job.data, spec.model.gridsize, spec.grouping)
             warm = pretrained_start(
-                recipe_path, spec.model, job.data, job.probe, spec.grouping, tcfg.learning_rate
+                recipe_path,
+                spec.model,
+                job.data,
+                job.probe,
+                spec.grouping,
+                tcfg.learning_rate,
+                groups,
             )
             start_kind = "pretrained"
             pretrained = {"network": recipe_path.stem}
@@ -127,13 +135,18 @@ class PinnReconstructor:
         if warm is not None and (tcfg.epochs > 0 or start_kind == "pretrained"):
             # The first image at once: the warm model's inference, batch by batch.
             stream = reconstruct(
-                warm, job.data, spec.grouping, stop_event=job.stop_event, window=spec.stitch_window
+                warm,
+                job.data,
+                spec.grouping,
+                stop_event=job.stop_event,
+                groups=groups,
+                window=spec.stitch_window,
             )
             for partial in stream:
                 first = partial
                 yield PartialImage(partial, 0)
         if recipe_path is not None:
-            residual = far_field_residual(warm, job.data, spec.grouping)
+            residual = far_field_residual(warm, job.data, spec.grouping, every=groups)
             pretrained["far_field_residual"] = residual
             warning = ood_warning(recipe_path, residual)
             pretrained["out_of_distribution"] = bool(warning)
