@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from ptycho_engine.errors import ConfigError, PtychoError
 from ptycho_engine.family import draw_member, simulate_member
 from ptycho_engine.jsonio import read_json
 from ptycho_engine.simulate import make_probe
+
+if TYPE_CHECKING:
+    from ptycho_engine.grouping import Groups
 
 #: Format of the recipe file of a pretrained network.
 PRETRAIN_FORMAT = 1
@@ -226,7 +229,7 @@ def far_field_residual(
     data: Any,
     data_config: DataConfig | None = None,
     groups: int = RESIDUAL_GROUPS,
-    every: Any = None,
+    every: Groups | None = None,
 ) -> float:
     """How much of the measured diffraction the network's inference leaves unexplained.
 
@@ -304,7 +307,7 @@ def fit_to_data(
     probe: np.ndarray,
     data_config: DataConfig | None = None,
     learning_rate: float = TrainingConfig.learning_rate,
-    groups: Any = None,
+    groups: Groups | None = None,
 ) -> Any:
     """``bundle``'s network with the physics layer of ``data`` and ``probe``: the probe scale
     and the intensity scale that training on ``data`` would use, and an overlap canvas that
@@ -335,7 +338,7 @@ def pretrained_start(
     probe: np.ndarray,
     data_config: DataConfig | None = None,
     learning_rate: float = TrainingConfig.learning_rate,
-    groups: Any = None,
+    groups: Groups | None = None,
 ) -> Any:
     """The pretrained network of ``recipe_path`` (:func:`find_pretrained` of ``config``),
     fitted to ``data`` and ``probe`` (:func:`fit_to_data`, with its ``groups``), ready for

@@ -524,10 +524,7 @@ class ImagePaneWidget(PaneConversionMixin, PaneOverlaysMixin, pg.GraphicsLayoutW
     def _cover_outside(self, image: np.ndarray, step: int) -> None:
         """Cover the pixels outside the valid region in black (:attr:`outside`) where the
         mode shows the phase as a scalar: phase, real and imaginary part."""
-        mask = self._valid
-        if mask is not None and image.ndim == 2 and mask.shape != image.shape:
-            k = -(-mask.shape[0] // image.shape[0])  # the display stride of this image
-            mask = mask[::k, ::k]
+        mask = self._scalar_valid  # the valid mask at the shown image's stride
         if (
             mask is None
             or image.ndim != 2

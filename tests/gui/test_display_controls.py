@@ -73,6 +73,15 @@ def pane(qtbot, **kwargs) -> ImagePaneWidget:
     return widget
 
 
+def object_views(qtbot) -> ObjectViewsWidget:
+    """The three object panes, shown at a size that lays out their axes."""
+    views = ObjectViewsWidget()
+    qtbot.addWidget(views)
+    views.resize(1000, 420)
+    views.show()
+    return views
+
+
 def drag_colour_bar(view: ImagePaneWidget, levels: tuple[float, float]) -> None:
     """What the colour bar does when the user drags its handles."""
     bar = view.colour_bar
@@ -189,10 +198,7 @@ def test_levels_stay_fixed_after_the_first_frame_unless_the_user_sets_them(qtbot
 
 
 def test_object_views_keep_their_api_and_the_complex_view_follows_the_amplitude(qtbot) -> None:
-    views = ObjectViewsWidget()
-    qtbot.addWidget(views)
-    views.resize(1000, 420)
-    views.show()
+    views = object_views(qtbot)
     amp, phase = complex_image()
     valid = np.ones(amp.shape, bool)
     valid[:8] = False
@@ -216,10 +222,7 @@ def test_object_views_keep_their_api_and_the_complex_view_follows_the_amplitude(
 def test_the_phase_view_covers_what_no_patch_reached(qtbot) -> None:
     # outside the scanned region the canvas holds 0: a phase map would draw it as a measured
     # phase of 0 (one cyan square around the object); it is covered in black instead
-    views = ObjectViewsWidget()
-    qtbot.addWidget(views)
-    views.resize(1000, 420)
-    views.show()
+    views = object_views(qtbot)
     amp, phase = complex_image()
     valid = np.zeros(amp.shape, bool)
     valid[10:50, 12:52] = True
@@ -331,10 +334,7 @@ def test_scale_bar_and_axes_in_metres_for_a_known_pixel_size(qtbot) -> None:
 
 
 def test_the_view_re_ranges_when_the_shape_changes_not_on_every_frame(qtbot) -> None:
-    views = ObjectViewsWidget()
-    qtbot.addWidget(views)
-    views.resize(1000, 420)
-    views.show()
+    views = object_views(qtbot)
     qtbot.waitExposed(views)
     amp, phase = complex_image(64)
     views.show_object(amp, phase)
