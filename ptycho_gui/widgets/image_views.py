@@ -27,11 +27,16 @@ from ptycho_gui.widgets.image_pane import ImagePaneWidget, ViewGroup
 
 __all__ = [
     "PHASE_LEVELS",
+    "PROBE_LIT_FRACTION",
     "DiffractionPairWidget",
     "ObjectViewsWidget",
     "ProbeViewWidget",
     "rgba_pixmap",
 ]
+
+
+#: The probe's phase is shown where its amplitude is above this fraction of its peak.
+PROBE_LIT_FRACTION = 0.02
 
 
 def rgba_pixmap(rgba: np.ndarray) -> QPixmap:
@@ -186,14 +191,16 @@ class ProbeViewWidget(QWidget):
         self.frames += 1
         amp = np.abs(probe).astype(np.float32)
         peak = float(amp.max()) or 1.0
-        # The phase where the probe is dark is noise: show it as 0 there.
-        phase = np.where(amp > 0.02 * peak, np.angle(probe), 0.0).astype(np.float32)
+        # The phase where the probe is dark is noise: 0 there, and the phase view covers it
+        # in black (it reads the lit pixels only, for its levels, ramp fit and unwrapping)
+        lit = amp > PROBE_LIT_FRACTION * peak
+        phase = np.where(lit, np.angle(probe), 0.0).astype(np.float32)
         view = self.amplitude_view
         # a refined probe changes its scale: its amplitude levels follow its peak, unless the
         # user set them
         follow = view.state.mode is DisplayMode.AMPLITUDE and not view.user_levels
         view.set_data(amp, phase, levels=(0.0, peak) if follow else None)
-        self.phase_view.set_data(amp, phase)
+        self.phase_view.set_data(amp, phase, lit)
 
 
 class DiffractionPairWidget(QWidget):

@@ -36,6 +36,7 @@ from ptycho_gui.widgets.compare_window import CompareWindow
 from ptycho_gui.widgets.display_controls import DisplayState
 from ptycho_gui.widgets.image_pane import ImagePaneWidget
 from ptycho_gui.widgets.image_views import (
+    PROBE_LIT_FRACTION,
     DiffractionPairWidget,
     ObjectViewsWidget,
     ProbeViewWidget,
@@ -366,6 +367,13 @@ def test_probe_and_diffraction_views(qtbot) -> None:
     assert probe_view.amplitude_view.levels == pytest.approx((0.0, float(np.abs(probe).max())))
     probe_view.set_pixel_size(20e-9)
     assert probe_view.phase_view.scale_bar.isVisible()
+    # the phase where the probe is dark is noise: the phase view covers it in black
+    lit = np.abs(probe) > PROBE_LIT_FRACTION * np.abs(probe).max()
+    assert 0 < lit.sum() < lit.size
+    cover = probe_view.phase_view.outside
+    assert cover.isVisible()
+    assert np.array_equal(cover.image[..., 3] == 0, lit)
+    assert not probe_view.amplitude_view.outside.isVisible()
 
     pair = DiffractionPairWidget()
     qtbot.addWidget(pair)
