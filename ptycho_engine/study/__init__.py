@@ -57,6 +57,7 @@ from __future__ import annotations
 from ptycho_engine.study.aggregate import (
     CONVERGENCE_FRACTIONS,
     DOSE_METRICS,
+    LOG_AXIS_METRICS,
     Series,
     SsimProgress,
     StudyFolder,
@@ -144,6 +145,7 @@ __all__ = [
     "DOSE_METRICS",
     "EXECUTORS",
     "GRID_FIGURES",
+    "LOG_AXIS_METRICS",
     "LOSSES",
     "METRIC_COLUMNS",
     "OBJECT_MARGIN_PX",

@@ -39,6 +39,9 @@ DOSE_METRICS: dict[str, str] = {
     "amplitude_frc_1_7_px": "amplitude FRC 1/7 resolution (px)",
     "phase_frc_1_7_px": "phase FRC 1/7 resolution (px)",
 }
+#: Metrics drawn against a logarithmic axis: resolutions in pixels, where a few pixels and the
+#: chance level (near the image size) must both stay readable.
+LOG_AXIS_METRICS = frozenset({"amplitude_frc_1_7_px", "phase_frc_1_7_px"})
 
 #: Fractions of the epochs a convergence series shows: the checkpoints and the end.
 CONVERGENCE_FRACTIONS = (*CHECKPOINT_FRACTIONS, 1.0)

@@ -16,6 +16,7 @@ import numpy as np
 from ptycho_engine.study.aggregate import (
     CONVERGENCE_FRACTIONS,
     DOSE_METRICS,
+    LOG_AXIS_METRICS,
     Series,
     chance_mean,
     column_label,
@@ -55,9 +56,18 @@ def _draw(ax: Any, series: Series) -> None:
 
 
 def write_dose_response(rows: Sequence[dict[str, Any]], path: Path) -> Path:
-    """Metrics against dose (log axis): one line per (N, gridsize, loss), mean over seeds with
-    their standard deviation as error bars; the chance level is drawn dashed."""
+    """Write :func:`dose_response_figure` of ``rows`` to ``path`` (PNG)."""
+    return _save(dose_response_figure(rows), path)
+
+
+def dose_response_figure(rows: Sequence[dict[str, Any]]) -> Any:
+    """Metrics against dose (log axis), a matplotlib ``Figure`` with a panel per
+    :data:`DOSE_PANELS`: one line per (N, gridsize, loss), mean over seeds with their standard
+    deviation as error bars; the chance level is drawn dashed. Resolutions
+    (:data:`LOG_AXIS_METRICS`) get a logarithmic axis, so a few pixels and a chance level near
+    the image size are both readable."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
     fig = Figure(figsize=(11, 8), dpi=100, layout="constrained")
     axes = fig.subplots(2, 2)
@@ -69,12 +79,18 @@ def write_dose_response(rows: Sequence[dict[str, Any]], path: Path) -> Path:
         if chance is not None:
             ax.axhline(chance, color="grey", ls="--", lw=1, label="chance level")
         ax.set_xscale("log")
+        if column in LOG_AXIS_METRICS:
+            ax.set_yscale("log")
+            # plain numbers at 1, 2, 3 and 5 of each decade, no "4 x 10^0"
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
+            ax.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("photons per pattern")
         ax.set_ylabel(DOSE_METRICS[column])
         ax.grid(True, which="both", alpha=0.3)
     axes[0, 0].legend(fontsize=7)
     fig.suptitle("Reconstruction quality against dose (error bars: std over seeds)")
-    return _save(fig, path)
+    return fig
 
 
 def write_convergence(rows: Sequence[dict[str, Any]], path: Path) -> Path | None:

@@ -36,6 +36,7 @@ from ptycho_engine.display import PHASE_LEVELS, amplitude_lut, phase_lut
 from ptycho_engine.errors import PtychoError
 from ptycho_engine.study import (
     DOSE_METRICS,
+    LOG_AXIS_METRICS,
     LOSSES,
     StudyGrid,
     StudySpec,
@@ -190,9 +191,22 @@ class ThumbnailGridWidget(pg.GraphicsLayoutWidget):
                 return
 
 
+def _error_bars(
+    x: np.ndarray, y: np.ndarray, std: np.ndarray, log_y: bool, colour: str
+) -> pg.ErrorBarItem:
+    """Bars of one standard deviation about the means ``y``, in the view's coordinates (log10
+    of the values when ``log_y``; a bar reaching 0 or below stops at a tenth of the mean)."""
+    if not log_y:
+        return pg.ErrorBarItem(x=x, y=y, height=2 * std, beam=0.06, pen=colour)
+    centre = np.log10(y)
+    top = np.log10(y + std) - centre
+    bottom = centre - np.log10(np.maximum(y - std, 0.1 * y))
+    return pg.ErrorBarItem(x=x, y=centre, top=top, bottom=bottom, beam=0.06, pen=colour)
+
+
 class DosePlotWidget(pg.PlotWidget):
     """A metric against dose (log axis): one line per (N, gridsize, loss), error bars over
-    seeds, the chance level dashed."""
+    seeds, the chance level dashed; resolutions (:data:`LOG_AXIS_METRICS`) on a log axis."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -208,6 +222,10 @@ class DosePlotWidget(pg.PlotWidget):
         self.clear()
         self.curves = {}
         self.setLabel("left", DOSE_METRICS[metric])
+        log_y = metric in LOG_AXIS_METRICS
+        # in log mode the view's coordinates are log10 of the values: the plotted curves are
+        # transformed by pyqtgraph, the error bars and the chance line here
+        self.setLogMode(x=False, y=log_y)
         doses: set[float] = set()
         for k, series in enumerate(dose_series(list(rows), metric)):  # type: ignore[arg-type]
             if not series.x:
@@ -226,19 +244,16 @@ class DosePlotWidget(pg.PlotWidget):
             )
             self.curves[series.label] = curve
             if any(c > 1 for c in series.counts):
-                bars = pg.ErrorBarItem(
-                    x=x, y=y, height=2 * np.asarray(series.stds), beam=0.06, pen=colour
-                )
-                self.addItem(bars)
+                self.addItem(_error_bars(x, y, np.asarray(series.stds), log_y, colour))
             doses.update(series.x)
         chance = chance_mean(list(rows), metric)  # type: ignore[arg-type]
         if chance is not None:
             line = pg.InfiniteLine(
-                pos=chance,
+                pos=math.log10(chance) if log_y and chance > 0 else chance,
                 angle=0,
                 pen=pg.mkPen("#999999", width=1, style=Qt.PenStyle.DashLine),
                 label="chance",
-                labelOpts={"position": 0.05, "color": "#999999"},
+                labelOpts={"position": 0.95, "color": "#999999"},  # clear of the legend
             )
             self.addItem(line)
         ticks = [(math.log10(d), dose_label(d)) for d in sorted(doses)]

@@ -20,6 +20,7 @@ import pytest
 
 from ptycho_engine import training
 from ptycho_engine.study import (
+    LOG_AXIS_METRICS,
     METRIC_COLUMNS,
     RESULTS_CSV,
     RESULTS_JSON,
@@ -393,6 +394,33 @@ def test_dose_series_mean_and_std_over_seeds() -> None:
     assert chance_mean(rows, "phase_ssim") is None
     with pytest.raises(StudyError, match="unknown metric"):
         dose_series(rows, "loss")
+
+
+def _resolution_rows() -> list[dict[str, Any]]:
+    """Rows of a few-pixel phase resolution with a chance level near the image size."""
+    rows = []
+    for photons, px in ((1e3, 4.0), (1e6, 2.5)):
+        for seed, spread in ((0, -0.2), (1, 0.2)):
+            row = _row(64, 2, "nll", photons, seed, 0.5)
+            row.update(phase_frc_1_7_px=px + spread, chance_phase_frc_1_7_px=110.0)
+            rows.append(row)
+    return rows
+
+
+def test_dose_figure_draws_resolutions_on_a_log_axis_with_the_chance_level() -> None:
+    from ptycho_engine.study.figures import DOSE_PANELS, dose_response_figure
+
+    fig = dose_response_figure(_resolution_rows())
+    axes = dict(zip(DOSE_PANELS, fig.axes[: len(DOSE_PANELS)], strict=True))
+    assert {"amplitude_frc_1_7_px", "phase_frc_1_7_px"} == LOG_AXIS_METRICS
+    for column, ax in axes.items():
+        assert ax.get_yscale() == ("log" if column in LOG_AXIS_METRICS else "linear"), column
+    # on the log axis a 2-pixel difference spans a readable part of a panel that also shows
+    # the chance level (on a linear one it was 2 % of the height)
+    low, high = axes["phase_frc_1_7_px"].get_ylim()
+    assert low <= 2.3 and high >= 110.0
+    span = (math.log10(4.0) - math.log10(2.5)) / (math.log10(high) - math.log10(low))
+    assert span > 0.1
 
 
 def test_convergence_series_keep_lines_scored_at_every_checkpoint() -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QPoint, QPointF, QRectF, QSettings, Qt
 
@@ -278,3 +279,42 @@ def test_opening_a_study_fills_the_form_so_that_run_resumes_it(
     assert panel.count_label.text() == "16 settings"
     panel.width_spin.setValue(2)  # a changed field makes another study
     assert panel.spec().n_filters_scale == 2 and panel.spec().scan == "raster"
+
+
+def test_dose_plot_draws_resolutions_on_a_log_axis(qtbot):
+    """A resolution in pixels against dose: log y, so a few pixels and the chance level near
+    the image size are both readable; the curves, error bars and the chance line agree."""
+    from ptycho_engine.study import LOG_AXIS_METRICS
+    from ptycho_gui.widgets.study_panel import DosePlotWidget
+
+    rows = []
+    for photons, px in ((1e3, 4.0), (1e6, 2.5)):
+        for seed, spread in ((0, -0.5), (1, 0.5)):
+            rows.append(
+                {"N": 64, "gridsize": 2, "loss": "nll", "photons": photons, "seed": seed,
+                 "phase_ssim": 0.5 + spread / 10, "phase_frc_1_7_px": px + spread,
+                 "chance_phase_frc_1_7_px": 110.0}
+            )  # fmt: skip
+    plot = DosePlotWidget()
+    qtbot.addWidget(plot)
+    assert "phase_frc_1_7_px" in LOG_AXIS_METRICS and "phase_ssim" not in LOG_AXIS_METRICS
+
+    def drawn(kind):
+        return [i for i in plot.getPlotItem().items if isinstance(i, kind)]
+
+    plot.show_rows(rows, "phase_frc_1_7_px")
+    assert plot.getPlotItem().ctrl.logYCheck.isChecked()
+    x, y = plot.curves["N=64 g=2 nll"].getData()  # in the view's coordinates: log10
+    assert np.allclose(x, [3.0, 6.0]) and np.allclose(y, np.log10([4.0, 2.5]))
+    [bars] = drawn(pg.ErrorBarItem)
+    opts = bars.opts
+    assert np.allclose(opts["y"], np.log10([4.0, 2.5]))
+    assert np.allclose(opts["y"] + opts["top"], np.log10([4.5, 3.0]))
+    assert np.allclose(opts["y"] - opts["bottom"], np.log10([3.5, 2.0]))
+    [chance] = [i for i in drawn(pg.InfiniteLine) if i.angle == 0]
+    assert chance.value() == pytest.approx(np.log10(110.0))
+
+    plot.show_rows(rows, "phase_ssim")  # a score stays on a linear axis
+    assert not plot.getPlotItem().ctrl.logYCheck.isChecked()
+    [bars] = drawn(pg.ErrorBarItem)
+    assert np.allclose(bars.opts["y"], [0.5, 0.5]) and np.allclose(bars.opts["height"], 0.1)
