@@ -62,6 +62,7 @@ run-headless: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check ptycho_engine ptycho_gui tests benchmarks
+	$(PY) -m ruff format --check ptycho_engine ptycho_gui tests benchmarks
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 

@@ -55,6 +55,8 @@ from ptycho_engine.io.validation import (
 )
 
 ORIGINS = ("auto", "centred", "corner")
+#: How patterns reach the network's N: a centred crop or binning (the one list; the pipeline
+#: and the app read it here).
 MODES = ("crop", "bin")
 #: Patterns sampled (evenly) to detect the origin of a large stack.
 ORIGIN_SAMPLE = 256

@@ -17,13 +17,12 @@ from typing import Any, Self
 
 from ptycho_engine.config import DataConfig, ModelConfig, TrainingConfig
 from ptycho_engine.errors import ConfigError
+from ptycho_engine.io.prepare import MODES as PREPARATION_MODES
 from ptycho_engine.solvers.config import SolverConfig
 from ptycho_engine.stitching import DEFAULT_WINDOW, WINDOWS
 
 #: Loss name -> ``(nll_weight, mae_weight)`` of :class:`~ptycho_engine.config.TrainingConfig`.
 LOSSES: dict[str, tuple[float, float]] = {"nll": (1.0, 0.0), "mae": (0.0, 1.0)}
-PREPARATION_MODES = ("crop", "bin")
-STITCH_WINDOWS = WINDOWS
 #: Smallest learning-rate floor of the plateau schedule; a run whose initial rate is lower
 #: uses its initial rate as the floor (the schedule then never lowers it).
 MIN_LEARNING_RATE = 1e-5
@@ -187,8 +186,8 @@ class RunSpec:
             _fail(o, "probe_path", self.probe_path, "a path string ('' for the data's probe)")
         if not isinstance(self.probe_resample, bool):
             _fail(o, "probe_resample", self.probe_resample, "True or False")
-        if self.stitch_window not in STITCH_WINDOWS:
-            _fail(o, "stitch_window", self.stitch_window, f"one of {STITCH_WINDOWS}")
+        if self.stitch_window not in WINDOWS:
+            _fail(o, "stitch_window", self.stitch_window, f"one of {WINDOWS}")
         epochs = tuple(self.score_epochs)
         if any(not isinstance(e, int) or isinstance(e, bool) or e < 1 for e in epochs):
             _fail(o, "score_epochs", self.score_epochs, "epochs (integers >= 1)")

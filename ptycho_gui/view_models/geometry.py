@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 from ptycho_engine.data import DiffractionData
 from ptycho_engine.io.geometry import farfield_pixel_m, wavelength_m
+from ptycho_engine.io.prepare import MODES
 
 #: Names of the geometry values, as the "unknown (no ...)" note lists them.
 GEOMETRY_WORDS = {"energy_ev": "energy", "distance_m": "distance", "detector_pixel_m": "pixel"}
-MODES = ("crop", "bin")
 
 
 @dataclass(frozen=True)

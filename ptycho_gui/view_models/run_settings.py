@@ -11,14 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ptycho_engine.config import SUPPORTED_N, DataConfig, ModelConfig, TrainingConfig
+from ptycho_engine.io.prepare import MODES as PREP_MODES
 from ptycho_engine.pipeline import get_reconstructor, reconstructor_names
-from ptycho_engine.pipeline.spec import STITCH_WINDOWS, RunSpec, recipe
+from ptycho_engine.pipeline.spec import RunSpec, recipe
 from ptycho_engine.solvers.config import NOISE_MODELS, SolverConfig
 from ptycho_engine.stitching import DEFAULT_WINDOW
 
-PREP_MODES = ("crop", "bin")
-#: The stitching windows of the final reconstruction (:attr:`RunSpec.stitch_window`).
-STITCH_CHOICES = STITCH_WINDOWS
 #: Geometry overrides of :class:`RunSettings` (the :class:`Preparation` fields of the same name).
 GEOMETRY_FIELDS = ("energy_ev", "distance_m", "detector_pixel_m")
 #: The reconstructor that trains a network; every other one is an iterative solver.

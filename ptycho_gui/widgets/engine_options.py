@@ -22,10 +22,10 @@ from PySide6.QtWidgets import (
 
 from ptycho_engine.config import TrainingConfig
 from ptycho_engine.solvers.config import NOISE_MODELS
+from ptycho_engine.stitching import WINDOWS
 from ptycho_gui.view_models.run_settings import (
     NETWORK,
     NOISE_MODEL_SOLVERS,
-    STITCH_CHOICES,
     RunSettings,
 )
 
@@ -118,7 +118,7 @@ class EngineOptionsWidget(QWidget):
             "third of the run; 0: no warm-up."
         )
         self.stitch_combo = QComboBox()
-        self.stitch_combo.addItems(list(STITCH_CHOICES))
+        self.stitch_combo.addItems(list(WINDOWS))
         self.stitch_combo.setToolTip(
             "Stitch window: how the final image weights each patch: 'support' (the flat "
             "object support) or 'probe' (the probe amplitude on it, which helps when the "

@@ -67,9 +67,7 @@ def test_close_during_an_export_ends_every_thread(
 ) -> None:
     win = MainWindow(qsettings, TINY)
     rng = np.random.default_rng(0)
-    big = (rng.random((1024, 1024)) * np.exp(1j * rng.random((1024, 1024)))).astype(
-        np.complex64
-    )
+    big = (rng.random((1024, 1024)) * np.exp(1j * rng.random((1024, 1024)))).astype(np.complex64)
     record = RunRecord(
         1,
         TINY,
