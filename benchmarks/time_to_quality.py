@@ -13,7 +13,9 @@ pretraining never draws, with seeds of this script only. Sections (``--sections`
     From-scratch training, old and new defaults side by side, each for the same budget of
     training wall time (``--budget`` seconds, previews and scoring not counted): amplitude and
     phase SSIM of the stitched preview against training time, and the time at which both
-    reach 0.7 and 0.8.
+    reach 0.7 and 0.8. The proxy's layer plan trains for the same budget inside the new
+    defaults' physics, loss and training loop (``build_models(network=...)``): the step
+    target asks for equal or better SSIM after equal wall time.
 ``few``
     500 positions on a raster with a measured-like probe (a zone plate with side lobes,
     2 incoherent modes), the default recipe: whether early stopping ended the run, where the
@@ -250,19 +252,82 @@ def _time_to(points: list[tuple], level: float) -> str:
     return "not reached"
 
 
+PROXY_NAME = "proxy (PtychoPINN plan, width 2)"
+
+
+def _proxy_network(mcfg: Any) -> Any:
+    """The proxy's encoder-decoder as a :data:`ptycho_engine.models.Network`: it sees the
+    normalised amplitudes, and its tanh phase is scaled by pi as the proxy's physics does."""
+    import math
+
+    import keras
+
+    sys.path.insert(0, str(PROXY_DIR))
+    import pinn_proxy
+
+    def network(normalised: Any) -> tuple[Any, Any]:
+        amp, phase = pinn_proxy.build_model(mcfg.N, mcfg.channels, 2)(normalised)
+        return amp, keras.layers.Rescaling(math.pi, name="proxy_phase_pi")(phase)
+
+    return network
+
+
+def _proxy_bundle(data: Any, mcfg: Any, tkw: dict[str, Any]) -> Any:
+    """The proxy's network inside the engine's physics, loss and training loop, built with
+    the probe, intensity scale and canvas that ``train`` would use (so it trains it as is)."""
+    from ptycho_engine.config import DataConfig, TrainingConfig
+    from ptycho_engine.grouping import make_groups
+    from ptycho_engine.inference import inference_groups
+    from ptycho_engine.models import build_models, intensity_scale_for
+
+    dcfg, tcfg = DataConfig(), TrainingConfig(**tkw)
+    groups = make_groups(
+        data.positions_px, mcfg.gridsize, dcfg.neighbor_count, dcfg.n_groups, dcfg.seed
+    )
+    max_offset = max(
+        groups.max_offset_px, inference_groups(data, mcfg.gridsize, dcfg).max_offset_px
+    )
+    return build_models(
+        mcfg,
+        data.probe_all_modes,
+        intensity_scale_for(data.photons_per_pattern, mcfg.N),
+        max_offset,
+        tcfg.learning_rate,
+        tcfg.seed,
+        network=_proxy_network(mcfg),
+    )
+
+
 def scratch_section(budget_s: float) -> None:
     member, data = held_out_data()
     print(f"[scratch] held-out data: {member.to_dict()}")
-    configs = _old_and_new()
-    for name, (mcfg, tkw) in configs.items():
-        points = timed_training(data, mcfg, tkw, budget_s)
+    runs = [(name, mcfg, tkw, None) for name, (mcfg, tkw) in _old_and_new().items()]
+    if (PROXY_DIR / "pinn_proxy.py").is_file():
+        # the proxy's layer plan under the new defaults' physics, loss and training loop:
+        # equal SSIM after equal wall time is part of the step target
+        mcfg, tkw = _old_and_new()["new (defaults)"]
+        runs.append((PROXY_NAME, mcfg, tkw, _proxy_bundle(data, mcfg, tkw)))
+    else:
+        print(f"[scratch] the proxy is skipped: {PROXY_DIR / 'pinn_proxy.py'} is absent")
+    finals = {}
+    for name, mcfg, tkw, bundle in runs:
+        points = timed_training(data, mcfg, tkw, budget_s, bundle=bundle)
         last = points[-1] if points else (float("nan"),) * 4
+        finals[name] = last
         print(
             f"[scratch] {name}: SSIM >= 0.7 at {_time_to(points, 0.7)}, >= 0.8 at "
             f"{_time_to(points, 0.8)}; after {last[0]:.0f} s ({last[1]} steps): amplitude "
             f"{last[2]:.3f}, phase {last[3]:.3f}"
         )
         print("[scratch]   " + ", ".join(f"{t:.0f}s {a:.2f}/{p:.2f}" for t, _, a, p in points))
+    if PROXY_NAME in finals:
+        ours, proxy = finals["new (defaults)"], finals[PROXY_NAME]
+        better = ours[2] >= proxy[2] and ours[3] >= proxy[3]
+        print(
+            f"[scratch] after equal training time: new defaults {ours[2]:.3f} / {ours[3]:.3f}, "
+            f"the proxy {proxy[2]:.3f} / {proxy[3]:.3f}: "
+            f"{'equal or better' if better else 'worse'}  target: equal or better"
+        )
 
 
 def few_section(budget_epochs: int) -> None:

@@ -19,6 +19,7 @@ Complex values never cross a Keras layer boundary: layers exchange real and imag
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,8 @@ from ptycho_engine.physics.probe import (
 
 _PACKAGE = "ptycho_engine"
 BOTTLENECK = 8
+#: An encoder-decoder for :func:`build_models`: normalised patterns to amplitude and phase.
+Network = Callable[[Any], tuple[Any, Any]]
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -321,6 +324,8 @@ class ModelBundle:
         Side of the overlap canvas (N when gridsize is 1).
     amp_init : float
         Initial object amplitude (the intensity-matched level, clipped to the head's range).
+    network : callable or None
+        The encoder-decoder given to :func:`build_models` (None: the engine's own).
     """
 
     training: keras.Model
@@ -334,6 +339,7 @@ class ModelBundle:
     max_offset_px: float
     seed: int
     predict_fn: Any
+    network: Network | None = None
 
     def predict(
         self, diffraction: np.ndarray, offsets: np.ndarray
@@ -406,67 +412,20 @@ def _head_range(value: float, activation: str) -> float:
     return min(max(value, 0.02), 0.98) if activation == "sigmoid" else max(value, 1e-3)
 
 
-def build_models(
-    config: ModelConfig,
-    probe: np.ndarray,
-    intensity_scale: float,
-    max_offset_px: float = 0.0,
-    learning_rate: float = 1e-3,
-    seed: int = 0,
-) -> ModelBundle:
-    """Build the training and inference models for one configuration.
-
-    Parameters
-    ----------
-    config : ModelConfig
-    probe : ndarray, (N, N) or (K, N, N) complex
-        Probe before normalisation (it is normalised here, physics.md section 2). A stack of
-        ``K > 1`` incoherent modes makes a model whose predicted intensity is the sum over
-        the modes (ordered strongest first here).
-    intensity_scale : float
-        ``s = sqrt(photons_per_pattern) / (N/2)`` of the data.
-    max_offset_px : float
-        Largest ``|r_c|`` component of the groups; sizes the overlap canvas (gridsize > 1).
-    learning_rate : float
-        Initial learning rate of the Adam optimiser the training model is compiled with.
-    seed : int
-        Seed of the weight initialisers.
-
-    Returns
-    -------
-    ModelBundle
-    """
+def _engine_network(
+    config: ModelConfig, normalised: Any, modes_n: np.ndarray, amp_level: float, seed: int
+) -> tuple[Any, Any]:
+    """The engine's encoder-decoder: normalised patterns ``(B, N, N, C)`` to amplitude and
+    phase ``(B, n, n, C)`` after their activations (``n = N/2`` with ``pad_object``)."""
     n, channels = config.N, config.channels
-    probe_arr = np.asarray(probe)
-    if probe_arr.ndim not in (2, 3) or probe_arr.shape[-2:] != (n, n):
-        raise ModelError(
-            f"probe is {'x'.join(str(v) for v in probe_arr.shape)} but N is {n}: resample the "
-            f"probe or choose N={probe_arr.shape[-1]} (a probe is (N, N) or (K, N, N) modes)"
-        )
-    if not (math.isfinite(intensity_scale) and intensity_scale > 0):
-        raise ModelError(f"intensity_scale must be a finite number > 0, got {intensity_scale!r}")
-    modes_n = sort_modes(normalize_probe(probe_modes(probe_arr), config.probe_scale))
-    n_modes = int(modes_n.shape[0])
-    probe_n = modes_n[0]
-    amp_level = matched_amplitude(modes_n, config.pad_object, config.probe_mask)
     base = 16 * config.n_filters_scale
     levels = (n // BOTTLENECK).bit_length() - 1
     out_side = n // 2 if config.pad_object else n
     ups = (out_side // BOTTLENECK).bit_length() - 1
     seeds = iter(range(seed * 1000, seed * 1000 + 1000))
-
-    diffraction = keras.Input((n, n, channels), name="diffraction")
-    offsets = keras.Input((channels, 2), name="offsets")
-    scale_layer = IntensityScale(intensity_scale, name="intensity_scale")
-    scale_layer.trainable = config.intensity_scale_trainable
-    normalised = scale_layer(diffraction)
     x = normalised
     if config.input_compression == "log":
         x = LogCompress(name="log_compress")(x)
-    # with the overlap constraint, patches reach the far field channel-first (FFT layout)
-    farfield = FarField(
-        n, config.probe_mask, config.probe_trainable, channels > 1, n_modes, name="farfield"
-    )
     if config.input_backprojection:
         # one complex probe with the power of all modes: the estimate's brightness then
         # matches the measured counts
@@ -528,6 +487,73 @@ def build_models(
         name="phase_head",
     )
     phase = ScaledTanh(name="phase_activation")(phase_head(decoder("phase_dec")))
+    return amp, phase
+
+
+def build_models(
+    config: ModelConfig,
+    probe: np.ndarray,
+    intensity_scale: float,
+    max_offset_px: float = 0.0,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+    network: Network | None = None,
+) -> ModelBundle:
+    """Build the training and inference models for one configuration.
+
+    Parameters
+    ----------
+    config : ModelConfig
+    probe : ndarray, (N, N) or (K, N, N) complex
+        Probe before normalisation (it is normalised here, physics.md section 2). A stack of
+        ``K > 1`` incoherent modes makes a model whose predicted intensity is the sum over
+        the modes (ordered strongest first here).
+    intensity_scale : float
+        ``s = sqrt(photons_per_pattern) / (N/2)`` of the data.
+    max_offset_px : float
+        Largest ``|r_c|`` component of the groups; sizes the overlap canvas (gridsize > 1).
+    learning_rate : float
+        Initial learning rate of the Adam optimiser the training model is compiled with.
+    seed : int
+        Seed of the weight initialisers.
+    network : callable, optional
+        Another encoder-decoder in place of the engine's (to compare network designs under
+        the same physics, loss and training loop, as ``benchmarks/time_to_quality.py`` does):
+        called once with the normalised patterns ``(B, N, N, C)``, it returns the object's
+        amplitude and phase ``(B, n, n, C)`` after their activations (``n <= N``, zero-padded
+        to N). The bundle keeps it, so that a rebuild (new probe, larger canvas) uses it too.
+
+    Returns
+    -------
+    ModelBundle
+    """
+    n, channels = config.N, config.channels
+    probe_arr = np.asarray(probe)
+    if probe_arr.ndim not in (2, 3) or probe_arr.shape[-2:] != (n, n):
+        raise ModelError(
+            f"probe is {'x'.join(str(v) for v in probe_arr.shape)} but N is {n}: resample the "
+            f"probe or choose N={probe_arr.shape[-1]} (a probe is (N, N) or (K, N, N) modes)"
+        )
+    if not (math.isfinite(intensity_scale) and intensity_scale > 0):
+        raise ModelError(f"intensity_scale must be a finite number > 0, got {intensity_scale!r}")
+    modes_n = sort_modes(normalize_probe(probe_modes(probe_arr), config.probe_scale))
+    n_modes = int(modes_n.shape[0])
+    probe_n = modes_n[0]
+    amp_level = matched_amplitude(modes_n, config.pad_object, config.probe_mask)
+
+    diffraction = keras.Input((n, n, channels), name="diffraction")
+    offsets = keras.Input((channels, 2), name="offsets")
+    scale_layer = IntensityScale(intensity_scale, name="intensity_scale")
+    scale_layer.trainable = config.intensity_scale_trainable
+    normalised = scale_layer(diffraction)
+    # with the overlap constraint, patches reach the far field channel-first (FFT layout)
+    farfield = FarField(
+        n, config.probe_mask, config.probe_trainable, channels > 1, n_modes, name="farfield"
+    )
+    if network is None:
+        amp, phase = _engine_network(config, normalised, modes_n, amp_level, seed)
+    else:
+        amp, phase = network(normalised)
     re, im = ComplexPatch(n, name="object_patch")([amp, phase])
     canvas = n
     if channels > 1:
@@ -569,6 +595,7 @@ def build_models(
         max_offset_px=float(max_offset_px),
         seed=seed,
         predict_fn=tf.function(_predict, autograph=False),
+        network=network,
     )
 
 
@@ -594,6 +621,7 @@ def rebuild_from(
         max_offset_px=bundle.max_offset_px if max_offset_px is None else max_offset_px,
         learning_rate=learning_rate,
         seed=bundle.seed,
+        network=bundle.network,
     )
     old_layers = {layer.name: layer for layer in bundle.training.layers}
     for layer in new.training.layers:
@@ -616,6 +644,7 @@ def ensure_canvas(bundle: ModelBundle, max_offset_px: float) -> ModelBundle:
         bundle.intensity_scale,
         max_offset_px=max_offset_px,
         seed=bundle.seed,
+        network=bundle.network,
     )
     rebuilt.training.set_weights(bundle.training.get_weights())
     return rebuilt

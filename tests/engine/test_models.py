@@ -157,3 +157,43 @@ def test_custom_layers_round_trip_get_config(
     assert keras.saving.get_registered_object(
         keras.saving.get_registered_name(type(layer))
     ) is type(layer)
+
+
+def test_another_network_is_used_kept_and_survives_a_rebuild() -> None:
+    """``build_models(network=...)`` puts another encoder-decoder between the normalised
+    patterns and the physics; a rebuild for a new probe or a larger canvas keeps it and its
+    weights."""
+    from ptycho_engine.models import ensure_canvas, rebuild_from
+
+    n, g = 32, 2
+    data = simulate_dataset(N=n, n_positions=24, photons=1e5, seed=4)
+    groups = make_groups(data.positions_px, g, n_groups=8, seed=1)
+    made = []
+
+    def network(normalised: object) -> tuple[object, object]:
+        layer = keras.layers.Conv2D(g * g, 3, padding="same", name="other_conv")
+        made.append(layer)
+        y = layer(keras.layers.Cropping2D(n // 4)(normalised))
+        return keras.layers.Activation("sigmoid")(y), keras.layers.Activation("tanh")(y)
+
+    scale = intensity_scale_for(data.photons_per_pattern, n)
+    mcfg = ModelConfig(N=n, gridsize=g)
+    bundle = build_models(mcfg, data.probe, scale, groups.max_offset_px, network=network)
+    names = {layer.name for layer in bundle.training.layers}
+    assert "other_conv" in names and "amp_head" not in names and "backprojection" not in names
+    assert bundle.network is network
+    x, o = GroupedPatterns(data.amplitudes, groups).batch(np.arange(4))
+    amp, phase = bundle.predict(x, o)
+    assert amp.shape == phase.shape == (4, n, n, g * g)
+    # the sigmoid's output, zero-padded and averaged over the group by the overlap constraint
+    assert np.all(amp >= 0) and np.all(amp <= 1) and np.all(amp[:, n // 2, n // 2, :] > 0)
+    kernel = made[0].get_weights()[0]
+
+    other_probe = make_probe("gaussian", n)
+    for rebuilt in (
+        rebuild_from(bundle, other_probe, scale * 2),
+        ensure_canvas(bundle, groups.max_offset_px + 16),
+    ):
+        assert rebuilt is not bundle and rebuilt.network is network
+        conv = rebuilt.training.get_layer("other_conv")
+        np.testing.assert_array_equal(conv.get_weights()[0], kernel)
