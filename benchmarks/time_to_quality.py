@@ -6,7 +6,8 @@ pretraining never draws, with seeds of this script only. Sections (``--sections`
 
 ``step``
     Training step time and inference patterns/s of the network at the old defaults (width 2,
-    no XLA) and the new ones (width 1, XLA step for long runs), against the PtychoPINN-shaped
+    two decoders, no XLA), with two width-1 decoders, and at the new defaults (width 1, one
+    shared half-width decoder, XLA step for long runs), against the PtychoPINN-shaped
     network of ``../shared/benchmarks/pinn_proxy.py``, at N 64, gridsize 2, batch 16,
     measured in alternation (load drift hits all alike). Ratios < 1 mean faster than the proxy.
 ``scratch``
@@ -51,15 +52,18 @@ HELD_OUT_SEED = 20261202
 
 
 def _old_and_new() -> dict[str, tuple[Any, dict[str, Any]]]:
-    """``name: (ModelConfig, TrainingConfig fields)`` of the defaults before this issue and
-    now."""
+    """``name: (ModelConfig, TrainingConfig fields)`` of the defaults before this issue, of
+    the width-1 network with one full-width decoder per head (the defaults until 2026-12-04),
+    and now (one shared decoder at half the encoder's width)."""
     from ptycho_engine.config import ModelConfig
 
+    legacy = ModelConfig.LEGACY_DECODER
     return {
         "old (width 2, no XLA)": (
-            ModelConfig(N=N, gridsize=GRIDSIZE, n_filters_scale=2),
+            ModelConfig(N=N, gridsize=GRIDSIZE, n_filters_scale=2, **legacy),
             {"jit_compile": False, "early_stopping_patience": 0, "restore_best_weights": False},
         ),
+        "two decoders (width 1, XLA)": (ModelConfig(N=N, gridsize=GRIDSIZE, **legacy), {}),
         "new (defaults)": (ModelConfig(N=N, gridsize=GRIDSIZE), {}),
     }
 

@@ -145,6 +145,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--mae-weight", type=float, default=None)
     train.add_argument("--mae-warmup-epochs", type=int, default=None)
     train.add_argument("--n-filters-scale", type=int, default=None)
+    train.add_argument(
+        "--two-decoders",
+        action="store_true",
+        help="one full-width decoder per head (the network before 2026-12-04) instead of one "
+        "shared half-width decoder",
+    )
     train.add_argument("--preview-every", type=int, default=None)
     train.add_argument("--reduce-lr-patience", type=int, default=None)
     train.add_argument(
@@ -341,6 +347,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         jit_compile={"auto": None, "on": True, "off": False}[args.xla],
         pretrained=False if args.from_scratch else None,
         n_filters_scale=args.n_filters_scale,
+        **(ModelConfig.LEGACY_DECODER if args.two_decoders else {}),
         probe_scale=args.probe_scale,
         amp_activation=args.amp_activation,
         auto_probe_scale=True if args.auto_probe_scale else None,

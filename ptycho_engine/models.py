@@ -6,8 +6,9 @@ is called, so N, gridsize and the probe can change any number of times in one pr
 
 Graph of the training model (tensors are ``(B, N, N, C)`` unless noted)::
 
-    diffraction (sqrt counts) --/s--> X --encoder--> bottleneck --amp decoder--> a (sigmoid)
-                                                               \\--phase decoder--> phi (pi tanh)
+    diffraction (sqrt counts) --/s--> X --encoder--> bottleneck --decoder--> a (sigmoid head)
+                                                                        \\--> phi (pi tanh head)
+    (one decoder shared by both heads by default; ``shared_decoder=False``: one per head)
     O = pad(a * exp(i phi))  --overlap constraint (C > 1, uses offsets (B, C, 2))--> O'
     predicted amplitude = s * |fftshift(fft2(P * O'))| / N
                         = s * sqrt(sum_k |fftshift(fft2(P_k * O'))|**2) / N   (K probe modes)
@@ -449,7 +450,8 @@ def _engine_network(
     def decoder(prefix: str) -> Any:
         y = features
         for level in range(ups):
-            filters = max(base, bottleneck_filters // 2 ** (level + 1))
+            # the encoder's filters at this resolution, divided by the decoder divisor
+            filters = max(base, bottleneck_filters // 2 ** (level + 1) // config.decoder_divisor)
             y = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{prefix}_up{level}")(y)
             side = BOTTLENECK * 2 ** (level + 1)
             k = _skip_level(n, out_side, side, levels)
@@ -475,8 +477,10 @@ def _engine_network(
         ),
         name="amp_head",
     )
+    amp_features = decoder("dec" if config.shared_decoder else "amp_dec")
+    phase_features = amp_features if config.shared_decoder else decoder("phase_dec")
     amp = keras.layers.Activation(config.amp_activation, name="amp_activation")(
-        amp_head(decoder("amp_dec"))
+        amp_head(amp_features)
     )
     phase_head = keras.layers.Conv2D(
         channels,
@@ -486,7 +490,7 @@ def _engine_network(
         bias_initializer="zeros",
         name="phase_head",
     )
-    phase = ScaledTanh(name="phase_activation")(phase_head(decoder("phase_dec")))
+    phase = ScaledTanh(name="phase_activation")(phase_head(phase_features))
     return amp, phase
 
 

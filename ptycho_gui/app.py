@@ -105,37 +105,54 @@ def collect_garbage_in_gui_thread() -> object:
 def build_parser() -> argparse.ArgumentParser:
     """The command line of the app."""
     from ptycho_engine.pipeline import reconstructor_names
-    from ptycho_engine.solvers.config import SolverConfig
+    from ptycho_gui.view_models.run_settings import RunSettings
 
+    # every default is the run settings' own (one place: the widgets start from them too)
     parser = argparse.ArgumentParser(
         prog="ptycho-gui",
         description="Explore ptychographic reconstructions made by a physics-informed network "
         "or an iterative solver (rPIE, LSQML).",
     )
     parser.add_argument("file", nargs="?", help="diffraction file (default: the sample data)")
-    parser.add_argument("--N", type=int, default=64, help="patch size (default 64)")
-    parser.add_argument("--gridsize", type=int, default=2, help="gridsize 1-3 (default 2)")
+    parser.add_argument(
+        "--N", type=int, default=RunSettings.N, help=f"patch size (default {RunSettings.N})"
+    )
+    parser.add_argument(
+        "--gridsize",
+        type=int,
+        default=RunSettings.gridsize,
+        help=f"gridsize 1-3 (default {RunSettings.gridsize})",
+    )
     parser.add_argument("--probe", default="", help="probe file (default: the data's probe)")
     parser.add_argument(
         "--profile",
         default="",
         help="JSON mapping profile for a generic NPZ/HDF5 file (e.g. tests/io/profiles/tike.json)",
     )
-    parser.add_argument("--epochs", type=int, default=10, help="epochs (default 10)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=RunSettings.epochs,
+        help=f"epochs (default {RunSettings.epochs})",
+    )
     parser.add_argument(
         "--algorithm",
-        default="pinn",
+        default=RunSettings.algorithm,
         choices=reconstructor_names(),
-        help="reconstructor: the network (pinn) or an iterative solver (default pinn)",
+        help="reconstructor: the network (pinn) or an iterative solver "
+        f"(default {RunSettings.algorithm})",
     )
     parser.add_argument(
         "--iterations",
         type=int,
-        default=SolverConfig.iterations,
-        help=f"iterations of a solver (default {SolverConfig.iterations})",
+        default=RunSettings.iterations,
+        help=f"iterations of a solver (default {RunSettings.iterations})",
     )
     parser.add_argument(
-        "--filters-scale", type=int, default=2, help="network width multiplier (default 2)"
+        "--filters-scale",
+        type=int,
+        default=RunSettings.n_filters_scale,
+        help=f"network width multiplier (default {RunSettings.n_filters_scale})",
     )
     parser.add_argument("--autostart", action="store_true", help="train as soon as data load")
     parser.add_argument(

@@ -72,6 +72,7 @@ def run_spec(spec: StudySpec, setting: StudySetting) -> RunSpec:
         loss=setting.loss,
         seed=setting.seed,
         n_filters_scale=spec.n_filters_scale,
+        **(ModelConfig.LEGACY_DECODER if spec.two_decoders else {}),
         batch_size=spec.batch_size,
         learning_rate=spec.learning_rate,
         mae_warmup_epochs=spec.mae_warmup_epochs,
@@ -112,7 +113,13 @@ def setting_key(spec: StudySpec, setting: StudySetting) -> dict[str, Any]:
         "object_shape": list(object_shape(spec, setting.seed)),
         "scan": spec.scan,
         "probe": spec.probe_kind,
-        "model_config": model.to_dict(),
+        # the decoder fields came after the study format; at the values of the network that
+        # studies trained before them they stay out of the key (earlier ids hold)
+        "model_config": {
+            k: v
+            for k, v in model.to_dict().items()
+            if not (k in ModelConfig.LEGACY_DECODER and v == ModelConfig.LEGACY_DECODER[k])
+        },
         # the fields of STUDY_TRAINING came after the study format; at the values a study
         # fixes they leave a result as it was, so they stay out of the key (earlier ids hold)
         "training_config": {

@@ -151,6 +151,10 @@ class StudySpec:
         ``"disk"`` or ``"gaussian"``.
     n_filters_scale : int
         Network width multiplier (``ModelConfig.n_filters_scale``).
+    two_decoders : bool
+        Train the network with one full-width decoder per head
+        (``ModelConfig.LEGACY_DECODER``, the default until 2026-12-04) instead of the engine's
+        default decoder. A stored spec without this field was run so, and reads as True.
     batch_size : int
         Groups per optimiser step.
     learning_rate : float
@@ -178,6 +182,7 @@ class StudySpec:
     scan: str = "spiral"
     probe_kind: str = "disk"
     n_filters_scale: int = ModelConfig.n_filters_scale
+    two_decoders: bool = False
     batch_size: int = 16
     learning_rate: float = 1e-3
     mae_warmup_epochs: int | None = None
@@ -277,6 +282,8 @@ class StudySpec:
             or (isinstance(self.object_kind, str) and self.object_kind.startswith("file:"))
         ):
             _fail("object_kind", self.object_kind, "'lines', 'siemens' or 'file:PATH'")
+        if not isinstance(self.two_decoders, bool):
+            _fail("two_decoders", self.two_decoders, "True or False")
         if self.scan not in SCAN_KINDS:
             _fail("scan", self.scan, f"one of {SCAN_KINDS}")
         if self.probe_kind not in PROBE_KINDS:
@@ -313,9 +320,11 @@ class StudySpec:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Self:
-        """Inverse of :meth:`to_dict`; unknown fields raise :class:`StudyError`."""
+        """Inverse of :meth:`to_dict`; unknown fields raise :class:`StudyError`; a dict
+        without ``two_decoders`` (stored before it existed) reads it as True."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
             raise StudyError(f"StudySpec: unknown field(s) {unknown}; known: {sorted(names)}")
-        return cls(**values)
+        # a spec stored before the field existed trained two full-width decoders
+        return cls(**{"two_decoders": True, **values})

@@ -304,7 +304,7 @@ class StudyPanelWidget(QWidget):
         self.width_spin.setRange(1, 8)
         self.width_spin.setValue(StudySpec.n_filters_scale)
         self.width_spin.setToolTip(
-            "network width (n_filters_scale): 1 trains about 3x faster than 2, the app's default"
+            "network width (n_filters_scale): 1 trains about 3x faster per step than 2"
         )
         self.warmup_spin = QSpinBox()
         # -1 shows "default": the engine's one warm-up rule (None in the spec)

@@ -82,6 +82,26 @@ def test_train_then_reconstruct_writes_run_folders(
     assert "model.weights.h5" in again["files"]
 
 
+def test_a_run_folder_written_before_the_shared_decoder_still_reconstructs(
+    tmp_path: Path,
+) -> None:
+    """``train --two-decoders`` trains the network of before 2026-12-04; a run.json of that
+    time (no decoder fields) rebuilds that network from its weights."""
+    data = tmp_path / "d.npz"
+    assert main(["simulate", "--out", str(data), "--N", "32", "--positions", "40"]) == 0
+    run = tmp_path / "run"
+    argv = ["train", str(data), "--N", "32", "--epochs", "1", "--two-decoders"]
+    assert main([*argv, "--batch-size", "8", "--out", str(run)]) == 0
+    info = json.loads((run / "run.json").read_text())
+    for config in (info["spec"]["model_config"], info["details"]["model_config"]):
+        assert (config.pop("shared_decoder"), config.pop("decoder_divisor")) == (False, 1)
+    (run / "run.json").write_text(json.dumps(info))
+    rec = tmp_path / "rec"
+    assert main(["reconstruct", str(data), "--model", str(run), "--out", str(rec)]) == 0
+    with np.load(run / "reconstruction.npz") as r1, np.load(rec / "reconstruction.npz") as r2:
+        np.testing.assert_allclose(r1["object"], r2["object"], atol=1e-5)
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

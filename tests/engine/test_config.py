@@ -24,6 +24,8 @@ from ptycho_engine.errors import ConfigError
         (ModelConfig, "probe_scale", -1.0),
         (ModelConfig, "probe_scale", float("nan")),
         (ModelConfig, "pad_object", "yes"),
+        (ModelConfig, "shared_decoder", 1),
+        (ModelConfig, "decoder_divisor", 3),
         (DataConfig, "neighbor_count", 0),
         (DataConfig, "n_groups", 0),
         (DataConfig, "validation_fraction", 0.7),
@@ -66,3 +68,14 @@ def test_replace_validates_again() -> None:
 def test_unknown_field_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown field"):
         ModelConfig.from_dict({"N": 64, "colour": "red"})
+
+
+def test_a_model_config_written_before_the_decoder_fields_reads_as_two_full_decoders() -> None:
+    """run.json files and recipes written before ``shared_decoder`` existed describe networks
+    with one full-width decoder per head: reading them must rebuild that network, not the
+    new default (whose weights would not fit)."""
+    old = ModelConfig().to_dict()
+    del old["shared_decoder"], old["decoder_divisor"]
+    cfg = ModelConfig.from_dict(old)
+    assert (cfg.shared_decoder, cfg.decoder_divisor) == (False, 1)
+    assert (ModelConfig().shared_decoder, ModelConfig().decoder_divisor) == (True, 2)

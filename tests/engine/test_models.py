@@ -197,3 +197,25 @@ def test_another_network_is_used_kept_and_survives_a_rebuild() -> None:
         assert rebuilt is not bundle and rebuilt.network is network
         conv = rebuilt.training.get_layer("other_conv")
         np.testing.assert_array_equal(conv.get_weights()[0], kernel)
+
+
+def test_the_decoder_is_shared_and_narrower_by_default_or_one_per_head() -> None:
+    """Default: one decoder at half the encoder's width feeds both heads; the legacy network
+    (one full-width decoder per head) is still built from its config, with the layer names
+    its saved weights carry."""
+    probe = make_probe("disk", 64)
+    lean = build_models(ModelConfig(N=64, gridsize=2), probe, 10.0, 8.0)
+    legacy = build_models(
+        ModelConfig(N=64, gridsize=2, **ModelConfig.LEGACY_DECODER), probe, 10.0, 8.0
+    )
+
+    def names(bundle: object) -> set[str]:
+        return {layer.name for layer in bundle.training.layers}  # type: ignore[attr-defined]
+
+    assert "dec0_conv_a" in names(lean) and not any("amp_dec" in n for n in names(lean))
+    assert {"amp_dec0_conv_a", "phase_dec0_conv_a"} <= names(legacy)
+    # the encoder's filters at 16 x 16 are 64 and at 32 x 32 are 32: halved, at least 16
+    assert lean.training.get_layer("dec0_conv_a").filters == 32
+    assert lean.training.get_layer("dec1_conv_a").filters == 16
+    assert legacy.training.get_layer("amp_dec0_conv_a").filters == 64
+    assert lean.training.count_params() < 0.8 * legacy.training.count_params()

@@ -31,6 +31,7 @@ from ptycho_engine.study import (
     StudySpec,
     chance_mean,
     column_label,
+    configs,
     convergence_series,
     dose_label,
     dose_row_label,
@@ -330,6 +331,7 @@ def test_the_settings_of_the_converged_study_in_docs_keep_their_ids() -> None:
         scan=first["scan"],
         probe_kind=first["probe"],
         n_filters_scale=int(first["n_filters_scale"]),
+        two_decoders=True,  # it ran before the shared decoder (results.csv has no column)
         batch_size=int(first["batch_size"]),
         learning_rate=float(first["learning_rate"]),
         mae_warmup_epochs=int(first["mae_warmup_epochs"]),
@@ -552,3 +554,19 @@ def test_a_study_json_written_before_the_algorithm_axis_still_resumes(tmp_path: 
         del stored["spec"][field]  # as an engine without the axis wrote it
     marker.write_text(json.dumps(stored))
     assert run_study(spec, out).skipped == 1
+
+
+def test_a_study_with_the_default_decoder_has_other_ids_than_one_with_two_decoders() -> None:
+    """A different network is a different experiment: its settings get their own ids (and
+    run folders), so a resumed study never mixes the two; a stored spec without the field
+    (written before it existed) reads as the two-decoder network it trained."""
+    base = {"N": (32,), "gridsize": (1,), "photons": (1e6,), "loss": ("nll",), "seeds": (0,)}
+    lean, legacy = StudySpec(**base), StudySpec(**base, two_decoders=True)  # type: ignore[arg-type]
+    (setting,) = lean.settings()
+    assert setting_id(lean, setting) != setting_id(legacy, setting)
+    model_lean, _, _ = configs(lean, setting)
+    model_legacy, _, _ = configs(legacy, setting)
+    assert model_lean.shared_decoder and not model_legacy.shared_decoder
+    stored = legacy.to_dict()
+    del stored["two_decoders"]
+    assert StudySpec.from_dict(stored) == legacy

@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QWidget
 
+from ptycho_engine.config import ModelConfig
 from ptycho_engine.io import read_probe
 from ptycho_engine.metrics import frc_resolution
 from ptycho_engine.pipeline import get_reconstructor, reconstructor_names
@@ -151,6 +152,23 @@ def test_the_app_takes_an_algorithm() -> None:
     assert build_parser().parse_args([]).algorithm == "pinn"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--algorithm", "epie"])
+
+
+def test_the_app_command_line_defaults_are_the_run_settings_defaults() -> None:
+    """One place for each default: the app's command line starts from the run settings,
+    whose network width is the engine's (it said width 2 while the engine chose 1)."""
+    args = build_parser().parse_args([])
+    defaults = RunSettings()
+    assert defaults.n_filters_scale == ModelConfig.n_filters_scale
+    for arg, field in (
+        ("N", "N"),
+        ("gridsize", "gridsize"),
+        ("epochs", "epochs"),
+        ("filters_scale", "n_filters_scale"),
+        ("algorithm", "algorithm"),
+        ("iterations", "iterations"),
+    ):
+        assert getattr(args, arg) == getattr(defaults, field), arg
 
 
 def test_probe_file_task_writes_every_mode(tmp_path: Path) -> None:
