@@ -276,41 +276,25 @@ def _proxy_network(mcfg: Any) -> Any:
     return network
 
 
-def _proxy_bundle(data: Any, mcfg: Any, tkw: dict[str, Any]) -> Any:
-    """The proxy's network inside the engine's physics, loss and training loop, built with
-    the probe, intensity scale and canvas that ``train`` would use (so it trains it as is)."""
-    from ptycho_engine.config import DataConfig, TrainingConfig
-    from ptycho_engine.grouping import make_groups
-    from ptycho_engine.inference import inference_groups
+def _proxy_bundle(data: Any, mcfg: Any) -> Any:
+    """The proxy's network inside the engine's physics, loss and training loop. ``train``
+    gives it the run's overlap canvas (a rebuild keeps the network and its weights)."""
     from ptycho_engine.models import build_models, intensity_scale_for
 
-    dcfg, tcfg = DataConfig(), TrainingConfig(**tkw)
-    groups = make_groups(
-        data.positions_px, mcfg.gridsize, dcfg.neighbor_count, dcfg.n_groups, dcfg.seed
-    )
-    max_offset = max(
-        groups.max_offset_px, inference_groups(data, mcfg.gridsize, dcfg).max_offset_px
-    )
-    return build_models(
-        mcfg,
-        data.probe_all_modes,
-        intensity_scale_for(data.photons_per_pattern, mcfg.N),
-        max_offset,
-        tcfg.learning_rate,
-        tcfg.seed,
-        network=_proxy_network(mcfg),
-    )
+    scale = intensity_scale_for(data.photons_per_pattern, mcfg.N)
+    return build_models(mcfg, data.probe_all_modes, scale, network=_proxy_network(mcfg))
 
 
 def scratch_section(budget_s: float) -> None:
     member, data = held_out_data()
     print(f"[scratch] held-out data: {member.to_dict()}")
-    runs = [(name, mcfg, tkw, None) for name, (mcfg, tkw) in _old_and_new().items()]
+    configs = _old_and_new()
+    runs = [(name, mcfg, tkw, None) for name, (mcfg, tkw) in configs.items()]
     if (PROXY_DIR / "pinn_proxy.py").is_file():
         # the proxy's layer plan under the new defaults' physics, loss and training loop:
         # equal SSIM after equal wall time is part of the step target
-        mcfg, tkw = _old_and_new()["new (defaults)"]
-        runs.append((PROXY_NAME, mcfg, tkw, _proxy_bundle(data, mcfg, tkw)))
+        mcfg, tkw = configs["new (defaults)"]
+        runs.append((PROXY_NAME, mcfg, tkw, _proxy_bundle(data, mcfg)))
     else:
         print(f"[scratch] the proxy is skipped: {PROXY_DIR / 'pinn_proxy.py'} is absent")
     finals = {}

@@ -107,8 +107,9 @@ class ModelConfig(_Serialisable):
 
         The defaults (one shared decoder at half the encoder's width) were chosen by time to
         quality (``benchmarks/time_to_quality.py``, 2 cores, N 64, gridsize 2, batch 16, 180 s
-        from scratch, held-out simulations): 99 ms per step against 161 ms for two decoders of
-        the encoder's width, the same SSIM per step, hence more after equal wall time. A
+        from scratch, three held-out simulations): 99 ms per step against 161 ms for two
+        decoders of the encoder's width; about as much SSIM per step on one scan and less on
+        another, and equal or better SSIM after equal wall time on all three. A
         configuration written before these fields existed has two full-width decoders, and
         :meth:`from_dict` reads it so.
     """
