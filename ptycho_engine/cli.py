@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ptycho_engine import pretrain as pretraining
 from ptycho_engine import study_cli
-from ptycho_engine.config import ModelConfig
+from ptycho_engine.config import ModelConfig, TrainingConfig
 from ptycho_engine.errors import ConfigError, DataError, PtychoError
 from ptycho_engine.stitching import DEFAULT_WINDOW, WINDOWS
 
@@ -106,38 +107,54 @@ def _parser() -> argparse.ArgumentParser:
         "pretrain",
         help="pretrain a network on simulated scans of the family (ptycho_engine.family)",
     )
-    pre.add_argument("--N", type=int, default=64)
-    pre.add_argument("--gridsize", type=int, default=2)
-    pre.add_argument("--members", type=int, default=100, help="simulated scans (default 100)")
-    pre.add_argument("--epochs-per-member", type=int, default=2)
+    pre.add_argument("--N", type=int, default=ModelConfig.N)
+    pre.add_argument("--gridsize", type=int, default=ModelConfig.gridsize)
+    pre.add_argument(
+        "--steps", type=int, default=pretraining.STEPS, help="optimiser steps (default %(default)s)"
+    )
+    pre.add_argument(
+        "--pool",
+        type=int,
+        default=pretraining.POOL_SIZE,
+        help="simulated scans held at once; each step takes its batch from one of them "
+        "(default %(default)s)",
+    )
+    pre.add_argument(
+        "--refresh-steps",
+        type=int,
+        default=pretraining.REFRESH_STEPS,
+        help="steps between fresh draws, each replacing the oldest scan (default %(default)s)",
+    )
     pre.add_argument("--positions", type=int, default=500, help="positions per scan")
     pre.add_argument("--seed", type=int, default=0)
-    pre.add_argument("--n-filters-scale", type=int, default=None)
+    pre.add_argument("--n-filters-scale", type=int, default=ModelConfig.n_filters_scale)
+    pre.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size)
+    pre.add_argument("--learning-rate", type=float, default=TrainingConfig.learning_rate)
     pre.add_argument("--out", required=True, type=Path, help="folder of the weights and recipe")
     pre.add_argument(
-        "--mae-members",
+        "--mae-steps",
         type=int,
-        default=None,
-        help="first members trained on the amplitude MAE alone (default 6)",
+        default=pretraining.MAE_STEPS,
+        help="first steps trained on the amplitude MAE alone (default %(default)s)",
     )
     pre.add_argument(
         "--reference-members",
         type=int,
-        default=None,
-        help="fresh scans the far-field residual reference is measured on (default 12)",
+        default=pretraining.REFERENCE_MEMBERS,
+        help="fresh scans the far-field residual reference is measured on (default %(default)s)",
     )
     pre.add_argument(
         "--max-minutes",
         type=float,
         default=None,
-        help="end after the member that passes this wall time (what was trained is written, "
-        "and the recipe's command names the members done); SIGTERM or Ctrl-C does the same",
+        help="end after the step that passes this wall time (what was trained is written, "
+        "and the recipe's command names the steps done); SIGTERM or Ctrl-C does the same",
     )
 
     train = sub.add_parser("train", help="train on a data file, stitch and write a run folder")
     model_options(train)
-    train.add_argument("--N", type=int, default=64)
-    train.add_argument("--gridsize", type=int, default=2)
+    train.add_argument("--N", type=int, default=ModelConfig.N)
+    train.add_argument("--gridsize", type=int, default=ModelConfig.gridsize)
     train.add_argument("--epochs", type=int, default=30)
     train.add_argument("--n-groups", type=int, default=None, help="groups per epoch (all)")
     train.add_argument("--learning-rate", type=float, default=None)
@@ -486,15 +503,12 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
-    from ptycho_engine.config import ModelConfig
     from ptycho_engine.pretrain import pretrain
 
-    def said(index: int, record: dict[str, Any]) -> None:
-        m = record["member"]
+    def said(record: dict[str, Any]) -> None:
         print(
-            f"member {index + 1}/{args.members}: {m['object_kind']} ({m['contrast']}), "
-            f"{m['probe_kind']} probe x{m['probe_modes']}, {m['photons']:.3g} photons, "
-            f"{m['scan']} scan: {record['steps']} steps, loss {record['loss']:.5g}, "
+            f"step {record['step']}/{args.steps} ({record['stage']}): loss "
+            f"{record['loss']:.5g}, {record['members']} scans drawn, "
             f"{record['elapsed_s']:.0f} s",
             flush=True,
         )
@@ -509,7 +523,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         timer.start()
 
     def ask_stop(signum: int, frame: Any) -> None:
-        print("stopping after the current member; writing what was trained", flush=True)
+        print("stopping after the current step; writing what was trained", flush=True)
         stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -518,15 +532,18 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         args.out,
         N=args.N,
         gridsize=args.gridsize,
-        members=args.members,
-        epochs_per_member=args.epochs_per_member,
+        steps=args.steps,
         n_positions=args.positions,
         seed=args.seed,
-        n_filters_scale=args.n_filters_scale or ModelConfig.n_filters_scale,
-        on_member=said,
+        n_filters_scale=args.n_filters_scale,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        on_progress=said,
         stop_event=stop,
-        **({} if args.reference_members is None else {"reference_members": args.reference_members}),
-        **({} if args.mae_members is None else {"mae_members": args.mae_members}),
+        pool_size=args.pool,
+        refresh_steps=args.refresh_steps,
+        mae_steps=args.mae_steps,
+        reference_members=args.reference_members,
     )
     print(f"wrote {weights} and {weights.with_name(weights.name.replace('.weights.h5', '.json'))}")
     return 0

@@ -52,6 +52,10 @@ HELD_OUT_PROBES = ("kb",)
 CONTRASTS = ("mixed", "phase", "absorption")
 SCANS = ("spiral", "raster", "random")
 DOSE_RANGE = (1e3, 1e9)
+#: Incoherent probe modes a member draws (one of these, equally likely: one mode half the time).
+PROBE_MODE_CHOICES = (1, 1, 2, 3)
+#: The most probe modes a member has.
+MAX_PROBE_MODES = max(PROBE_MODE_CHOICES)
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ def draw_member(
         object_kind=str(rng.choice(objects)),
         contrast=str(rng.choice(CONTRASTS)),
         probe_kind=str(rng.choice(probes)),
-        probe_modes=int(rng.choice([1, 1, 2, 3])),
+        probe_modes=int(rng.choice(PROBE_MODE_CHOICES)),
         probe_size=float(rng.uniform(0.6, 1.0)),
         probe_curvature_rad=float(rng.uniform(-4.0, 4.0)),
         scan=str(rng.choice(SCANS)),

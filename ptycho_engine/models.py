@@ -19,6 +19,7 @@ Complex values never cross a Keras layer boundary: layers exchange real and imag
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -540,7 +541,7 @@ def build_models(
         )
     if not (math.isfinite(intensity_scale) and intensity_scale > 0):
         raise ModelError(f"intensity_scale must be a finite number > 0, got {intensity_scale!r}")
-    modes_n = sort_modes(normalize_probe(probe_modes(probe_arr), config.probe_scale))
+    modes_n = normalised_modes(probe_arr, config.probe_scale)
     n_modes = int(modes_n.shape[0])
     probe_n = modes_n[0]
     amp_level = matched_amplitude(modes_n, config.pad_object, config.probe_mask)
@@ -635,6 +636,65 @@ def rebuild_from(
 
 
 _PHYSICS_LAYERS = ("farfield", "backprojection", "intensity_scale")
+
+
+def normalised_modes(probe: np.ndarray, probe_scale: float) -> np.ndarray:
+    """The probe as the models hold it: normalised (physics.md section 2) and its modes
+    ordered strongest first, ``(K, N, N)`` complex64."""
+    return sort_modes(normalize_probe(probe_modes(probe), probe_scale))
+
+
+def assign_physics(
+    bundle: ModelBundle, probe: np.ndarray, intensity_scale: float, config: ModelConfig
+) -> ModelBundle:
+    """``bundle``'s models with another probe and intensity scale written into their physics
+    layers in place: no rebuild, so the optimiser and the compiled steps stay as they are.
+
+    One model then serves many datasets in turn (pretraining draws every batch from another
+    scan of a pool). ``probe`` may have fewer modes than the model was built with: the
+    missing modes are zero, which adds no intensity. ``config`` holds the probe scale of
+    these data (the network must be ``bundle``'s). Returns the bundle that describes the
+    new physics; the models are shared, so ``bundle`` itself no longer does.
+
+    Raises
+    ------
+    ModelError
+        A probe of another size or with more modes than the model holds, an intensity scale
+        that is not a finite number > 0, or a model whose probe or scale is trainable (one
+        optimiser would then train one value for every dataset).
+    """
+    if config.probe_trainable or config.intensity_scale_trainable:
+        raise ModelError("assign_physics: the probe and the intensity scale must not be trainable")
+    if not (math.isfinite(intensity_scale) and intensity_scale > 0):
+        raise ModelError(f"intensity_scale must be a finite number > 0, got {intensity_scale!r}")
+    layers = {layer.name: layer for layer in bundle.training.layers}
+    farfield = layers["farfield"]
+    modes_n = normalised_modes(probe, config.probe_scale)
+    held = int(farfield.n_modes)
+    n = bundle.config.N
+    if modes_n.shape[1:] != (n, n) or modes_n.shape[0] > held:
+        raise ModelError(
+            f"assign_physics: a probe of {modes_n.shape[0]} mode(s) of "
+            f"{modes_n.shape[1]}x{modes_n.shape[2]} does not fit a model of {held} mode(s) "
+            f"of {n}x{n}"
+        )
+    padded = np.zeros((held, n, n), np.complex64)
+    padded[: modes_n.shape[0]] = modes_n
+    value = padded[0] if held == 1 else padded
+    farfield.probe_real.assign(np.real(value).astype(np.float32))
+    farfield.probe_imag.assign(np.imag(value).astype(np.float32))
+    if "backprojection" in layers:
+        single = coherent_equivalent(modes_n)
+        layers["backprojection"].probe_real.assign(np.real(single).astype(np.float32))
+        layers["backprojection"].probe_imag.assign(np.imag(single).astype(np.float32))
+    layers["intensity_scale"].log_scale.assign(math.log(intensity_scale))
+    return dataclasses.replace(
+        bundle,
+        config=config,
+        probe=modes_n[0],
+        probe_modes=modes_n,
+        intensity_scale=float(intensity_scale),
+    )
 
 
 def ensure_canvas(bundle: ModelBundle, max_offset_px: float) -> ModelBundle:

@@ -1,10 +1,12 @@
 """Pretraining: one network trained on a stream of simulated scans of the family.
 
-:func:`pretrain` draws members of :mod:`ptycho_engine.family` one after another (object,
-contrast, probe and its modes, dose, scan, all at random from one seed), simulates each and
-fine-tunes the same network on it with the physics loss: between members only the physics
-layer changes (probe, intensity scale), the network's weights carry over
-(:func:`ptycho_engine.training.train` with ``bundle``). The result is a weights file
+:func:`pretrain` holds a pool of members of :mod:`ptycho_engine.family` (object, contrast,
+probe and its modes, dose, scan, all drawn at random from one seed), simulated, and trains one
+network on all of them with the physics loss: every optimiser step takes its batch from one
+scan of the pool, whose probe and intensity scale are written into the model's physics
+layers first (:func:`ptycho_engine.models.assign_physics`), and fresh draws replace the
+oldest scans as it goes. One model, one Adam and one compiled step serve the whole stream:
+no rebuild, retrace or fresh optimiser between scans. The result is a weights file
 (``<name>.weights.h5``, Keras weights only, read without unpickling anything) and a recipe
 (``<name>.json``): the configuration, the seed, every member's recipe, steps and wall time,
 enough to make the same network again with the same command.
@@ -38,6 +40,7 @@ from ptycho_engine.config import DataConfig, ModelConfig, TrainingConfig
 from ptycho_engine.errors import ConfigError, PtychoError
 from ptycho_engine.family import draw_member, simulate_member
 from ptycho_engine.jsonio import read_json
+from ptycho_engine.physics.probe import probe_modes
 from ptycho_engine.simulate import make_probe
 
 if TYPE_CHECKING:
@@ -60,10 +63,19 @@ RESIDUAL_GROUPS = 64
 #: A dataset is out of distribution when its far-field residual is above this many times
 #: the 90th percentile of the network's residuals on fresh members of its family.
 OOD_FACTOR = 2.0
-#: Members of MAE warm-up at the start of a pretraining. Without it (two epochs per member
-#: give the default rule no warm-up) the likelihood left the network in the fog: 94 members
-#: at N 64, gridsize 2 ended with a flat amplitude of 0.5 and the phase head saturated at pi.
-MAE_MEMBERS = 6
+#: Optimiser steps of a pretraining run unless told otherwise.
+STEPS = 20_000
+#: Scans of the family held at once: every optimiser step takes its batch from one of them,
+#: drawn at random, so that one network, one optimiser and one compiled step serve them all.
+POOL_SIZE = 16
+#: Optimiser steps between two fresh draws; each replaces the oldest scan of the pool, which
+#: so lives ``POOL_SIZE * REFRESH_STEPS`` steps and gives about ``REFRESH_STEPS`` batches.
+REFRESH_STEPS = 100
+#: Optimiser steps of amplitude-MAE warm-up at the start, which walks the network out of the
+#: Poisson "fog" plateau before the likelihood takes over (physics.md section 10).
+MAE_STEPS = 300
+#: Optimiser steps between two progress reports.
+REPORT_STEPS = 100
 
 
 def network_name(N: int, gridsize: int) -> str:
@@ -71,21 +83,81 @@ def network_name(N: int, gridsize: int) -> str:
     return f"pinn-N{N}-g{gridsize}"
 
 
+@dataclasses.dataclass
+class _Scan:
+    """One simulated scan of the pool, ready for batches."""
+
+    member: Any
+    probe: np.ndarray
+    config: ModelConfig
+    intensity_scale: float
+    patterns: Any
+    max_offset_px: float
+    record: dict[str, Any]
+
+
+def _scan(member: Any, model: ModelConfig, step: int) -> _Scan:
+    from ptycho_engine.grouping import GroupedPatterns, make_groups
+    from ptycho_engine.models import intensity_scale_for
+    from ptycho_engine.training import resolve_probe_scale
+
+    data = simulate_member(member)
+    probe = data.probe_all_modes
+    assert probe is not None  # every member is simulated with its probe
+    grouping = DataConfig()
+    groups = make_groups(
+        data.positions_px, model.gridsize, grouping.neighbor_count, None, member.seed % 2**31
+    )
+    return _Scan(
+        member=member,
+        probe=probe,
+        config=resolve_probe_scale(model, data, probe),
+        intensity_scale=intensity_scale_for(data.photons_per_pattern, model.N),
+        patterns=GroupedPatterns(data.amplitudes, groups),
+        max_offset_px=float(groups.max_offset_px),
+        record={"member": member.to_dict(), "first_step": step, "steps": 0},
+    )
+
+
+def _carry_optimizer(source: Any, target: Any) -> None:
+    """Give ``target``'s Adam the state of ``source``'s (models of the same network, whose
+    trainable variables come in the same order)."""
+    variables = target.training.trainable_variables
+    target.training.optimizer.build(variables)
+    old, new = source.training.optimizer.variables, target.training.optimizer.variables
+    if len(old) != len(new) or any(a.shape != b.shape for a, b in zip(old, new, strict=True)):
+        raise ConfigError("pretrain: the rebuilt model's optimiser does not match the old one")
+    for a, b in zip(new, old, strict=True):
+        a.assign(b)
+
+
 def pretrain(
     out_dir: str | Path,
-    N: int = 64,
-    gridsize: int = 2,
-    members: int = 100,
-    epochs_per_member: int = 2,
+    N: int = ModelConfig.N,
+    gridsize: int = ModelConfig.gridsize,
+    steps: int = STEPS,
+    pool_size: int = POOL_SIZE,
+    refresh_steps: int = REFRESH_STEPS,
     n_positions: int = 500,
     seed: int = 0,
     n_filters_scale: int = ModelConfig.n_filters_scale,
+    batch_size: int = TrainingConfig.batch_size,
+    learning_rate: float = TrainingConfig.learning_rate,
+    mae_steps: int = MAE_STEPS,
     stop_event: threading.Event | None = None,
-    on_member: Callable[[int, dict[str, Any]], object] | None = None,
+    on_progress: Callable[[dict[str, Any]], object] | None = None,
     reference_members: int = REFERENCE_MEMBERS,
-    mae_members: int = MAE_MEMBERS,
 ) -> Path:
     """Pretrain one network and write ``<out_dir>/<network_name>.weights.h5`` and ``.json``.
+
+    A pool of ``pool_size`` simulated scans of the family is held in memory. Every
+    optimiser step takes a batch of groups from one scan of the pool, drawn at random; its
+    probe and intensity scale are written into the one model's physics layers
+    (:func:`~ptycho_engine.models.assign_physics`), so one Adam and one compiled step serve
+    every scan. Every ``refresh_steps`` steps a fresh draw replaces the oldest scan. The
+    first ``mae_steps`` steps train on the amplitude MAE, the rest on the Poisson likelihood
+    (the default loss of :class:`~ptycho_engine.config.TrainingConfig`), at a constant
+    learning rate.
 
     Parameters
     ----------
@@ -93,19 +165,23 @@ def pretrain(
         Folder of the two files (made if missing; existing files of the same name are
         replaced only once the new ones are complete).
     N, gridsize, n_filters_scale : int
-        The network.
-    members, epochs_per_member, n_positions : int
-        Scans drawn, epochs trained on each, positions of each scan.
+        The network (the default network of :class:`~ptycho_engine.config.ModelConfig`).
+    steps : int
+        Optimiser steps.
+    pool_size, refresh_steps, n_positions : int
+        Scans held at once, steps between fresh draws, positions of each scan.
     seed : int
-        Seed of the draws (and of the weights).
+        Seed of the draws, of the batches and of the weights.
+    batch_size, learning_rate, mae_steps
+        Groups per step, Adam's rate, steps of MAE warm-up.
     stop_event : threading.Event, optional
-        Ends the pretraining after the current member; what was trained is written, and the
-        recipe's command names the members done (the same network as a run of that many).
-    on_member : callable, optional
-        Called after each member with its index and its record.
-    mae_members : int
-        The first members are trained on the amplitude MAE alone (the warm-up that walks
-        the network out of the Poisson "fog" plateau), the rest on the likelihood.
+        Ends the pretraining before the next step; what was trained is written, and the
+        recipe's command names the steps done: the same draws and batches in the same
+        order, so it makes the same network.
+    on_progress : callable, optional
+        Called every :data:`REPORT_STEPS` steps (and at the end) with a record: ``step``,
+        ``loss`` (the mean since the last report), ``stage``, ``members`` (drawn so far),
+        ``elapsed_s``.
     reference_members : int
         Fresh members the network's far-field residual is measured on at the end (the
         reference of :func:`ood_warning`; 0: none).
@@ -115,57 +191,137 @@ def pretrain(
     Path
         The weights file.
     """
-    from ptycho_engine.training import run_training
+    import tensorflow as tf
 
-    for name, value in (("members", members), ("epochs_per_member", epochs_per_member)):
-        if not isinstance(value, int) or value < 1:
+    from ptycho_engine.family import MAX_PROBE_MODES
+    from ptycho_engine.models import assign_physics, build_models, rebuild_from
+    from ptycho_engine.training import XLA_MIN_STEPS, physics_loss
+
+    for name, value in (
+        ("steps", steps),
+        ("pool_size", pool_size),
+        ("refresh_steps", refresh_steps),
+        ("batch_size", batch_size),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"pretrain: {name} = {value!r} is invalid: expected an integer >= 1")
+    if not isinstance(mae_steps, int) or mae_steps < 0:
+        raise ConfigError(
+            f"pretrain: mae_steps = {mae_steps!r} is invalid: expected an integer >= 0"
+        )
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     model = ModelConfig(
         N=N, gridsize=gridsize, n_filters_scale=n_filters_scale, auto_probe_scale=True
     )
-    rng = np.random.default_rng(seed)
-    bundle = None
-    records: list[dict[str, Any]] = []
+    defaults = TrainingConfig()
+    draws = np.random.default_rng(seed)
+    batches = np.random.default_rng([seed, 1])
     start = time.perf_counter()
-    steps = 0
-    for index in range(members):
+    pool = [
+        _scan(draw_member(draws, N=N, n_positions=n_positions), model, 0) for _ in range(pool_size)
+    ]
+    records = [scan.record for scan in pool]
+
+    def padded(probe: np.ndarray) -> np.ndarray:
+        # the model holds the family's most modes; a scan with fewer leaves the rest zero
+        modes = probe_modes(probe)
+        out = np.zeros((MAX_PROBE_MODES, N, N), np.complex64)
+        out[: modes.shape[0]] = modes
+        return out
+
+    first = pool[0]
+    bundle = build_models(
+        first.config,
+        padded(first.probe),
+        first.intensity_scale,
+        max(scan.max_offset_px for scan in pool),
+        learning_rate,
+        seed,
+    )
+    xla = steps >= XLA_MIN_STEPS
+
+    def compiled(bundle: Any) -> Any:
+        net = bundle.training
+        variables = net.trainable_variables
+        net.optimizer.build(variables)
+        scale_layer = net.get_layer("intensity_scale")
+
+        def step(x: tf.Tensor, o: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor) -> tf.Tensor:
+            scale = tf.exp(scale_layer.log_scale)
+            with tf.GradientTape() as tape:
+                loss = physics_loss(x, net([x, o], training=True), scale, w_nll, w_mae)
+            grads = tape.gradient(loss, variables)
+            net.optimizer.apply_gradients(zip(grads, variables, strict=True))
+            return loss
+
+        return tf.function(step, jit_compile=xla)
+
+    train_step = compiled(bundle)
+    losses: list[float] = []
+    done = 0
+    stage = "mae-warmup" if mae_steps > 0 else "main"
+
+    def report() -> None:
+        if on_progress is not None:
+            on_progress(
+                {
+                    "step": done,
+                    "loss": float(np.mean(losses)) if losses else float("nan"),
+                    "stage": stage,
+                    "members": len(records),
+                    "elapsed_s": time.perf_counter() - start,
+                }
+            )
+        losses.clear()
+
+    oldest = 0
+    for index in range(steps):
         if stop_event is not None and stop_event.is_set():
             break
-        member = draw_member(rng, N=N, n_positions=n_positions)
-        data = simulate_member(member)
-        training = TrainingConfig(
-            epochs=epochs_per_member,
-            preview_every=0,
-            # the MAE warm-up leaves the fog once, on the first members; then the likelihood
-            mae_warmup_epochs=epochs_per_member if index < mae_members else 0,
-            early_stopping_patience=0,
-            restore_best_weights=False,
-            seed=seed + index,
+        if index and index % refresh_steps == 0:
+            pool[oldest] = _scan(draw_member(draws, N=N, n_positions=n_positions), model, index)
+            records.append(pool[oldest].record)
+            fresh = pool[oldest]
+            if fresh.max_offset_px > bundle.max_offset_px:
+                # a larger overlap canvas: the same network, the optimiser's state carried
+                grown = rebuild_from(
+                    bundle,
+                    padded(fresh.probe),
+                    fresh.intensity_scale,
+                    fresh.max_offset_px,
+                    learning_rate,
+                    config=fresh.config,
+                )
+                _carry_optimizer(bundle, grown)
+                bundle, train_step = grown, compiled(grown)
+            oldest = (oldest + 1) % pool_size
+        scan = pool[int(batches.integers(pool_size))]
+        bundle = assign_physics(bundle, scan.probe, scan.intensity_scale, scan.config)
+        n_groups = len(scan.patterns)
+        rows = batches.choice(n_groups, batch_size, replace=n_groups < batch_size)
+        x, o = scan.patterns.batch(np.sort(rows))
+        stage = "mae-warmup" if index < mae_steps else "main"
+        weights = (0.0, 1.0)
+        if stage == "main":
+            weights = (defaults.nll_weight, defaults.mae_weight)
+        loss = train_step(
+            tf.convert_to_tensor(x, tf.float32),
+            tf.convert_to_tensor(o, tf.float32),
+            tf.constant(weights[0], tf.float32),
+            tf.constant(weights[1], tf.float32),
         )
-        grouping = DataConfig(seed=seed + index, validation_fraction=0.0)
-        # the stop acts between members: a run stopped after k members is the run of k members
-        result = run_training(data, model, training, grouping, bundle=bundle)
-        bundle = result.bundle
-        steps += result.steps
-        last = result.history[-1] if result.history else None
-        record = {
-            "member": member.to_dict(),
-            "steps": result.steps,
-            "loss": last.loss if last is not None else float("nan"),
-            "probe_scale": bundle.config.probe_scale,
-            "elapsed_s": time.perf_counter() - start,
-        }
-        records.append(record)
-        if on_member is not None:
-            on_member(index, record)
-    if bundle is None:
-        raise ConfigError("pretrain: stopped before the first member: nothing to write")
-    from ptycho_engine.models import rebuild_from
-
+        losses.append(float(loss))
+        scan.record["steps"] += 1
+        done = index + 1
+        if done % REPORT_STEPS == 0:
+            report()
+    if done == 0:
+        raise ConfigError("pretrain: stopped before the first step: nothing to write")
+    if losses:
+        report()
     stem = network_name(N, gridsize)
-    weights = folder / f"{stem}.weights.h5"
+    weights_path = folder / f"{stem}.weights.h5"
     partial = folder / f"{stem}.partial.weights.h5"
     # saved with a canonical physics layer (one disk probe, intensity scale 1), so that
     # load_pretrained can build the same model before any data is at hand
@@ -174,18 +330,23 @@ def pretrain(
     recipe = {
         "format": PRETRAIN_FORMAT,
         "command": (
-            f"ptycho-engine pretrain --N {N} --gridsize {gridsize} --members {len(records)} "
-            f"--epochs-per-member {epochs_per_member} --positions {n_positions} --seed {seed} "
-            f"--n-filters-scale {n_filters_scale} --mae-members {mae_members} "
-            f"--reference-members {reference_members} "
-            f"--out {folder}"
+            f"ptycho-engine pretrain --N {N} --gridsize {gridsize} --steps {done} "
+            f"--pool {pool_size} --refresh-steps {refresh_steps} --positions {n_positions} "
+            f"--seed {seed} --n-filters-scale {n_filters_scale} --batch-size {batch_size} "
+            f"--learning-rate {learning_rate:g} --mae-steps {mae_steps} "
+            f"--reference-members {reference_members} --out {folder}"
         ),
         "model_config": model.to_dict(),
         "max_offset_px": float(canonical.max_offset_px),
         "seed": seed,
-        "planned_members": members,
+        "planned_steps": steps,
+        "steps": done,
+        "pool_size": pool_size,
+        "refresh_steps": refresh_steps,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "mae_steps": mae_steps,
         "members": records,
-        "steps": steps,
         "wall_time_s": time.perf_counter() - start,
     }
     # the network's residual on members it never trained on (another stream of the family)
@@ -193,9 +354,9 @@ def pretrain(
         recipe["residual_reference"] = residual_reference(
             canonical, seed + 1_000_003, n_positions, reference_members
         )
-    partial.replace(weights)
+    partial.replace(weights_path)
     jsonio.write_json(folder / f"{stem}.json", recipe)
-    return weights
+    return weights_path
 
 
 def residual_reference(

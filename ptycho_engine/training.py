@@ -54,14 +54,12 @@ from ptycho_engine.models import (
     build_models,
     ensure_canvas,
     intensity_scale_for,
+    normalised_modes,
     rebuild_from,
 )
 from ptycho_engine.physics.losses import amplitude_mae, poisson_nll
 from ptycho_engine.physics.probe import (
     auto_probe_scale,
-    normalize_probe,
-    probe_modes,
-    sort_modes,
     support_mask,
 )
 from ptycho_engine.streams import drain
@@ -155,6 +153,21 @@ def _split(groups: Groups, fraction: float, seed: int) -> tuple[Groups, Groups |
     return groups.subset(np.sort(order[n_val:])), groups.subset(np.sort(order[:n_val]))
 
 
+def physics_loss(
+    x: tf.Tensor,
+    pred: tf.Tensor,
+    scale: Any,
+    w_nll: tf.Tensor,
+    w_mae: tf.Tensor,
+    weight: tf.Tensor | None = None,
+) -> tf.Tensor:
+    """The training loss of one batch: ``w_nll * NLL / s**2 + w_mae * MAE`` (module
+    docstring: loss units), ``weight`` the pixels that count (None: all)."""
+    nll = poisson_nll(x, pred, weight) / (scale * scale)
+    mae = amplitude_mae(x, pred, scale, weight)
+    return tf.reduce_mean(w_nll * nll + w_mae * mae)
+
+
 def _loss_fn(bundle: ModelBundle, bad_pixels: np.ndarray | None) -> object:
     scale = bundle.intensity_scale
     weight = None
@@ -162,9 +175,7 @@ def _loss_fn(bundle: ModelBundle, bad_pixels: np.ndarray | None) -> object:
         weight = tf.constant((~bad_pixels).astype(np.float32)[np.newaxis, :, :, np.newaxis])
 
     def loss(x: tf.Tensor, pred: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor) -> tf.Tensor:
-        nll = poisson_nll(x, pred, weight) / (scale * scale)
-        mae = amplitude_mae(x, pred, scale, weight)
-        return tf.reduce_mean(w_nll * nll + w_mae * mae)
+        return physics_loss(x, pred, scale, w_nll, w_mae, weight)
 
     return loss
 
@@ -311,7 +322,7 @@ def train(
     )
     if bundle is not None and same_network:
         same_probe = bundle.config == model_config and np.array_equal(
-            sort_modes(normalize_probe(probe_modes(probe_arr), model_config.probe_scale)),
+            normalised_modes(probe_arr, model_config.probe_scale),
             bundle.probe_modes,
         )
         if same_probe and math.isclose(scale, bundle.intensity_scale, rel_tol=1e-9):

@@ -219,3 +219,35 @@ def test_the_decoder_is_shared_and_narrower_by_default_or_one_per_head() -> None
     assert lean.training.get_layer("dec1_conv_a").filters == 16
     assert legacy.training.get_layer("amp_dec0_conv_a").filters == 64
     assert lean.training.count_params() < 0.8 * legacy.training.count_params()
+
+
+def test_assign_physics_gives_one_model_another_scan_in_place() -> None:
+    """A model built for three probe modes, given a one-mode probe and another intensity
+    scale in place, predicts what a model built for them predicts (the missing modes add no
+    intensity; the back-projected input and the scale follow); its optimiser stays."""
+    from ptycho_engine.models import assign_physics, rebuild_from
+
+    n, g = 32, 2
+    data = simulate_dataset(N=n, n_positions=24, photons=1e5, seed=4)
+    groups = make_groups(data.positions_px, g, n_groups=8, seed=1)
+    disk, gaussian = make_probe("disk", n), make_probe("gaussian", n)
+    three = np.stack([disk, 0.6 * gaussian, 0.3 * np.roll(disk, 2, axis=0)])
+    config = ModelConfig(N=n, gridsize=g)
+    bundle = build_models(config, three, 2.0, groups.max_offset_px)
+    optimizer = bundle.training.optimizer
+    direct = rebuild_from(bundle, gaussian, 5.0)  # one mode, scale 5, the same network weights
+    x, o = GroupedPatterns(data.amplitudes, groups).batch(np.arange(4))
+    before = bundle.training([x, o]).numpy()
+    moved = assign_physics(bundle, gaussian, 5.0, config)
+    assert moved.training is bundle.training and moved.training.optimizer is optimizer
+    assert moved.probe_modes.shape == (1, n, n) and moved.intensity_scale == 5.0
+    np.testing.assert_allclose(moved.probe, direct.probe)
+    after = moved.training([x, o]).numpy()
+    np.testing.assert_allclose(after, direct.training([x, o]).numpy(), rtol=1e-4, atol=1e-5)
+    assert not np.allclose(after, before, rtol=1e-2)
+    for a, b in zip(moved.predict(x, o), direct.predict(x, o), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ModelError, match="does not fit a model of 1 mode"):
+        assign_physics(direct, three, 5.0, config)
+    with pytest.raises(ModelError, match="must not be trainable"):
+        assign_physics(bundle, gaussian, 5.0, ModelConfig(N=n, gridsize=g, probe_trainable=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -18,18 +19,22 @@ from ptycho_engine.simulate import make_probe
 def test_pretrain_command_writes_weights_and_the_recipe_that_made_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["pretrain", "--N", "32", "--gridsize", "1", "--members", "2"]
-    argv += ["--epochs-per-member", "1", "--positions", "40", "--seed", "3"]
+    argv = ["pretrain", "--N", "32", "--gridsize", "1", "--steps", "12", "--pool", "2"]
+    argv += ["--refresh-steps", "5", "--mae-steps", "4", "--positions", "40", "--seed", "3"]
     argv += ["--reference-members", "1"]
     assert main([*argv, "--out", str(tmp_path)]) == 0
     said = capsys.readouterr().out
-    assert "member 1/2:" in said and "member 2/2:" in said
+    assert "step 12/12 (main)" in said and "4 scans drawn" in said
     weights = tmp_path / f"{network_name(32, 1)}.weights.h5"
     recipe = json.loads((tmp_path / f"{network_name(32, 1)}.json").read_text())
-    assert recipe["seed"] == 3 and len(recipe["members"]) == 2
-    assert recipe["members"][0]["member"] != recipe["members"][1]["member"]
-    assert recipe["steps"] == sum(m["steps"] for m in recipe["members"]) > 0
-    assert recipe["wall_time_s"] > 0 and "--members 2" in recipe["command"]
+    assert recipe["seed"] == 3 and recipe["steps"] == 12 and recipe["pool_size"] == 2
+    # two scans to start with, a fresh one after steps 5 and 10, each replacing the oldest
+    members = recipe["members"]
+    assert [m["first_step"] for m in members] == [0, 0, 5, 10]
+    assert len({json.dumps(m["member"], sort_keys=True) for m in members}) == 4
+    assert sum(m["steps"] for m in members) == 12
+    assert recipe["wall_time_s"] > 0 and "--steps 12" in recipe["command"]
+    assert "--mae-steps 4" in recipe["command"] and "--pool 2" in recipe["command"]
     assert not list(tmp_path.glob("*.partial.*"))
     # the weights load (Keras weights only) into the recipe's model, which then meets another
     # probe and scale with the trained network kept
@@ -47,12 +52,78 @@ def test_pretrain_command_writes_weights_and_the_recipe_that_made_them(
     assert weights.is_file()
 
 
+class _StopAfter(threading.Event):
+    """A stop that arrives once it has been asked ``calls`` times (before step ``calls``)."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def is_set(self) -> bool:
+        self.calls -= 1
+        return self.calls < 0
+
+
+def _network(folder: Path) -> list[np.ndarray]:
+    bundle = load_pretrained(folder / f"{network_name(32, 2)}.json")
+    return [w for layer in bundle.training.layers for w in layer.get_weights()]
+
+
+def test_a_stopped_pretraining_is_the_run_its_recipe_names(tmp_path: Path) -> None:
+    # gridsize 2 (the overlap canvas; scans of 1 to 3 probe modes in one model): stopped
+    # before step 9 of 40, the recipe names 9 steps, and a run of 9 steps makes that network
+    settings = {"N": 32, "gridsize": 2, "pool_size": 3, "refresh_steps": 4, "mae_steps": 3}
+    settings |= {"n_positions": 40, "seed": 11, "reference_members": 0}
+    pretrain(tmp_path / "stopped", steps=40, stop_event=_StopAfter(9), **settings)
+    recipe = json.loads((tmp_path / "stopped" / f"{network_name(32, 2)}.json").read_text())
+    assert recipe["steps"] == 9 and recipe["planned_steps"] == 40
+    assert "--steps 9 " in recipe["command"]
+    assert "residual_reference" not in recipe
+    assert {m["member"]["probe_modes"] for m in recipe["members"]} != {1}
+    pretrain(tmp_path / "again", steps=9, **settings)
+    again = json.loads((tmp_path / "again" / f"{network_name(32, 2)}.json").read_text())
+    assert again["members"] == recipe["members"]
+    for a, b in zip(_network(tmp_path / "stopped"), _network(tmp_path / "again"), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_pretrain_refuses_nonsense_counts(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="members = 0"):
-        pretrain(tmp_path, N=32, gridsize=1, members=0)
+    with pytest.raises(ConfigError, match="steps = 0"):
+        pretrain(tmp_path, N=32, gridsize=1, steps=0)
+    with pytest.raises(ConfigError, match="pool_size = 0"):
+        pretrain(tmp_path, N=32, gridsize=1, pool_size=0)
+    with pytest.raises(ConfigError, match="mae_steps = -1"):
+        pretrain(tmp_path, N=32, gridsize=1, mae_steps=-1)
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_recipe_of_another_kind_is_refused(tmp_path: Path) -> None:
     (tmp_path / "pinn-N32-g1.json").write_text(json.dumps({"format": 99}))
     with pytest.raises(ConfigError, match="not a pretrained network"):
         load_pretrained(tmp_path / "pinn-N32-g1.json")
+
+
+def test_a_larger_overlap_canvas_keeps_the_optimiser_state() -> None:
+    # pretraining grows the canvas when a fresh scan's groups spread wider; Adam's moments
+    # and step count carry over to the rebuilt model
+    import tensorflow as tf
+
+    from ptycho_engine.config import ModelConfig
+    from ptycho_engine.pretrain import _carry_optimizer
+
+    bundle = build_models(ModelConfig(N=32, gridsize=2), make_probe("disk", 32), 2.0, 4.0)
+    variables = bundle.training.trainable_variables
+    optimizer = bundle.training.optimizer
+    optimizer.build(variables)
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        grads = [tf.constant(rng.normal(size=v.shape), tf.float32) for v in variables]
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
+    grown = rebuild_from(bundle, make_probe("disk", 32), 2.0, 12.0)
+    assert grown.canvas > bundle.canvas
+    _carry_optimizer(bundle, grown)
+    old = [v.numpy() for v in optimizer.variables]
+    new = [v.numpy() for v in grown.training.optimizer.variables]
+    assert len(old) == len(new) and int(grown.training.optimizer.iterations.numpy()) == 2
+    for a, b in zip(old, new, strict=True):
+        np.testing.assert_array_equal(a, b)
