@@ -29,6 +29,11 @@ pretraining never draws, with seeds of this script only. Sections (``--sections`
     training from scratch for the same time; at 1e3 photons, fine-tuning with the Poisson
     likelihood against the amplitude MAE; the tike file (``tike``, also a section of its own):
     the pretrained N 32 network, inference alone and after fine-tuning.
+``throughput`` (not in the default sections)
+    Inference patterns/s and training steps/s of the default network at N 64 and 128,
+    gridsize 2, on the first GPU when there is one (else the CPU, and it says so), against
+    the published figures of 6.1k patterns/s at 64 and 2.6k at 128 on one GPU (target 5x).
+    Inference runs in batches of ``--throughput-batch`` groups, training in batches of 16.
 
 Run: ``.venv/bin/python benchmarks/time_to_quality.py [--budget 240] [--sections step,scratch]``
 """
@@ -318,6 +323,72 @@ def scratch_section(budget_s: float) -> None:
         )
 
 
+#: Published inference rates of a network of this kind on one GPU (patterns/s) by N.
+PUBLISHED_PATTERNS_S = {64: 6100.0, 128: 2600.0}
+
+
+def _rate(fn: Any, min_s: float = 2.0) -> float:
+    """Calls per second of ``fn`` (after two warm-up calls), over at least ``min_s``."""
+    fn()
+    fn()
+    calls, start = 0, time.perf_counter()
+    while calls < 3 or time.perf_counter() - start < min_s:
+        fn()
+        calls += 1
+    return calls / (time.perf_counter() - start)
+
+
+def _throughput(n: int, batch_groups: int) -> tuple[float, float]:
+    """Inference patterns/s and training steps/s of the default network at ``n``."""
+    import numpy as np
+    import tensorflow as tf
+
+    from ptycho_engine.config import ModelConfig
+    from ptycho_engine.models import build_models
+    from ptycho_engine.simulate import make_probe
+    from ptycho_engine.training import physics_loss
+
+    c = GRIDSIZE * GRIDSIZE
+    rng = np.random.default_rng(0)
+    bundle = build_models(ModelConfig(N=n, gridsize=GRIDSIZE), make_probe("disk", n), 10.0, n / 8)
+    x_inf = tf.constant((rng.random((batch_groups, n, n, c)) * 3).astype(np.float32))
+    o_inf = tf.constant(rng.uniform(-n / 8, n / 8, (batch_groups, c, 2)).astype(np.float32))
+    infer = tf.function(lambda a, b: bundle.inference([a, b], training=False), jit_compile=True)
+    per_s = _rate(lambda: [t.numpy() for t in infer(x_inf, o_inf)]) * batch_groups * c
+    model = bundle.training
+    variables = model.trainable_variables
+    model.optimizer.build(variables)
+    x, o = x_inf[:BATCH], o_inf[:BATCH]
+
+    @tf.function(jit_compile=True)
+    def step() -> Any:
+        with tf.GradientTape() as tape:
+            loss = physics_loss(x, model([x, o], training=True), 10.0, 1.0, 0.0)
+        grads = tape.gradient(loss, variables)
+        model.optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return loss
+
+    return per_s, _rate(lambda: float(step()))
+
+
+def throughput_section(batch_groups: int) -> None:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    where = f"GPU {gpus[0].name}" if gpus else "CPU (no GPU here: the targets are for one GPU)"
+    print(f"[throughput] on the {where}, gridsize {GRIDSIZE}, default network")
+    c = GRIDSIZE * GRIDSIZE
+    for n in (64, 128):
+        per_s, steps_s = _throughput(n, batch_groups)
+        published = PUBLISHED_PATTERNS_S[n]
+        print(
+            f"[throughput] N {n}: {per_s:,.0f} patterns/s inference (batches of {batch_groups} "
+            f"groups), {per_s / published:.2f}x the published {published:,.0f}  target >= 5.0; "
+            f"{steps_s:.1f} training steps/s (batch {BATCH}, {steps_s * BATCH * c:,.0f} "
+            "patterns/s)"
+        )
+
+
 def few_section(budget_epochs: int) -> None:
     from ptycho_engine.family import Member, simulate_member
     from ptycho_engine.metrics import align_to_reference
@@ -465,6 +536,9 @@ def main() -> None:
     parser.add_argument("--few-epochs", type=int, default=150)
     parser.add_argument("--fine-tune", type=float, default=60.0, help="fine-tuning seconds")
     parser.add_argument("--sections", default="step,scratch,few,pretrained")
+    parser.add_argument(
+        "--throughput-batch", type=int, default=256, help="groups per inference batch"
+    )
     args = parser.parse_args()
     sections = args.sections.split(",")
     if "step" in sections:
@@ -477,6 +551,8 @@ def main() -> None:
         pretrained_section(args.fine_tune)
     if "tike" in sections:
         tike_section(args.fine_tune)
+    if "throughput" in sections:
+        throughput_section(args.throughput_batch)
 
 
 if __name__ == "__main__":
