@@ -508,8 +508,9 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     def said(record: dict[str, Any]) -> None:
         print(
             f"step {record['step']}/{args.steps} ({record['stage']}): loss "
-            f"{record['loss']:.5g}, {record['members']} scans drawn, "
-            f"{record['elapsed_s']:.0f} s",
+            f"{record['loss']:.5g}, {record['members']} scans drawn, heads at their limits "
+            f"{record['amplitude_saturated']:.0%} (amplitude) / {record['phase_at_limit']:.0%} "
+            f"(phase), {record['elapsed_s']:.0f} s",
             flush=True,
         )
 

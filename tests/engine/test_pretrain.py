@@ -25,6 +25,7 @@ def test_pretrain_command_writes_weights_and_the_recipe_that_made_them(
     assert main([*argv, "--out", str(tmp_path)]) == 0
     said = capsys.readouterr().out
     assert "step 12/12 (main)" in said and "4 scans drawn" in said
+    assert "heads at their limits" in said and "(amplitude)" in said
     weights = tmp_path / f"{network_name(32, 1)}.weights.h5"
     recipe = json.loads((tmp_path / f"{network_name(32, 1)}.json").read_text())
     assert recipe["seed"] == 3 and recipe["steps"] == 12 and recipe["pool_size"] == 2
@@ -74,7 +75,18 @@ def test_a_stopped_pretraining_is_the_run_its_recipe_names(tmp_path: Path) -> No
     # before step 9 of 40, the recipe names 9 steps, and a run of 9 steps makes that network
     settings = {"N": 32, "gridsize": 2, "pool_size": 3, "refresh_steps": 4, "mae_steps": 3}
     settings |= {"n_positions": 40, "seed": 11, "reference_members": 0}
-    pretrain(tmp_path / "stopped", steps=40, stop_event=_StopAfter(9), **settings)
+    said: list[dict[str, object]] = []
+    pretrain(
+        tmp_path / "stopped",
+        steps=40,
+        stop_event=_StopAfter(9),
+        on_progress=said.append,
+        **settings,
+    )
+    # one report at the end, with the heads' state on the last batch
+    assert [r["step"] for r in said] == [9]
+    for key in ("amplitude_saturated", "phase_at_limit"):
+        assert 0.0 <= float(said[0][key]) <= 1.0  # type: ignore[arg-type]
     recipe = json.loads((tmp_path / "stopped" / f"{network_name(32, 2)}.json").read_text())
     assert recipe["steps"] == 9 and recipe["planned_steps"] == 40
     assert "--steps 9 " in recipe["command"]
