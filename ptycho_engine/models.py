@@ -45,6 +45,7 @@ from ptycho_engine.physics.probe import (
     disk_mask,
     matched_amplitude,
     normalize_probe,
+    pad_modes,
     probe_modes,
     sort_modes,
     support_mask,
@@ -678,8 +679,7 @@ def assign_physics(
             f"{modes_n.shape[1]}x{modes_n.shape[2]} does not fit a model of {held} mode(s) "
             f"of {n}x{n}"
         )
-    padded = np.zeros((held, n, n), np.complex64)
-    padded[: modes_n.shape[0]] = modes_n
+    padded = pad_modes(modes_n, held)
     value = padded[0] if held == 1 else padded
     farfield.probe_real.assign(np.real(value).astype(np.float32))
     farfield.probe_imag.assign(np.imag(value).astype(np.float32))

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -41,7 +40,7 @@ from ptycho_engine.config import DataConfig, ModelConfig, TrainingConfig
 from ptycho_engine.errors import ConfigError, PtychoError
 from ptycho_engine.family import draw_member, simulate_member
 from ptycho_engine.jsonio import read_json
-from ptycho_engine.physics.probe import probe_modes
+from ptycho_engine.physics.probe import pad_modes
 from ptycho_engine.simulate import make_probe
 
 if TYPE_CHECKING:
@@ -88,7 +87,6 @@ def network_name(N: int, gridsize: int) -> str:
 class _Scan:
     """One simulated scan of the pool, ready for batches."""
 
-    member: Any
     probe: np.ndarray
     config: ModelConfig
     intensity_scale: float
@@ -110,7 +108,6 @@ def _scan(member: Any, model: ModelConfig, step: int) -> _Scan:
         data.positions_px, model.gridsize, grouping.neighbor_count, None, member.seed % 2**31
     )
     return _Scan(
-        member=member,
         probe=probe,
         config=resolve_probe_scale(model, data, probe),
         intensity_scale=intensity_scale_for(data.photons_per_pattern, model.N),
@@ -198,7 +195,7 @@ def pretrain(
     from ptycho_engine.family import MAX_PROBE_MODES
     from ptycho_engine.models import assign_physics, build_models, rebuild_from
     from ptycho_engine.physics.probe import support_mask
-    from ptycho_engine.training import SATURATION_LEVEL, XLA_MIN_STEPS, physics_loss
+    from ptycho_engine.training import XLA_MIN_STEPS, heads_at_limits, physics_loss
 
     for name, value in (
         ("steps", steps),
@@ -226,17 +223,11 @@ def pretrain(
     ]
     records = [scan.record for scan in pool]
 
-    def padded(probe: np.ndarray) -> np.ndarray:
-        # the model holds the family's most modes; a scan with fewer leaves the rest zero
-        modes = probe_modes(probe)
-        out = np.zeros((MAX_PROBE_MODES, N, N), np.complex64)
-        out[: modes.shape[0]] = modes
-        return out
-
+    # the model holds the family's most modes; a scan with fewer leaves the rest zero
     first = pool[0]
     bundle = build_models(
         first.config,
-        padded(first.probe),
+        pad_modes(first.probe, MAX_PROBE_MODES),
         first.intensity_scale,
         max(scan.max_offset_px for scan in pool),
         learning_rate,
@@ -265,23 +256,21 @@ def pretrain(
     done = 0
     stage = "mae-warmup" if mae_steps > 0 else "main"
 
-    inside = support_mask(N, model.pad_object).astype(bool)
+    support = support_mask(N, model.pad_object)
 
     def report(x: np.ndarray, o: np.ndarray) -> None:
         if on_progress is not None:
             # the heads on the last batch: a network whose heads sit at their limits passes
             # no gradient and learns nothing more (a run of 2026-12-04 went there in 60 steps)
-            amp, phase = bundle.predict(x, o)
-            amp = amp.transpose(0, 3, 1, 2)[:, :, inside]
-            phase = phase.transpose(0, 3, 1, 2)[:, :, inside]
+            amp_saturated, phase_at_limit = heads_at_limits(bundle, x, o, support)
             on_progress(
                 {
                     "step": done,
                     "loss": float(np.mean(losses)) if losses else float("nan"),
                     "stage": stage,
                     "members": len(records),
-                    "amplitude_saturated": float(np.mean(amp > SATURATION_LEVEL)),
-                    "phase_at_limit": float(np.mean(np.abs(phase) > SATURATION_LEVEL * math.pi)),
+                    "amplitude_saturated": amp_saturated,
+                    "phase_at_limit": phase_at_limit,
                     "elapsed_s": time.perf_counter() - start,
                 }
             )
@@ -292,14 +281,14 @@ def pretrain(
         if stop_event is not None and stop_event.is_set():
             break
         if index and index % refresh_steps == 0:
-            pool[oldest] = _scan(draw_member(draws, N=N, n_positions=n_positions), model, index)
-            records.append(pool[oldest].record)
-            fresh = pool[oldest]
+            fresh = _scan(draw_member(draws, N=N, n_positions=n_positions), model, index)
+            pool[oldest] = fresh
+            records.append(fresh.record)
             if fresh.max_offset_px > bundle.max_offset_px:
                 # a larger overlap canvas: the same network, the optimiser's state carried
                 grown = rebuild_from(
                     bundle,
-                    padded(fresh.probe),
+                    pad_modes(fresh.probe, MAX_PROBE_MODES),
                     fresh.intensity_scale,
                     fresh.max_offset_px,
                     learning_rate,

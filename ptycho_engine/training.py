@@ -180,11 +180,25 @@ def _loss_fn(bundle: ModelBundle, bad_pixels: np.ndarray | None) -> object:
     return loss
 
 
+def heads_at_limits(
+    bundle: ModelBundle, x: np.ndarray, o: np.ndarray, support: np.ndarray
+) -> tuple[float, float]:
+    """The fractions of the object pixels (``support``) of one batch where the amplitude
+    head is above :data:`SATURATION_LEVEL` and where the phase is beyond that fraction of
+    pi: heads at their limits pass no gradient."""
+    amp, phase = bundle.predict(x, o)
+    inside = support.astype(bool)
+    amp = amp.transpose(0, 3, 1, 2)[:, :, inside]
+    phase = phase.transpose(0, 3, 1, 2)[:, :, inside]
+    return (
+        float(np.mean(amp > SATURATION_LEVEL)),
+        float(np.mean(np.abs(phase) > SATURATION_LEVEL * math.pi)),
+    )
+
+
 def _health(bundle: ModelBundle, x: np.ndarray, o: np.ndarray, support: np.ndarray) -> HealthCheck:
     pred = bundle.training([x, o], training=False).numpy()
-    amp, _ = bundle.predict(x, o)
-    inside = support.astype(bool)
-    sat = float(np.mean(amp.transpose(0, 3, 1, 2)[:, :, inside] > SATURATION_LEVEL))
+    sat, _ = heads_at_limits(bundle, x, o, support)
     return HealthCheck(
         mean_predicted_counts=float(np.mean(np.sum(pred.astype(np.float64) ** 2, axis=(1, 2)))),
         mean_measured_counts=float(np.mean(np.sum(x.astype(np.float64) ** 2, axis=(1, 2)))),

@@ -80,6 +80,23 @@ def probe_amplitude(probe: np.ndarray) -> np.ndarray:
     return np.sqrt(np.sum(np.abs(modes.astype(np.complex128)) ** 2, axis=0))
 
 
+def pad_modes(probe: np.ndarray, n_modes: int) -> np.ndarray:
+    """The probe's modes ``(n_modes, N, N)`` complex64, the ones it lacks zero (they add no
+    intensity).
+
+    Raises
+    ------
+    DataError
+        A probe with more than ``n_modes`` modes.
+    """
+    modes = probe_modes(probe)
+    if modes.shape[0] > n_modes:
+        raise DataError(f"the probe has {modes.shape[0]} modes, more than {n_modes}")
+    out = np.zeros((n_modes, *modes.shape[1:]), np.complex64)
+    out[: modes.shape[0]] = modes
+    return out
+
+
 def sort_modes(probe: np.ndarray) -> np.ndarray:
     """Probe modes ``(K, N, N)`` ordered by power, strongest first (stable for ties)."""
     modes = probe_modes(probe)
