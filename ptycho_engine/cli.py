@@ -513,6 +513,19 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
             f"(phase), {record['elapsed_s']:.0f} s",
             flush=True,
         )
+        if record.get("diverged"):
+            print(
+                f"the network died again after {pretraining.MAX_SETBACKS} setbacks: the run "
+                f"ends with its state at step {record['setback']}",
+                flush=True,
+            )
+        elif record.get("setback") is not None:
+            print(
+                f"the network died (heads at their limits, or a loss that is not finite): "
+                f"back to its state at step {record['setback']}, learning rate now "
+                f"{record['learning_rate']:.3g}",
+                flush=True,
+            )
 
     import signal
     import threading

@@ -74,8 +74,18 @@ REFRESH_STEPS = 100
 #: Optimiser steps of amplitude-MAE warm-up at the start, which walks the network out of the
 #: Poisson "fog" plateau before the likelihood takes over (physics.md section 10).
 MAE_STEPS = 300
-#: Optimiser steps between two progress reports.
+#: Optimiser steps between two progress reports, which are also the health checks.
 REPORT_STEPS = 100
+#: A check finds the network dead when the mean loss since the last check is not finite, or
+#: when either head sits at its limit (:func:`ptycho_engine.training.heads_at_limits`) on
+#: at least this fraction of the last batch's object pixels: such heads pass no gradient,
+#: and a run of 2026-12-04 that went there in 60 steps never came back in 22,000 more.
+DEAD_FRACTION = 0.9
+#: A dead check steps back: the weights and the optimiser's state of the last healthy check
+#: are restored and the learning rate is multiplied by this factor.
+SETBACK_FACTOR = 0.5
+#: Steps back a run may take; at the next dead check it ends with the last healthy network.
+MAX_SETBACKS = 6
 
 
 def network_name(N: int, gridsize: int) -> str:
@@ -117,6 +127,31 @@ def _scan(member: Any, model: ModelConfig, step: int) -> _Scan:
     )
 
 
+def is_dead(loss: float, amplitude_saturated: float, phase_at_limit: float) -> bool:
+    """True when a health check (:data:`DEAD_FRACTION`) finds the network dead."""
+    if not np.isfinite(loss):
+        return True
+    return max(amplitude_saturated, phase_at_limit) >= DEAD_FRACTION
+
+
+def _state(bundle: Any) -> list[np.ndarray]:
+    """Copies of the trainable weights and of the optimiser's variables, in their order."""
+    net = bundle.training
+    return [v.numpy().copy() for v in (*net.trainable_variables, *net.optimizer.variables)]
+
+
+def _restore(bundle: Any, state: list[np.ndarray]) -> None:
+    """Write a :func:`_state` back (into the same network, or one rebuilt from it)."""
+    net = bundle.training
+    variables = [*net.trainable_variables, *net.optimizer.variables]
+    if len(variables) != len(state) or any(
+        tuple(v.shape) != a.shape for v, a in zip(variables, state, strict=True)
+    ):
+        raise ConfigError("pretrain: the saved healthy state does not fit the model")
+    for v, a in zip(variables, state, strict=True):
+        v.assign(a)
+
+
 def _carry_optimizer(source: Any, target: Any) -> None:
     """Give ``target``'s Adam the state of ``source``'s (models of the same network, whose
     trainable variables come in the same order)."""
@@ -154,8 +189,13 @@ def pretrain(
     (:func:`~ptycho_engine.models.assign_physics`), so one Adam and one compiled step serve
     every scan. Every ``refresh_steps`` steps a fresh draw replaces the oldest scan. The
     first ``mae_steps`` steps train on the amplitude MAE, the rest on the Poisson likelihood
-    (the default loss of :class:`~ptycho_engine.config.TrainingConfig`), at a constant
-    learning rate.
+    (the default loss of :class:`~ptycho_engine.config.TrainingConfig`).
+
+    Every :data:`REPORT_STEPS` steps a health check looks at the loss and at the heads on
+    the last batch (:func:`is_dead`). A dead network steps back: the weights and Adam's
+    state of the last healthy check come back and the learning rate is multiplied by
+    :data:`SETBACK_FACTOR` (the recipe lists every setback). After :data:`MAX_SETBACKS`
+    setbacks the next dead check ends the run with the last healthy network.
 
     Parameters
     ----------
@@ -180,7 +220,9 @@ def pretrain(
         Called every :data:`REPORT_STEPS` steps (and at the end) with a record: ``step``,
         ``loss`` (the mean since the last report), ``stage``, ``members`` (drawn so far),
         ``amplitude_saturated`` and ``phase_at_limit`` (the fractions of the last batch's
-        object pixels where the heads sit at their limits), ``elapsed_s``.
+        object pixels where the heads sit at their limits), ``setback`` (None, or the step
+        whose network came back), ``learning_rate`` (from now on), ``diverged`` (True: the
+        run ends here with the network of that step), ``elapsed_s``.
     reference_members : int
         Fresh members the network's far-field residual is measured on at the end (the
         reference of :func:`ood_warning`; 0: none).
@@ -258,19 +300,51 @@ def pretrain(
 
     support = support_mask(N, model.pad_object)
 
-    def report(x: np.ndarray, o: np.ndarray) -> None:
+    healthy = (0, _state(bundle))
+    setbacks: list[dict[str, Any]] = []
+    rate = float(learning_rate)
+    diverged = False
+
+    def check(x: np.ndarray, o: np.ndarray) -> None:
+        """The health check and progress report of the steps since the last one."""
+        nonlocal healthy, rate, diverged
+        mean_loss = float(np.mean(losses)) if losses else float("nan")
+        # the heads on the last batch: a network whose heads sit at their limits passes
+        # no gradient and learns nothing more
+        amp_saturated, phase_at_limit = heads_at_limits(bundle, x, o, support)
+        setback = None
+        if not is_dead(mean_loss, amp_saturated, phase_at_limit):
+            healthy = (done, _state(bundle))
+        else:
+            setback = healthy[0]
+            _restore(bundle, healthy[1])
+            if len(setbacks) >= MAX_SETBACKS:
+                diverged = True
+            else:
+                rate *= SETBACK_FACTOR
+            bundle.training.optimizer.learning_rate.assign(rate)
+            setbacks.append(
+                {
+                    "step": done,
+                    "restored_step": setback,
+                    "loss": mean_loss,
+                    "amplitude_saturated": amp_saturated,
+                    "phase_at_limit": phase_at_limit,
+                    "learning_rate": rate,
+                }
+            )
         if on_progress is not None:
-            # the heads on the last batch: a network whose heads sit at their limits passes
-            # no gradient and learns nothing more (a run of 2026-12-04 went there in 60 steps)
-            amp_saturated, phase_at_limit = heads_at_limits(bundle, x, o, support)
             on_progress(
                 {
                     "step": done,
-                    "loss": float(np.mean(losses)) if losses else float("nan"),
+                    "loss": mean_loss,
                     "stage": stage,
                     "members": len(records),
                     "amplitude_saturated": amp_saturated,
                     "phase_at_limit": phase_at_limit,
+                    "setback": setback,
+                    "learning_rate": rate,
+                    "diverged": diverged,
                     "elapsed_s": time.perf_counter() - start,
                 }
             )
@@ -278,7 +352,7 @@ def pretrain(
 
     oldest = 0
     for index in range(steps):
-        if stop_event is not None and stop_event.is_set():
+        if diverged or (stop_event is not None and stop_event.is_set()):
             break
         if index and index % refresh_steps == 0:
             fresh = _scan(draw_member(draws, N=N, n_positions=n_positions), model, index)
@@ -291,7 +365,7 @@ def pretrain(
                     pad_modes(fresh.probe, MAX_PROBE_MODES),
                     fresh.intensity_scale,
                     fresh.max_offset_px,
-                    learning_rate,
+                    rate,
                     config=fresh.config,
                 )
                 _carry_optimizer(bundle, grown)
@@ -316,11 +390,11 @@ def pretrain(
         scan.record["steps"] += 1
         done = index + 1
         if done % REPORT_STEPS == 0:
-            report(x, o)
+            check(x, o)
     if done == 0:
         raise ConfigError("pretrain: stopped before the first step: nothing to write")
     if losses:
-        report(x, o)
+        check(x, o)
     stem = network_name(N, gridsize)
     weights_path = folder / f"{stem}.weights.h5"
     partial = folder / f"{stem}.partial.weights.h5"
@@ -347,6 +421,8 @@ def pretrain(
         "batch_size": batch_size,
         "learning_rate": learning_rate,
         "mae_steps": mae_steps,
+        "setbacks": setbacks,
+        "diverged": diverged,
         "members": records,
         "wall_time_s": time.perf_counter() - start,
     }

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from ptycho_engine.cli import main
+from ptycho_engine.config import DataConfig
 from ptycho_engine.errors import ConfigError
 from ptycho_engine.models import build_models, rebuild_from
 from ptycho_engine.pretrain import load_pretrained, network_name, pretrain
@@ -97,6 +98,61 @@ def test_a_stopped_pretraining_is_the_run_its_recipe_names(tmp_path: Path) -> No
     assert again["members"] == recipe["members"]
     for a, b in zip(_network(tmp_path / "stopped"), _network(tmp_path / "again"), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_pretraining_that_dies_steps_back_and_ends_with_its_last_healthy_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a learning rate of 10 kills the network within a few steps (its heads go to their
+    # limits); every health check (here every 3 steps) then restores the last healthy
+    # state and halves the rate, and after MAX_SETBACKS the run ends with that state
+    import ptycho_engine.pretrain as pretraining
+
+    monkeypatch.setattr(pretraining, "REPORT_STEPS", 3)
+    settings = {"N": 32, "gridsize": 1, "pool_size": 2, "refresh_steps": 50, "mae_steps": 0}
+    settings |= {"n_positions": 40, "seed": 3, "reference_members": 0}
+    said: list[dict[str, object]] = []
+    pretrain(tmp_path / "dead", steps=60, learning_rate=10.0, on_progress=said.append, **settings)
+    recipe = json.loads((tmp_path / "dead" / f"{network_name(32, 1)}.json").read_text())
+    setbacks = recipe["setbacks"]
+    assert len(setbacks) == pretraining.MAX_SETBACKS + 1 and recipe["diverged"] is True
+    rates = [s["learning_rate"] for s in setbacks]
+    assert rates[:-1] == [10.0 * 0.5 ** (k + 1) for k in range(pretraining.MAX_SETBACKS)]
+    for s in setbacks:
+        assert pretraining.is_dead(s["loss"], s["amplitude_saturated"], s["phase_at_limit"])
+    assert recipe["steps"] == setbacks[-1]["step"] < 60 and said[-1]["diverged"] is True
+    # it wrote its last healthy network (here the untrained one), whose heads on the first
+    # scan it drew are off their limits, where every dead check found them at a limit
+    from ptycho_engine.family import draw_member, simulate_member
+    from ptycho_engine.grouping import GroupedPatterns
+    from ptycho_engine.inference import inference_groups
+    from ptycho_engine.physics.probe import support_mask
+    from ptycho_engine.pretrain import fit_to_data
+    from ptycho_engine.training import heads_at_limits
+
+    data = simulate_member(draw_member(np.random.default_rng(3), N=32, n_positions=40))
+    written = load_pretrained(tmp_path / "dead" / f"{network_name(32, 1)}.json")
+    assert data.probe_all_modes is not None
+    fitted = fit_to_data(written, written.config, data, data.probe_all_modes)
+    x, o = GroupedPatterns(data.amplitudes, inference_groups(data, 1, DataConfig())).batch(
+        np.arange(16)
+    )
+    amp, phase = heads_at_limits(fitted, x, o, support_mask(32, fitted.config.pad_object))
+    assert not pretraining.is_dead(0.0, amp, phase)
+    # at the default rate the same run stays healthy: no setback
+    calm: list[dict[str, object]] = []
+    pretrain(tmp_path / "calm", steps=12, on_progress=calm.append, **settings)
+    assert [r["setback"] for r in calm] == [None] * 4
+    again = json.loads((tmp_path / "calm" / f"{network_name(32, 1)}.json").read_text())
+    assert again["setbacks"] == [] and again["diverged"] is False
+
+
+def test_the_health_check_finds_heads_at_their_limits_or_a_lost_loss_dead() -> None:
+    from ptycho_engine.pretrain import DEAD_FRACTION, is_dead
+
+    assert not is_dead(-2.0, 0.0, 0.0) and not is_dead(0.5, DEAD_FRACTION - 0.01, 0.3)
+    assert is_dead(-2.0, DEAD_FRACTION, 0.0) and is_dead(-2.0, 0.1, 1.0)
+    assert is_dead(float("nan"), 0.0, 0.0) and is_dead(float("inf"), 0.0, 0.0)
 
 
 def test_pretrain_refuses_nonsense_counts(tmp_path: Path) -> None:
