@@ -80,7 +80,7 @@ def step_section() -> None:
     from ptycho_engine.config import TrainingConfig
     from ptycho_engine.models import build_models
     from ptycho_engine.simulate import make_probe
-    from ptycho_engine.training import XLA_MIN_STEPS, _loss_fn
+    from ptycho_engine.training import XLA_MIN_STEPS, make_train_step
 
     if not (PROXY_DIR / "pinn_proxy.py").is_file():
         print(f"[step] skipped: {PROXY_DIR / 'pinn_proxy.py'} is absent")
@@ -100,27 +100,12 @@ def step_section() -> None:
     infers: dict[str, Any] = {}
     for name, (mcfg, tkw) in configs.items():
         bundle = build_models(mcfg, make_probe("disk", N), 10.0, 8.0)
-        model = bundle.training
-        opt = model.optimizer
-        var = model.trainable_variables
-        opt.build(var)
-        loss_fn = _loss_fn(bundle, None)
         w1, w0 = tf.constant(1.0), tf.constant(0.0)
         xla = TrainingConfig(**tkw).jit_compile
         xla = True if xla is None else xla  # a long run: the default compiles
-
-        def one(model=model, opt=opt, var=var, loss_fn=loss_fn, w1=w1, w0=w0) -> Any:
-            def step(x: Any, o: Any) -> Any:
-                with tf.GradientTape() as tape:
-                    loss = loss_fn(x, model([x, o], training=True), w1, w0)
-                grads = tape.gradient(loss, var)
-                opt.apply_gradients(zip(grads, var, strict=True))
-                return loss
-
-            return step
-
-        fn = tf.function(one(), jit_compile=xla)
-        steps[name] = lambda fn=fn: float(fn(x, o))
+        # the engine's own training step (training.make_train_step)
+        fn = make_train_step(bundle, xla, bundle.intensity_scale)
+        steps[name] = lambda fn=fn, w1=w1, w0=w0: float(fn(x, o, w1, w0))
         inf = tf.function(lambda a, b, m=bundle.inference: m([a, b], training=False))
         infers[name] = lambda inf=inf: [t.numpy() for t in inf(x_inf, o_inf)]
     proxy = pinn_proxy.build_model(N, c, 2)
@@ -346,7 +331,7 @@ def _throughput(n: int, batch_groups: int) -> tuple[float, float]:
     from ptycho_engine.config import ModelConfig
     from ptycho_engine.models import build_models
     from ptycho_engine.simulate import make_probe
-    from ptycho_engine.training import physics_loss
+    from ptycho_engine.training import make_train_step
 
     c = GRIDSIZE * GRIDSIZE
     rng = np.random.default_rng(0)
@@ -355,20 +340,10 @@ def _throughput(n: int, batch_groups: int) -> tuple[float, float]:
     o_inf = tf.constant(rng.uniform(-n / 8, n / 8, (batch_groups, c, 2)).astype(np.float32))
     infer = tf.function(lambda a, b: bundle.inference([a, b], training=False), jit_compile=True)
     per_s = _rate(lambda: [t.numpy() for t in infer(x_inf, o_inf)]) * batch_groups * c
-    model = bundle.training
-    variables = model.trainable_variables
-    model.optimizer.build(variables)
     x, o = x_inf[:BATCH], o_inf[:BATCH]
-
-    @tf.function(jit_compile=True)
-    def step() -> Any:
-        with tf.GradientTape() as tape:
-            loss = physics_loss(x, model([x, o], training=True), 10.0, 1.0, 0.0)
-        grads = tape.gradient(loss, variables)
-        model.optimizer.apply_gradients(zip(grads, variables, strict=True))
-        return loss
-
-    return per_s, _rate(lambda: float(step()))
+    step = make_train_step(bundle, True, bundle.intensity_scale)  # the engine's own step
+    w1, w0 = tf.constant(1.0), tf.constant(0.0)
+    return per_s, _rate(lambda: float(step(x, o, w1, w0)))
 
 
 def throughput_section(batch_groups: int) -> None:

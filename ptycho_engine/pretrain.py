@@ -237,7 +237,7 @@ def pretrain(
     from ptycho_engine.family import MAX_PROBE_MODES
     from ptycho_engine.models import assign_physics, build_models, rebuild_from
     from ptycho_engine.physics.probe import support_mask
-    from ptycho_engine.training import XLA_MIN_STEPS, heads_at_limits, physics_loss
+    from ptycho_engine.training import XLA_MIN_STEPS, heads_at_limits, make_train_step
 
     for name, value in (
         ("steps", steps),
@@ -277,23 +277,7 @@ def pretrain(
     )
     xla = steps >= XLA_MIN_STEPS
 
-    def compiled(bundle: Any) -> Any:
-        net = bundle.training
-        variables = net.trainable_variables
-        net.optimizer.build(variables)
-        scale_layer = net.get_layer("intensity_scale")
-
-        def step(x: tf.Tensor, o: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor) -> tf.Tensor:
-            scale = tf.exp(scale_layer.log_scale)
-            with tf.GradientTape() as tape:
-                loss = physics_loss(x, net([x, o], training=True), scale, w_nll, w_mae)
-            grads = tape.gradient(loss, variables)
-            net.optimizer.apply_gradients(zip(grads, variables, strict=True))
-            return loss
-
-        return tf.function(step, jit_compile=xla)
-
-    train_step = compiled(bundle)
+    train_step = make_train_step(bundle, xla)
     losses: list[float] = []
     done = 0
     stage = "mae-warmup" if mae_steps > 0 else "main"
@@ -369,7 +353,7 @@ def pretrain(
                     config=fresh.config,
                 )
                 _carry_optimizer(bundle, grown)
-                bundle, train_step = grown, compiled(grown)
+                bundle, train_step = grown, make_train_step(grown, xla)
             oldest = (oldest + 1) % pool_size
         scan = pool[int(batches.integers(pool_size))]
         bundle = assign_physics(bundle, scan.probe, scan.intensity_scale, scan.config)

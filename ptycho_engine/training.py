@@ -168,16 +168,54 @@ def physics_loss(
     return tf.reduce_mean(w_nll * nll + w_mae * mae)
 
 
+def _pixel_weight(bad_pixels: np.ndarray | None) -> tf.Tensor | None:
+    """The pixels that count in the loss, ``(1, N, N, 1)`` (None: all)."""
+    if bad_pixels is None:
+        return None
+    return tf.constant((~bad_pixels).astype(np.float32)[np.newaxis, :, :, np.newaxis])
+
+
 def _loss_fn(bundle: ModelBundle, bad_pixels: np.ndarray | None) -> object:
     scale = bundle.intensity_scale
-    weight = None
-    if bad_pixels is not None:
-        weight = tf.constant((~bad_pixels).astype(np.float32)[np.newaxis, :, :, np.newaxis])
+    weight = _pixel_weight(bad_pixels)
 
     def loss(x: tf.Tensor, pred: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor) -> tf.Tensor:
         return physics_loss(x, pred, scale, w_nll, w_mae, weight)
 
     return loss
+
+
+def make_train_step(
+    bundle: ModelBundle,
+    jit_compile: bool,
+    scale: float | None = None,
+    bad_pixels: np.ndarray | None = None,
+) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]:
+    """The optimiser step of ``bundle``'s training model, compiled once:
+    ``step(x, o, w_nll, w_mae) -> loss`` (:func:`physics_loss` of the batch, before the
+    update) applies one Adam update to every trainable variable.
+
+    ``scale``: the intensity scale the loss is normalised by (a constant: training); None
+    reads the model's intensity-scale layer at every step (pretraining, which writes a
+    scan's scale into it before each step). ``bad_pixels``: pixels left out of the loss.
+    The one training step of the engine, of pretraining and of the benchmarks.
+    """
+    net = bundle.training
+    variables = net.trainable_variables
+    optimizer = net.optimizer
+    optimizer.build(variables)
+    weight = _pixel_weight(bad_pixels)
+    layer = net.get_layer("intensity_scale") if scale is None else None
+
+    def step(x: tf.Tensor, o: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor) -> tf.Tensor:
+        s = scale if layer is None else tf.exp(layer.log_scale)
+        with tf.GradientTape() as tape:
+            loss = physics_loss(x, net([x, o], training=True), s, w_nll, w_mae, weight)
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return loss
+
+    return tf.function(step, jit_compile=jit_compile)  # type: ignore[no-any-return]
 
 
 def heads_at_limits(
@@ -359,22 +397,11 @@ def train(
         )
     model = bundle.training
     optimizer = model.optimizer
-    variables = model.trainable_variables
-    optimizer.build(variables)
     loss_fn = _loss_fn(bundle, data.bad_pixels)
-
-    def step(x: tf.Tensor, o: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor) -> tf.Tensor:
-        with tf.GradientTape() as tape:
-            pred = model([x, o], training=True)
-            loss = loss_fn(x, pred, w_nll, w_mae)  # type: ignore[operator]
-        grads = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(grads, variables, strict=True))
-        return loss
-
     xla = tcfg.jit_compile
     if xla is None:
         xla = steps_per_epoch * tcfg.epochs >= XLA_MIN_STEPS
-    train_step = tf.function(step, jit_compile=xla)
+    train_step = make_train_step(bundle, xla, bundle.intensity_scale, data.bad_pixels)
 
     @tf.function
     def eval_step(x: tf.Tensor, o: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor) -> tf.Tensor:
@@ -467,7 +494,7 @@ def train(
                 # XLA cannot compile this model's step (it failed before running): the same
                 # step without XLA
                 xla = False
-                train_step = tf.function(step)
+                train_step = make_train_step(bundle, False, bundle.intensity_scale, data.bad_pixels)
                 loss_value = float(train_step(x, o, w_nll, w_mae))
             losses.append(loss_value)
             steps += 1
