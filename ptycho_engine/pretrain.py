@@ -79,8 +79,12 @@ REPORT_STEPS = 100
 #: A check finds the network dead when the mean loss since the last check is not finite, or
 #: when either head sits at its limit (:func:`ptycho_engine.training.heads_at_limits`) on
 #: at least this fraction of the last batch's object pixels: such heads pass no gradient,
-#: and a run of 2026-12-04 that went there in 60 steps never came back in 22,000 more.
-DEAD_FRACTION = 0.9
+#: and a run of 2026-12-04 that went there in 60 steps never came back in 22,000 more. A
+#: healthy network has about 0 % there (no object of the family needs the phase beyond
+#: 0.99 pi); a dying one passes 10 % within one check. At 90 % (until 2026-12-06) a check
+#: on the way down (15 % / 90 %, read as 0.89) passed as healthy, and the run stepped back
+#: to it, already dying, three times.
+DEAD_FRACTION = 0.1
 #: A dead check steps back: the weights and the optimiser's state of the last healthy check
 #: are restored and the learning rate is multiplied by this factor.
 SETBACK_FACTOR = 0.5
