@@ -408,6 +408,7 @@ def pretrain(
         "refresh_steps": refresh_steps,
         "batch_size": batch_size,
         "learning_rate": learning_rate,
+        "final_learning_rate": rate,  # lowered by every setback
         "mae_steps": mae_steps,
         "setbacks": setbacks,
         "diverged": diverged,

@@ -118,6 +118,7 @@ def test_a_pretraining_that_dies_steps_back_and_ends_with_its_last_healthy_netwo
     assert len(setbacks) == pretraining.MAX_SETBACKS + 1 and recipe["diverged"] is True
     rates = [s["learning_rate"] for s in setbacks]
     assert rates[:-1] == [10.0 * 0.5 ** (k + 1) for k in range(pretraining.MAX_SETBACKS)]
+    assert recipe["learning_rate"] == 10.0 and recipe["final_learning_rate"] == rates[-1]
     for s in setbacks:
         assert pretraining.is_dead(s["loss"], s["amplitude_saturated"], s["phase_at_limit"])
     assert recipe["steps"] == setbacks[-1]["step"] < 60 and said[-1]["diverged"] is True
@@ -145,6 +146,7 @@ def test_a_pretraining_that_dies_steps_back_and_ends_with_its_last_healthy_netwo
     assert [r["setback"] for r in calm] == [None] * 4
     again = json.loads((tmp_path / "calm" / f"{network_name(32, 1)}.json").read_text())
     assert again["setbacks"] == [] and again["diverged"] is False
+    assert again["final_learning_rate"] == again["learning_rate"]
 
 
 def test_the_health_check_finds_heads_at_their_limits_or_a_lost_loss_dead() -> None:
