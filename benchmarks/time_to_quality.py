@@ -467,12 +467,20 @@ def pretrained_section(fine_tune_s: float) -> None:
             f"(target >= {target}); load {load_s:.1f} s, inference {infer_s:.1f} s; "
             f"far-field residual {residual:.3g}, out of distribution: {ood}"
         )
-    member, data = held_out_data()
+    fine_tuning(fine_tune_s)
+    tike_section(fine_tune_s)
+
+
+def fine_tuning(fine_tune_s: float) -> None:
+    """The shipped gridsize-2 network fine-tuned on the held-out data against training from
+    scratch, and at 1e3 photons with the likelihood against the MAE."""
+    from ptycho_engine.config import ModelConfig
+
+    _, data = held_out_data()
     mcfg = ModelConfig(N=N, gridsize=GRIDSIZE, auto_probe_scale=True)
     fine = {"mae_warmup_epochs": 0}
     found = _pretrained(mcfg, data)
     if found is None:
-        tike_section(fine_tune_s)
         return
     bundle, name, _ = found
     points = timed_training(data, mcfg, fine, fine_tune_s, bundle=bundle)
@@ -481,7 +489,7 @@ def pretrained_section(fine_tune_s: float) -> None:
     points = timed_training(data, mcfg, {}, fine_tune_s)
     print(f"[pretrained] from scratch, same budget: {_final(points)}")
 
-    member, low = held_out_data(photons=1e3)
+    _, low = held_out_data(photons=1e3)
     for loss, tkw in (
         ("NLL", fine),
         ("MAE", {**fine, "nll_weight": 0.0, "mae_weight": 1.0}),
@@ -491,8 +499,6 @@ def pretrained_section(fine_tune_s: float) -> None:
         bundle, name, _ = again
         points = timed_training(low, mcfg, tkw, fine_tune_s, bundle=bundle)
         print(f"[pretrained] 1e3 photons, {name} + {loss} fine-tuning {_final(points)}")
-
-    tike_section(fine_tune_s)
 
 
 def tike_section(fine_tune_s: float) -> None:

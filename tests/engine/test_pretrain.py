@@ -154,7 +154,7 @@ def test_the_health_check_finds_heads_at_their_limits_or_a_lost_loss_dead() -> N
 
     assert not is_dead(-2.0, 0.0, 0.0)
     assert not is_dead(0.5, DEAD_FRACTION - 0.01, DEAD_FRACTION - 0.05)
-    assert is_dead(-2.0, DEAD_FRACTION, 0.0) and is_dead(-2.0, 0.1, 1.0)
+    assert is_dead(-2.0, DEAD_FRACTION, 0.0) and is_dead(-2.0, 0.0, 1.0)
     assert is_dead(float("nan"), 0.0, 0.0) and is_dead(float("inf"), 0.0, 0.0)
 
 
