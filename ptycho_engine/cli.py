@@ -83,6 +83,14 @@ def _parser() -> argparse.ArgumentParser:
                 f"support (default {DEFAULT_WINDOW})"
             ),
         )
+        p.add_argument(
+            "--keep-grid-pattern",
+            action="store_true",
+            help=(
+                "leave the scan grid's pattern (the seams of a raster scan) in the network's "
+                "images instead of dividing it out"
+            ),
+        )
         size = p.add_mutually_exclusive_group()
         size.add_argument(
             "--crop",
@@ -352,6 +360,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         preparation=mode,
         probe_path=str(args.probe) if args.probe else "",
         stitch_window=args.stitch_window,
+        remove_grid_pattern=not args.keep_grid_pattern,
         learning_rate=args.learning_rate,
         nll_weight=args.nll_weight,
         mae_weight=args.mae_weight,
@@ -416,6 +425,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         preparation=mode,
         probe_path=str(args.probe) if args.probe else "",
         stitch_window=args.stitch_window,
+        remove_grid_pattern=not args.keep_grid_pattern,
         solver={
             "iterations": args.iterations,
             "batch_size": args.batch_size,
@@ -479,6 +489,7 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
         ),
         probe_path=str(args.probe) if args.probe else "",
         stitch_window=args.stitch_window,
+        remove_grid_pattern=not args.keep_grid_pattern,
     )
     raw = load_source(_source(args))
     prepared = prepare_data(raw, spec.preparation)

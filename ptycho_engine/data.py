@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ptycho_engine.errors import DataError
+
+if TYPE_CHECKING:
+    from ptycho_engine.grid_pattern import GridPattern
 
 
 @dataclass(frozen=True, eq=False)
@@ -281,6 +284,9 @@ class StitchSnapshot:
         Progress of the inference.
     origin_px : tuple of float
         ``(y, x)`` of canvas pixel ``(0, 0)`` in the frame of the scan positions.
+    grid_pattern : GridPattern or None
+        The scan grid's pattern divided out of the object
+        (:func:`ptycho_engine.grid_pattern.remove_grid_pattern`); None when nothing was.
     """
 
     object: np.ndarray
@@ -288,6 +294,7 @@ class StitchSnapshot:
     groups_done: int
     groups_total: int
     origin_px: tuple[float, float]
+    grid_pattern: GridPattern | None = None
 
     @property
     def done(self) -> bool:

@@ -6,6 +6,7 @@ after every batch and returns the final one, so a viewer can show the object gro
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Generator, Iterator
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from ptycho_engine.config import DataConfig
 from ptycho_engine.data import DiffractionData, StitchSnapshot
+from ptycho_engine.grid_pattern import remove_grid_pattern
 from ptycho_engine.grouping import GroupedPatterns, Groups, make_groups
 from ptycho_engine.models import ModelBundle, ensure_canvas
 from ptycho_engine.physics.probe import probe_amplitude, support_mask
@@ -70,6 +72,7 @@ def reconstruct(
     stop_event: threading.Event | None = None,
     groups: Groups | None = None,
     window: str = DEFAULT_WINDOW,
+    remove_grid: bool = True,
 ) -> Generator[StitchSnapshot, None, StitchSnapshot]:
     """Predict every group and stitch the object, yielding the canvas after each batch.
 
@@ -90,6 +93,10 @@ def reconstruct(
         the support (weights each pixel by how well it was illuminated, which hides seams
         where a tapered probe leaves the patch edges poorly determined); default
         :data:`DEFAULT_WINDOW`.
+    remove_grid : bool
+        Divide the scan grid's pattern out of the finished object of a raster scan
+        (:func:`ptycho_engine.grid_pattern.remove_grid_pattern`; the partial canvases are
+        left as they are).
 
     Returns
     -------
@@ -112,6 +119,11 @@ def reconstruct(
         stitcher.add(patches, positions[rows].reshape(-1, 2))
         done += len(rows)
         snapshot = stitcher.snapshot(done, groups.n_groups)
+        if remove_grid and snapshot.done:
+            corrected, pattern = remove_grid_pattern(
+                snapshot.object, snapshot.valid, snapshot.origin_px, data.positions_px
+            )
+            snapshot = dataclasses.replace(snapshot, object=corrected, grid_pattern=pattern)
         yield snapshot
     return snapshot
 
@@ -122,6 +134,9 @@ def reconstruct_all(
     data_config: DataConfig | None = None,
     batch_size: int = DEFAULT_BATCH,
     window: str = DEFAULT_WINDOW,
+    remove_grid: bool = True,
 ) -> StitchSnapshot:
     """Run :func:`reconstruct` to the end and return the final snapshot."""
-    return drain(reconstruct(bundle, data, data_config, batch_size, window=window))
+    return drain(
+        reconstruct(bundle, data, data_config, batch_size, window=window, remove_grid=remove_grid)
+    )

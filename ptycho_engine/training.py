@@ -278,6 +278,7 @@ def train(
     preview_epochs: Collection[int] = (),
     step_events_s: float | None = None,
     window: str = DEFAULT_WINDOW,
+    remove_grid: bool = True,
 ) -> Generator[TrainingSnapshot | StepProgress, None, TrainingResult]:
     """Train the physics-informed model on measured data alone.
 
@@ -310,6 +311,9 @@ def train(
         (``"stitching a preview"``). None (default) yields epoch snapshots only.
     window : {"support", "probe"}
         Stitching window of the previews (:func:`ptycho_engine.inference.reconstruct`).
+    remove_grid : bool
+        Divide the scan grid's pattern out of the previews of a raster scan (the same
+        function's ``remove_grid``).
 
     Early stopping and best weights: with a validation split, training stops once the
     validation loss of the likelihood stage has not reached a new best for
@@ -550,7 +554,9 @@ def train(
                 yield progress("stitching a preview", epoch, steps_per_epoch, steps, losses[-1])
                 last_event = time.perf_counter()
             preview = None
-            for part in reconstruct(bundle, data, dcfg, stop_event=stop_event, window=window):
+            for part in reconstruct(
+                bundle, data, dcfg, stop_event=stop_event, window=window, remove_grid=remove_grid
+            ):
                 preview = part
                 # a preview takes seconds: its progress too, at most every step_events_s
                 if step_events_s is not None and time.perf_counter() - last_event >= step_events_s:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.spatial import cKDTree
 
 from ptycho_engine.errors import DataError
 
@@ -66,10 +67,8 @@ def raster_step(positions_px: ArrayLike) -> tuple[float, float]:
     pos = np.asarray(positions_px, dtype=np.float64)
     if pos.ndim != 2 or pos.shape[1] != 2 or pos.shape[0] < 4 or not np.isfinite(pos).all():
         raise DataError(f"positions must be (M, 2) finite numbers with M >= 4, got {pos.shape}")
-    diffs = pos[:, None, :] - pos[None, :, :]
-    dist = np.hypot(diffs[..., 0], diffs[..., 1])
-    np.fill_diagonal(dist, np.inf)
-    nearest = float(np.median(dist.min(axis=1)))
+    distance, _ = cKDTree(pos).query(pos, k=2)  # the nearest other position is the second
+    nearest = float(np.median(distance[:, 1]))
     steps = []
     for axis in (0, 1):
         values = np.sort(pos[:, axis])

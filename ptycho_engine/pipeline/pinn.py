@@ -141,6 +141,7 @@ class PinnReconstructor:
                 stop_event=job.stop_event,
                 groups=groups,
                 window=spec.stitch_window,
+                remove_grid=spec.remove_grid_pattern,
             )
             for partial in stream:
                 first = partial
@@ -169,6 +170,7 @@ class PinnReconstructor:
             preview_epochs=spec.score_epochs,
             step_events_s=STEP_EVENTS_S,
             window=spec.stitch_window,
+            remove_grid=spec.remove_grid_pattern,
         )
         latest: StitchSnapshot | None = first
         last: TrainingSnapshot | None = None
@@ -222,6 +224,7 @@ class PinnReconstructor:
                 spec.grouping,
                 stop_event=job.stop_event,
                 window=spec.stitch_window,
+                remove_grid=spec.remove_grid_pattern,
             )
             snap: StitchSnapshot | None = None
             for snap in stream:
@@ -236,6 +239,14 @@ class PinnReconstructor:
                 "so that the brightest patterns do not saturate the amplitude head)"
             )
         stopped = result.stopped or (final is not None and not final.done)
+        grid = None if final is None else final.grid_pattern
+        if grid is not None:
+            yield Notice(
+                f"divided the scan grid's pattern out of the image (raster pitch "
+                f"{grid.lattice.step_px[0]:.2f} x {grid.lattice.step_px[1]:.2f} px; amplitude "
+                f"ripple {100 * grid.amplitude_rms:.2f} % rms, phase {grid.phase_rms_rad:.4f} "
+                "rad rms)"
+            )
         return Outcome(
             reconstruction=final,
             probe_modes=np.asarray(bundle.probe_modes, np.complex64),
@@ -255,6 +266,7 @@ class PinnReconstructor:
                 "start": start_kind,
                 "pretrained": pretrained,
                 "jit_compiled": result.jit_compiled,
+                "grid_pattern": None if grid is None else grid.to_dict(),
                 "early_stopping": {
                     "stopped_at_epoch": result.early_stopped_epoch,
                     "restored_epoch": result.restored_epoch,

@@ -146,6 +146,11 @@ class RunSpec:
     stitch_window : {"support", "probe"}
         Stitching weight of the network's images, previews and final reconstruction alike
         (default :data:`ptycho_engine.stitching.DEFAULT_WINDOW`).
+    remove_grid_pattern : bool
+        Divide the scan grid's pattern (the seams of a raster scan) out of the network's
+        finished images, previews and final reconstruction alike
+        (:func:`ptycho_engine.grid_pattern.remove_grid_pattern`). A stored spec without the
+        field was run before there was one: it reads as False.
     score_epochs : tuple of int
         Epochs after which the model is also stitched and scored against the ground truth
         (when the data have one), besides those of ``training.preview_every``; the scores go
@@ -165,6 +170,7 @@ class RunSpec:
     reconstructor: str = "pinn"
     probe_path: str = ""
     stitch_window: str = DEFAULT_WINDOW
+    remove_grid_pattern: bool = True
     score_epochs: tuple[int, ...] = ()
     solver: SolverConfig = field(default_factory=SolverConfig)
     probe_resample: bool = False
@@ -188,6 +194,8 @@ class RunSpec:
             _fail(o, "probe_resample", self.probe_resample, "True or False")
         if self.stitch_window not in WINDOWS:
             _fail(o, "stitch_window", self.stitch_window, f"one of {WINDOWS}")
+        if not isinstance(self.remove_grid_pattern, bool):
+            _fail(o, "remove_grid_pattern", self.remove_grid_pattern, "True or False")
         epochs = tuple(self.score_epochs)
         if any(not isinstance(e, int) or isinstance(e, bool) or e < 1 for e in epochs):
             _fail(o, "score_epochs", self.score_epochs, "epochs (integers >= 1)")
@@ -221,6 +229,7 @@ class RunSpec:
             "probe_path": self.probe_path,
             "probe_resample": self.probe_resample,
             "stitch_window": self.stitch_window,
+            "remove_grid_pattern": self.remove_grid_pattern,
             "score_epochs": list(self.score_epochs),
             "solver_config": self.solver.to_dict(),
         }
@@ -237,6 +246,7 @@ class RunSpec:
             "probe_path",
             "probe_resample",
             "stitch_window",
+            "remove_grid_pattern",
             "score_epochs",
             "solver_config",
         }
@@ -254,6 +264,8 @@ class RunSpec:
                 probe_resample=values.get("probe_resample", False),
                 # a run written before the key was recorded used the flat support
                 stitch_window=values.get("stitch_window", "support"),
+                # ... and a run written before this key divided no grid pattern out
+                remove_grid_pattern=values.get("remove_grid_pattern", False),
                 score_epochs=tuple(values.get("score_epochs", ())),
                 solver=SolverConfig.from_dict(values.get("solver_config", {})),
             )
@@ -290,6 +302,7 @@ def recipe(
     probe_path: str = "",
     probe_resample: bool = False,
     stitch_window: str = DEFAULT_WINDOW,
+    remove_grid_pattern: bool = True,
     score_epochs: tuple[int, ...] = (),
     solver: dict[str, Any] | SolverConfig | None = None,
     **options: Any,
@@ -309,7 +322,7 @@ def recipe(
         How larger patterns reach ``N`` (:class:`Preparation`).
     energy_ev, distance_m, detector_pixel_m : float, optional
         Geometry overrides.
-    reconstructor, probe_path, probe_resample, stitch_window, score_epochs
+    reconstructor, probe_path, probe_resample, stitch_window, remove_grid_pattern, score_epochs
         See :class:`RunSpec`. For an iterative reconstructor, ``N`` None keeps the file's
         pattern size.
     solver : dict or SolverConfig, optional
@@ -366,6 +379,7 @@ def recipe(
         probe_path=probe_path,
         probe_resample=probe_resample,
         stitch_window=stitch_window,
+        remove_grid_pattern=remove_grid_pattern,
         score_epochs=score_epochs,
         solver=solver_config,
     )

@@ -48,6 +48,9 @@ STUDY_TRAINING: dict[str, Any] = {
 #: measured with (the engine's default became the probe window later), so that a setting's
 #: results stay those of its id.
 STUDY_STITCH_WINDOW = "support"
+#: Nor does a study divide the scan grid's pattern out of its images (the engine's default
+#: since 2026-12-07), for the same reason.
+STUDY_REMOVE_GRID_PATTERN = False
 
 
 def run_spec(spec: StudySpec, setting: StudySetting) -> RunSpec:
@@ -79,6 +82,7 @@ def run_spec(spec: StudySpec, setting: StudySetting) -> RunSpec:
         preview_every=0,
         score_epochs=early,
         stitch_window=STUDY_STITCH_WINDOW,
+        remove_grid_pattern=STUDY_REMOVE_GRID_PATTERN,
         **STUDY_TRAINING,
     )
 

@@ -112,6 +112,9 @@ class RunSettings:
         XLA-compiled training step (:attr:`TrainingConfig.jit_compile`; None: for long runs).
     stitch_window : {"support", "probe"}
         Stitching weight of the network's images (:attr:`RunSpec.stitch_window`).
+    remove_grid_pattern : bool
+        Divide a raster scan's grid pattern out of the network's images
+        (:attr:`RunSpec.remove_grid_pattern`).
     iterations : int
         Solver iterations (passes over every scan position).
     solver_batch_size : int or None
@@ -161,6 +164,7 @@ class RunSettings:
     pretrained: bool = TrainingConfig.pretrained
     jit_compile: bool | None = TrainingConfig.jit_compile
     stitch_window: str = DEFAULT_WINDOW
+    remove_grid_pattern: bool = True
 
     def __post_init__(self) -> None:
         if self.prep_mode not in PREP_MODES:
@@ -211,6 +215,7 @@ class RunSettings:
             probe_path=self.probe_path,
             probe_resample=self.probe_resample,
             stitch_window=self.stitch_window,
+            remove_grid_pattern=self.remove_grid_pattern,
             reconstructor=self.algorithm,
             solver=self.solver_options() if self.iterative else None,
             n_filters_scale=self.n_filters_scale,
@@ -291,6 +296,8 @@ class RunSettings:
             extras.append("from scratch")
         if self.stitch_window != DEFAULT_WINDOW:
             extras.append(f"{self.stitch_window} window")
+        if not self.remove_grid_pattern:
+            extras.append("grid pattern kept")
         extra = "".join(f", {e}" for e in extras)
         return (
             f"N={self.N} {self.prep_mode}, g={self.gridsize}, f={self.n_filters_scale}, "

@@ -1,8 +1,8 @@
 """The chosen algorithm's own settings in the settings panel (:class:`EngineOptionsWidget`):
 the network's (gridsize, filters, loss weights, epochs) with its advanced options in a
 collapsible section (probe scale and its automatic lowering, a trainable probe, the MAE
-warm-up, batch size, learning rate, stitch window), or an iterative solver's (iterations,
-probe and position refinement, probe modes, noise model, batch).
+warm-up, batch size, learning rate, stitch window, grid pattern), or an iterative solver's
+(iterations, probe and position refinement, probe modes, noise model, batch).
 """
 
 from __future__ import annotations
@@ -124,6 +124,14 @@ class EngineOptionsWidget(QWidget):
             "object support) or 'probe' (the probe amplitude on it, which helps when the "
             "probe leaves parts of the support dark)."
         )
+        self.remove_grid_check = QCheckBox("Remove the scan grid's pattern")
+        self.remove_grid_check.setToolTip(
+            "On a raster scan, the network's small patch-to-patch bias stitches into a faint "
+            "grid with the scan's pitch (seams). On: the pattern that repeats in every part of "
+            "the image is measured and divided out of the amplitude and phase; the run's "
+            "messages give its size. Off: the image as stitched. Spiral and random scans are "
+            "never changed."
+        )
 
         self.iterations_spin = QSpinBox()
         self.iterations_spin.setRange(1, 100000)
@@ -176,7 +184,8 @@ class EngineOptionsWidget(QWidget):
         self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
         self.advanced_button.setToolTip(
             "Show or hide the network's advanced settings: probe scale, a trainable probe, the "
-            "MAE warm-up, early stopping, batch size, learning rate and the stitch window."
+            "MAE warm-up, early stopping, batch size, learning rate, the stitch window and the "
+            "grid pattern."
         )
         self.advanced_box = QGroupBox("Advanced")
         aform = QFormLayout(self.advanced_box)
@@ -188,6 +197,7 @@ class EngineOptionsWidget(QWidget):
         aform.addRow("Batch size", self.batch_spin)
         aform.addRow("Learning rate", self.lr_spin)
         aform.addRow("Stitch window", self.stitch_combo)
+        aform.addRow(self.remove_grid_check)
         self.advanced_box.setVisible(False)
 
         self.solver_box = QGroupBox("Solver")
@@ -221,6 +231,7 @@ class EngineOptionsWidget(QWidget):
         self.early_stopping_check.toggled.connect(lambda on: self._edit(early_stopping=on))
         self.pretrained_check.toggled.connect(lambda on: self._edit(pretrained=on))
         self.stitch_combo.currentTextChanged.connect(lambda t: self._edit(stitch_window=t))
+        self.remove_grid_check.toggled.connect(lambda on: self._edit(remove_grid_pattern=on))
         self.iterations_spin.valueChanged.connect(lambda v: self._edit(iterations=v))
         self.refine_probe_check.toggled.connect(lambda on: self._edit(refine_probe=on))
         self.probe_modes_spin.valueChanged.connect(lambda v: self._edit(probe_modes=v or None))
@@ -250,6 +261,7 @@ class EngineOptionsWidget(QWidget):
         self.early_stopping_check.setChecked(settings.early_stopping)
         self.pretrained_check.setChecked(settings.pretrained)
         self.stitch_combo.setCurrentText(settings.stitch_window)
+        self.remove_grid_check.setChecked(settings.remove_grid_pattern)
         self.iterations_spin.setValue(settings.iterations)
         self.refine_probe_check.setChecked(settings.refine_probe)
         self.probe_modes_spin.setValue(settings.probe_modes or 0)

@@ -186,6 +186,7 @@ class SettingsPanelWidget(QWidget):
         self.early_stopping_check = options.early_stopping_check
         self.pretrained_check = options.pretrained_check
         self.stitch_combo = options.stitch_combo
+        self.remove_grid_check = options.remove_grid_check
         self.iterations_spin = options.iterations_spin
         self.refine_probe_check = options.refine_probe_check
         self.probe_modes_spin = options.probe_modes_spin

@@ -299,3 +299,37 @@ def test_early_stopping_is_said_and_recorded_and_the_image_is_the_best_epochs(
     runs.write_run_folder(tmp_path / "run", result, {"command": "test"})
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["details"]["early_stopping"]["restored_epoch"] == record["restored_epoch"]
+
+
+def test_a_raster_scans_grid_pattern_is_divided_out_and_recorded(data: object) -> None:
+    from ptycho_engine.pipeline import Notice
+
+    raster = simulate_dataset(N=32, n_positions=64, photons=1e5, scan="raster", seed=5)
+    results = {}
+    for remove in (True, False):
+        spec = recipe(32, 1, 1, preview_every=0, remove_grid_pattern=remove, **TINY)
+        events: list[object] = []
+        results[remove] = drain(run(spec, raster), events.append)  # type: ignore[arg-type]
+        notices = [e.text for e in events if isinstance(e, Notice)]
+        assert any("scan grid's pattern" in text for text in notices) == remove
+    on, off = results[True], results[False]
+    grid = on.details["grid_pattern"]
+    assert off.details["grid_pattern"] is None
+    assert set(grid) == {"step_px", "offset_px", "amplitude_rms", "phase_rms_rad"}
+    assert grid["step_px"] == pytest.approx([4.0, 4.0], rel=0.05)
+    # the same network (same seed), stitched the same way, then the pattern divided out
+    assert np.array_equal(on.reconstruction.valid, off.reconstruction.valid)
+    assert not np.array_equal(on.reconstruction.object, off.reconstruction.object)
+    # a spiral scan is left as it is, and says so in its record
+    spiral = drain(run(recipe(32, 1, 1, preview_every=0, **TINY), data))
+    assert spiral.details["grid_pattern"] is None
+
+
+def test_a_spec_stored_before_the_grid_pattern_key_reads_as_kept() -> None:
+    spec = recipe(32, 1, 1, **TINY)
+    assert spec.remove_grid_pattern
+    stored = spec.to_dict()
+    del stored["remove_grid_pattern"]
+    assert not type(spec).from_dict(stored).remove_grid_pattern
+    with pytest.raises(ConfigError, match="remove_grid_pattern"):
+        recipe(32, 1, 1, remove_grid_pattern="yes")

@@ -58,6 +58,8 @@ def test_advanced_options_fold_and_reach_the_spec(panel: SettingsPanelWidget) ->
     assert "from scratch" in model.settings.label()
     assert panel.stitch_combo.currentText() == "probe"  # the engine's default window
     panel.stitch_combo.setCurrentText("support")
+    assert panel.remove_grid_check.isChecked()  # the engine's default: seams divided out
+    panel.remove_grid_check.setChecked(False)
     spec = model.settings.run_spec()
     assert spec.training.pretrained is False
     assert spec.training.early_stopping_patience == 0
@@ -66,9 +68,10 @@ def test_advanced_options_fold_and_reach_the_spec(panel: SettingsPanelWidget) ->
     assert spec.model.probe_trainable is True
     assert spec.training.mae_warmup_epochs == 5 and spec.training.warmup_epochs == 5
     assert spec.stitch_window == "support"
+    assert spec.remove_grid_pattern is False
     assert (
         "probe scale <= 2.5, probe trained, MAE warm-up 5, no early stopping, from scratch, "
-        "support window"
+        "support window, grid pattern kept"
     ) in model.settings.label()
     panel.warmup_spin.setValue(panel.warmup_spin.minimum())  # "default"
     assert model.settings.mae_warmup_epochs is None
@@ -93,6 +96,7 @@ def test_every_option_says_what_it_does(panel: SettingsPanelWidget, dispose) -> 
         panel.probe_trainable_check,
         panel.warmup_spin,
         panel.stitch_combo,
+        panel.remove_grid_check,
         panel.batch_spin,
         panel.lr_spin,
         panel.advanced_button,
@@ -114,6 +118,7 @@ def test_every_option_says_what_it_does(panel: SettingsPanelWidget, dispose) -> 
         ({"probe_trainable": 1}, "probe_trainable"),
         ({"mae_warmup_epochs": -3}, "mae_warmup_epochs"),
         ({"stitch_window": "gaussian"}, "stitch_window"),
+        ({"remove_grid_pattern": "no"}, "remove_grid_pattern"),
         ({"energy_ev": 0.0}, "energy_ev"),
         ({"distance_m": -2.0}, "distance_m"),
         ({"detector_pixel_m": float("nan")}, "detector_pixel_m"),

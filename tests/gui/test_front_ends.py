@@ -11,7 +11,7 @@ import pytest
 from ptycho_engine.cli import main as engine_main
 from ptycho_engine.io import write_pinn_npz
 from ptycho_engine.study import StudySpec, run_setting, simulate_setting, write_setting_folder
-from ptycho_engine.study.runner import STUDY_STITCH_WINDOW
+from ptycho_engine.study.runner import STUDY_REMOVE_GRID_PATTERN, STUDY_STITCH_WINDOW
 from ptycho_gui.jobs import start_worker, stop_workers
 from ptycho_gui.view_models.run_settings import RunSettings
 from ptycho_gui.worker import EngineWorker
@@ -52,9 +52,10 @@ def test_cli_study_and_app_worker_make_the_same_run(qtbot, tmp_path: Path) -> No
     argv = ["train", str(data_file), "--N", "32", "--gridsize", "1", "--epochs", "2"]
     argv += ["--n-filters-scale", "1", "--seed", "0", "--preview-every", "0"]
     # what a study fixes in its training (study.STUDY_TRAINING): every epoch, the last
-    # weights, no XLA, from scratch; and its stitching window (study.STUDY_STITCH_WINDOW)
+    # weights, no XLA, from scratch; its stitching window (study.STUDY_STITCH_WINDOW), and
+    # the grid pattern left in (study.STUDY_REMOVE_GRID_PATTERN)
     argv += ["--early-stopping-patience", "0", "--keep-last-weights", "--xla", "off"]
-    argv += ["--from-scratch", "--stitch-window", STUDY_STITCH_WINDOW]
+    argv += ["--from-scratch", "--stitch-window", STUDY_STITCH_WINDOW, "--keep-grid-pattern"]
     assert engine_main([*argv, "--out", str(cli_dir)]) == 0
     # the app's worker, in its thread
     worker = EngineWorker(tmp_path / "session")
@@ -72,6 +73,7 @@ def test_cli_study_and_app_worker_make_the_same_run(qtbot, tmp_path: Path) -> No
             jit_compile=False,
             pretrained=False,
             stitch_window=STUDY_STITCH_WINDOW,
+            remove_grid_pattern=STUDY_REMOVE_GRID_PATTERN,
         )
         with qtbot.waitSignal(worker.run_finished, timeout=WAIT_MS) as finished:
             worker.request_run(settings)
@@ -86,7 +88,13 @@ def test_cli_study_and_app_worker_make_the_same_run(qtbot, tmp_path: Path) -> No
     assert set(infos["study"]) == set(infos["cli"]) == set(infos["app"])
     assert infos["study"]["context"]["command"] == "study"
     specs = {k: info["spec"] for k, info in infos.items()}
-    for key in ("model_config", "data_config", "preparation", "stitch_window"):
+    for key in (
+        "model_config",
+        "data_config",
+        "preparation",
+        "stitch_window",
+        "remove_grid_pattern",
+    ):
         assert specs["study"][key] == specs["cli"][key] == specs["app"][key], key
     training = {k: dict(s["training_config"], preview_every=0) for k, s in specs.items()}
     assert training["study"] == training["cli"] == training["app"]
