@@ -182,10 +182,12 @@ def timed_training(
     budget_s: float,
     bundle: Any = None,
     preview_every: int = 2,
+    kept: list[tuple[float, float]] | None = None,
 ) -> list[tuple]:
     """Train until ``budget_s`` seconds of training (previews and scoring excluded), from
     ``bundle`` when given (a warm start); return ``(training_s, steps, amplitude SSIM, phase
-    SSIM)`` at every preview and at the budget."""
+    SSIM)`` at every preview and at the budget. ``kept``, when given, gets the final model's
+    ``(amplitude SSIM, phase SSIM)`` stitched with the scan grid's pattern left in."""
     from ptycho_engine.config import DataConfig, TrainingConfig
     from ptycho_engine.data import StepProgress, TrainingSnapshot
     from ptycho_engine.inference import reconstruct_all
@@ -236,6 +238,11 @@ def timed_training(
             ref = reference_region(data.object_gt, snap.origin_px, snap.object.shape)
             scores = compare(snap.object, ref, snap.valid)
             points.append((trained, result.steps, scores.amplitude.ssim, scores.phase.ssim))
+        if kept is not None:
+            snap = reconstruct_all(result.bundle, data, DataConfig(), remove_grid=False)
+            ref = reference_region(data.object_gt, snap.origin_px, snap.object.shape)
+            scores = compare(snap.object, ref, snap.valid)
+            kept.append((scores.amplitude.ssim, scores.phase.ssim))
     return points
 
 
@@ -289,13 +296,15 @@ def scratch_section(budget_s: float) -> None:
         print(f"[scratch] the proxy is skipped: {PROXY_DIR / 'pinn_proxy.py'} is absent")
     finals = {}
     for name, mcfg, tkw, bundle in runs:
-        points = timed_training(data, mcfg, tkw, budget_s, bundle=bundle)
+        kept: list[tuple[float, float]] = []
+        points = timed_training(data, mcfg, tkw, budget_s, bundle=bundle, kept=kept)
         last = points[-1] if points else (float("nan"),) * 4
         finals[name] = last
+        without = f" (grid pattern left in: {kept[0][0]:.3f} / {kept[0][1]:.3f})" if kept else ""
         print(
             f"[scratch] {name}: SSIM >= 0.7 at {_time_to(points, 0.7)}, >= 0.8 at "
             f"{_time_to(points, 0.8)}; after {last[0]:.0f} s ({last[1]} steps): amplitude "
-            f"{last[2]:.3f}, phase {last[3]:.3f}"
+            f"{last[2]:.3f}, phase {last[3]:.3f}{without}"
         )
         print("[scratch]   " + ", ".join(f"{t:.0f}s {a:.2f}/{p:.2f}" for t, _, a, p in points))
     if PROXY_NAME in finals:

@@ -158,6 +158,12 @@ def _parser() -> argparse.ArgumentParser:
         help="end after the step that passes this wall time (what was trained is written, "
         "and the recipe's command names the steps done); SIGTERM or Ctrl-C does the same",
     )
+    pre.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on from the run in --out (its checkpoint: weights, optimiser state, pool and "
+        "random streams) up to --steps in all, with the run's settings",
+    )
 
     train = sub.add_parser("train", help="train on a data file, stitch and write a run folder")
     model_options(train)
@@ -569,6 +575,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         refresh_steps=args.refresh_steps,
         mae_steps=args.mae_steps,
         reference_members=args.reference_members,
+        resume=args.resume,
     )
     print(f"wrote {weights} and {weights.with_name(weights.name.replace('.weights.h5', '.json'))}")
     return 0

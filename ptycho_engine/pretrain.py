@@ -38,7 +38,7 @@ import numpy as np
 from ptycho_engine import jsonio
 from ptycho_engine.config import DataConfig, ModelConfig, TrainingConfig
 from ptycho_engine.errors import ConfigError, PtychoError
-from ptycho_engine.family import draw_member, simulate_member
+from ptycho_engine.family import Member, draw_member, simulate_member
 from ptycho_engine.jsonio import read_json
 from ptycho_engine.physics.probe import pad_modes
 from ptycho_engine.simulate import make_probe
@@ -90,6 +90,9 @@ DEAD_FRACTION = 0.1
 SETBACK_FACTOR = 0.5
 #: Steps back a run may take; at the next dead check it ends with the last healthy network.
 MAX_SETBACKS = 6
+#: The file beside a network's weights that a run goes on from (:func:`pretrain`'s
+#: ``resume``): the weights and Adam's state. It is not part of a shipped network.
+CHECKPOINT_SUFFIX = ".checkpoint.npz"
 
 
 def network_name(N: int, gridsize: int) -> str:
@@ -184,6 +187,7 @@ def pretrain(
     stop_event: threading.Event | None = None,
     on_progress: Callable[[dict[str, Any]], object] | None = None,
     reference_members: int = REFERENCE_MEMBERS,
+    resume: bool = False,
 ) -> Path:
     """Pretrain one network and write ``<out_dir>/<network_name>.weights.h5`` and ``.json``.
 
@@ -230,6 +234,12 @@ def pretrain(
     reference_members : int
         Fresh members the network's far-field residual is measured on at the end (the
         reference of :func:`ood_warning`; 0: none).
+    resume : bool
+        Go on from the run that ``out_dir`` holds, up to ``steps`` steps in all: its weights,
+        Adam's state, learning rate, pool of scans and random streams come back from its
+        checkpoint (``<network_name>.checkpoint.npz``, written beside the weights at the
+        end of every run, and the recipe's ``checkpoint`` block), so that chunks of a run
+        make the network of one run of their summed steps. The settings must be the run's.
 
     Returns
     -------
@@ -264,34 +274,68 @@ def pretrain(
     draws = np.random.default_rng(seed)
     batches = np.random.default_rng([seed, 1])
     start = time.perf_counter()
-    pool = [
-        _scan(draw_member(draws, N=N, n_positions=n_positions), model, 0) for _ in range(pool_size)
-    ]
-    records = [scan.record for scan in pool]
+    stem = network_name(N, gridsize)
+    settings = {
+        "seed": seed,
+        "pool_size": pool_size,
+        "refresh_steps": refresh_steps,
+        "n_positions": n_positions,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "mae_steps": mae_steps,
+    }
+    earlier: dict[str, Any] | None = None
+    if resume:
+        earlier, saved = _read_checkpoint(folder, stem, model, settings, steps)
+        mark = earlier["checkpoint"]
+        draws.bit_generator.state = mark["draws"]
+        batches.bit_generator.state = mark["batches"]
+        records = list(earlier["members"])
+        slots = [int(k) for k in mark["pool"]]
+        pool = []
+        for k in slots:
+            scan = _scan(Member(**records[k]["member"]), model, records[k]["first_step"])
+            scan.record = records[k]
+            pool.append(scan)
+        oldest = int(mark["oldest"])
+        max_offset = float(mark["max_offset_px"])
+    else:
+        pool = [
+            _scan(draw_member(draws, N=N, n_positions=n_positions), model, 0)
+            for _ in range(pool_size)
+        ]
+        records = [scan.record for scan in pool]
+        slots = list(range(pool_size))
+        oldest = 0
+        max_offset = max(scan.max_offset_px for scan in pool)
 
     # the model holds the family's most modes; a scan with fewer leaves the rest zero
     first = pool[0]
+    rate = float(learning_rate if earlier is None else earlier["final_learning_rate"])
     bundle = build_models(
         first.config,
         pad_modes(first.probe, MAX_PROBE_MODES),
         first.intensity_scale,
-        max(scan.max_offset_px for scan in pool),
-        learning_rate,
+        max_offset,
+        rate,
         seed,
     )
+    if earlier is not None:
+        bundle.training.optimizer.build(bundle.training.trainable_variables)
+        _restore(bundle, saved)
     xla = steps >= XLA_MIN_STEPS
 
     train_step = make_train_step(bundle, xla)
     losses: list[float] = []
-    done = 0
-    stage = "mae-warmup" if mae_steps > 0 else "main"
+    done = 0 if earlier is None else int(earlier["steps"])
+    stage = "mae-warmup" if mae_steps > done else "main"
 
     support = support_mask(N, model.pad_object)
 
-    healthy = (0, _state(bundle))
-    setbacks: list[dict[str, Any]] = []
-    rate = float(learning_rate)
+    healthy = (done, _state(bundle))
+    setbacks: list[dict[str, Any]] = [] if earlier is None else list(earlier["setbacks"])
     diverged = False
+    earlier_s = 0.0 if earlier is None else float(earlier["wall_time_s"])
 
     def check(x: np.ndarray, o: np.ndarray) -> None:
         """The health check and progress report of the steps since the last one."""
@@ -333,18 +377,19 @@ def pretrain(
                     "setback": setback,
                     "learning_rate": rate,
                     "diverged": diverged,
-                    "elapsed_s": time.perf_counter() - start,
+                    "elapsed_s": earlier_s + time.perf_counter() - start,
                 }
             )
         losses.clear()
 
-    oldest = 0
-    for index in range(steps):
+    first_index = done
+    for index in range(first_index, steps):
         if diverged or (stop_event is not None and stop_event.is_set()):
             break
         if index and index % refresh_steps == 0:
             fresh = _scan(draw_member(draws, N=N, n_positions=n_positions), model, index)
             pool[oldest] = fresh
+            slots[oldest] = len(records)
             records.append(fresh.record)
             if fresh.max_offset_px > bundle.max_offset_px:
                 # a larger overlap canvas: the same network, the optimiser's state carried
@@ -379,11 +424,10 @@ def pretrain(
         done = index + 1
         if done % REPORT_STEPS == 0:
             check(x, o)
-    if done == 0:
+    if done == first_index:
         raise ConfigError("pretrain: stopped before the first step: nothing to write")
     if losses:
         check(x, o)
-    stem = network_name(N, gridsize)
     weights_path = folder / f"{stem}.weights.h5"
     partial = folder / f"{stem}.partial.weights.h5"
     # saved with a canonical physics layer (one disk probe, intensity scale 1), so that
@@ -406,6 +450,7 @@ def pretrain(
         "steps": done,
         "pool_size": pool_size,
         "refresh_steps": refresh_steps,
+        "n_positions": n_positions,
         "batch_size": batch_size,
         "learning_rate": learning_rate,
         "final_learning_rate": rate,  # lowered by every setback
@@ -413,16 +458,84 @@ def pretrain(
         "setbacks": setbacks,
         "diverged": diverged,
         "members": records,
-        "wall_time_s": time.perf_counter() - start,
+        "wall_time_s": earlier_s + time.perf_counter() - start,
+        "resumed_at_steps": [
+            *(earlier or {}).get("resumed_at_steps", []),
+            *([first_index] if earlier is not None else []),
+        ],
+        # where a resumed run goes on from (pretrain(resume=True)); the weights and Adam's
+        # state of this very step are the checkpoint file's arrays, in _state's order
+        "checkpoint": {
+            "file": f"{stem}{CHECKPOINT_SUFFIX}",
+            "steps": done,
+            "draws": draws.bit_generator.state,
+            "batches": batches.bit_generator.state,
+            "pool": slots,
+            "oldest": oldest,
+            "max_offset_px": float(bundle.max_offset_px),
+        },
     }
     # the network's residual on members it never trained on (another stream of the family)
     if reference_members > 0:
         recipe["residual_reference"] = residual_reference(
             canonical, seed + 1_000_003, n_positions, reference_members
         )
+    if diverged:
+        recipe.pop("checkpoint")  # a run that died for good does not go on
+    else:
+        _write_checkpoint(folder / f"{stem}{CHECKPOINT_SUFFIX}", _state(bundle))
     partial.replace(weights_path)
     jsonio.write_json(folder / f"{stem}.json", recipe)
     return weights_path
+
+
+def _write_checkpoint(path: Path, state: list[np.ndarray]) -> None:
+    from ptycho_engine.runs import atomic_write
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, *state)  # arr_0, arr_1, ... in _state's order
+
+    atomic_write(path, write, ".npz")
+
+
+def _read_checkpoint(
+    folder: Path, stem: str, model: ModelConfig, settings: dict[str, Any], steps: int
+) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """The recipe and the saved state of the run to resume, checked against its settings."""
+    recipe_path = folder / f"{stem}.json"
+    recipe = read_json(recipe_path)  # not the cached copy: its member records go on counting
+    if recipe.get("format") != PRETRAIN_FORMAT:
+        raise ConfigError(f"{recipe_path}: not a pretraining recipe ({PRETRAIN_FORMAT})")
+    mark = recipe.get("checkpoint")
+    path = folder / f"{stem}{CHECKPOINT_SUFFIX}"
+    if not isinstance(mark, dict) or not path.is_file():
+        raise ConfigError(
+            f"{recipe_path}: no checkpoint to resume from (a run that died for good, or one "
+            f"written before 2026-12-07); expected the recipe's 'checkpoint' and {path.name}"
+        )
+    if recipe.get("model_config") != model.to_dict():
+        raise ConfigError(
+            f"{recipe_path}: model_config is {recipe.get('model_config')}, not the network "
+            f"asked for ({model.to_dict()}): resume with the run's --N, --gridsize and "
+            "--n-filters-scale"
+        )
+    for name, value in settings.items():
+        if recipe.get(name) != value:
+            raise ConfigError(
+                f"{recipe_path}: {name} is {recipe.get(name)!r}, not {value!r}: resume with "
+                "the run's settings (its recipe's command)"
+            )
+    if int(mark.get("steps", -1)) != int(recipe.get("steps", -2)):
+        raise ConfigError(f"{recipe_path}: the checkpoint is not of the recipe's last step")
+    if steps <= int(recipe["steps"]):
+        raise ConfigError(
+            f"pretrain: steps = {steps} is invalid: the run in {folder} has done "
+            f"{recipe['steps']} steps already; ask for more in all"
+        )
+    with np.load(path, allow_pickle=False) as arrays:
+        state = [arrays[f"arr_{k}"] for k in range(len(arrays.files))]
+    return recipe, state
 
 
 def residual_reference(

@@ -35,7 +35,9 @@ WINDOWS = ("support", "probe")
 #: 11.2, 0.507 / 0.478 -> 0.523 / 0.504), worse at gridsize 1 (seam 20.7 -> 27.3, amplitude
 #: SSIM 0.643 -> 0.606), so the amplitude stays. Nor are the seams the groups' free global
 #: phases: on the few-patterns case they differ by 0.026 rad (std), and aligning them changes
-#: the seam measure by +0.01.
+#: the seam measure by +0.01. They are the network's bias in the patch frame, which a raster
+#: stitches into a pattern with the scan's period; :mod:`ptycho_engine.grid_pattern` divides
+#: it out of the finished image.
 DEFAULT_WINDOW = "probe"
 DEFAULT_MIN_WEIGHT = 0.5
 

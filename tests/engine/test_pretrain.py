@@ -198,3 +198,38 @@ def test_a_larger_overlap_canvas_keeps_the_optimiser_state() -> None:
     assert len(old) == len(new) and int(grown.training.optimizer.iterations.numpy()) == 2
     for a, b in zip(old, new, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_resumed_pretraining_is_the_run_of_its_summed_steps(tmp_path: Path) -> None:
+    # two chunks (6 steps, then on to 11; fresh draws after steps 4 and 8, one in each) make
+    # the network, pool records and recipe of one run of 11 steps
+    settings = {"N": 32, "gridsize": 2, "pool_size": 3, "refresh_steps": 4, "mae_steps": 3}
+    settings |= {"n_positions": 40, "seed": 11, "reference_members": 0}
+    chunks, straight = tmp_path / "chunks", tmp_path / "straight"
+    pretrain(chunks, steps=6, **settings)
+    stem = network_name(32, 2)
+    assert (chunks / f"{stem}.checkpoint.npz").is_file()
+    first = json.loads((chunks / f"{stem}.json").read_text())
+    assert first["checkpoint"]["steps"] == 6
+    said: list[dict[str, object]] = []
+    pretrain(chunks, steps=11, resume=True, on_progress=said.append, **settings)
+    pretrain(straight, steps=11, **settings)
+    resumed = json.loads((chunks / f"{stem}.json").read_text())
+    once = json.loads((straight / f"{stem}.json").read_text())
+    assert resumed["steps"] == once["steps"] == 11 and resumed["resumed_at_steps"] == [6]
+    assert resumed["members"] == once["members"]
+    assert resumed["command"].replace(str(chunks), str(straight)) == once["command"]
+    assert resumed["wall_time_s"] > first["wall_time_s"]
+    assert [r["step"] for r in said] == [11]
+    for a, b in zip(_network(chunks), _network(straight), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # a resume with other settings, or with no steps left, is refused, naming what differs
+    with pytest.raises(ConfigError, match="seed is 11, not 12"):
+        pretrain(chunks, steps=20, resume=True, **(settings | {"seed": 12}))
+    with pytest.raises(ConfigError, match="done 11 steps"):
+        pretrain(chunks, steps=11, resume=True, **settings)
+    with pytest.raises(ConfigError, match="model_config"):
+        pretrain(chunks, steps=20, resume=True, **(settings | {"n_filters_scale": 2}))
+    (chunks / f"{stem}.checkpoint.npz").unlink()
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        pretrain(chunks, steps=20, resume=True, **settings)
