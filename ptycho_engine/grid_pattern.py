@@ -19,11 +19,31 @@ high-passed log amplitude (its log amplitude less a Gaussian average over one sc
 binned by the pixel's place in its lattice cell (one bin per pixel of the step), and the bins
 are averaged over all the cells. The object's own content at that period averages towards
 zero over hundreds of cells; the pattern does not. What remains of the object is told from the
-pattern by splitting the cells into 2 x 2 blocks: the pattern is the same in every block, the
-object's remnant is not. Each spatial harmonic of the averaged pattern is kept in the share
-that the blocks agree on (the mean of their cross-spectra over the pattern's power, clipped to
-0..1), so a harmonic that is noise is left in the image. The phase is treated the same way with
-the pixel's phase less the phase of a Gaussian average of the complex object (wrap safe).
+pattern by splitting the cells into blocks of about 4 x 4 cells (2 to 8 blocks an axis): the
+pattern is the same in every block, the object's remnant is not, and the scatter of the
+blocks' patterns about their mean gives the power ``n`` the remnant adds to each spatial
+harmonic ``F`` of the averaged pattern. Each harmonic is then shrunk by
+``1 - sqrt(n / |F|**2)`` (clipped to 0..1): what is left of it has the remnant's expected power,
+so the object keeps its own content at the grid's frequencies, and a harmonic that is noise
+is left as it is. (Shrinking by ``1 - n / |F|**2``, the least-squares choice, took that
+content out too: on the few-patterns case the seam measure fell from 1.33 to 0.83, below the
+truth's, and the truth itself lost 9 % of its power there.) The phase is treated the same way,
+with the pixel's phase less the phase of a Gaussian average of the complex object (wrap safe).
+
+On a raster with jittered positions, and at the scan's edge where fewer patches overlap, a
+part of the patch bias makes no periodic pattern; that part stays.
+
+Measured on 2026-12-07 (N 64, the default recipe, short runs; seam measure of
+:mod:`ptycho_engine.metrics.seams` as stitched -> pattern removed, amplitude / phase SSIM):
+
+- few-patterns case, 64 epochs: 1.330 -> 0.933, 0.696 / 0.737 -> 0.698 / 0.738;
+- held-out cells / KB probe, 12 epochs, gridsize 1: 20.7 -> 0.698, 0.643 / 0.733 -> 0.712 /
+  0.743; gridsize 2: 12.0 -> 2.02, 0.507 / 0.478 -> 0.521 / 0.492;
+- three fresh family rasters (800 positions, 12 epochs): 30.2 -> 0.969, 0.577 / 0.504 ->
+  0.600 / 0.504; 6.45 -> 2.76, 0.354 / 0.209 -> 0.354 / 0.209; 1.31 -> 0.215 (a network at
+  chance level, 0.175 / 0.059 -> 0.176 / 0.065);
+- the truth itself, corrected: 0.936 to 0.998 of its own measure, SSIM >= 0.998;
+- a spiral scan: left as it is.
 
 A scan counts as a raster when :func:`ptycho_engine.metrics.seams.raster_step` finds its
 pitch and the positions keep to one lattice of that pitch: the mean of ``exp(2 pi i y / s_y)``
@@ -112,7 +132,8 @@ def _agreed_pattern(
     values: np.ndarray, bins: np.ndarray, blocks: np.ndarray, shape: tuple[int, int]
 ) -> np.ndarray:
     """The cell-averaged pattern ``shape`` of ``values`` (one per valid pixel), each harmonic
-    kept in the share that the blocks agree on."""
+    shrunk so that what is left of it has the power of the object's remnant (module
+    docstring)."""
     n_bins = shape[0] * shape[1]
     spectra = []
     for block in np.unique(blocks):
@@ -128,7 +149,7 @@ def _agreed_pattern(
     average = f.mean(axis=0)
     # the power the object's remnant adds to the average: the scatter of the blocks about it
     noise = np.sum(np.abs(f - average) ** 2, axis=0) / (k * (k - 1))
-    share = np.clip(1.0 - noise / np.maximum(np.abs(average) ** 2, 1e-30), 0.0, 1.0)
+    share = np.clip(1.0 - np.sqrt(noise / np.maximum(np.abs(average) ** 2, 1e-30)), 0.0, 1.0)
     share[0, 0] = 0.0
     return np.real(np.fft.ifft2(average * share)).ravel()
 

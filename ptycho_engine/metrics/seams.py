@@ -13,6 +13,13 @@ window (so the box edges add no power at the lattice), in bins within one bin of
 frequency, the zero frequency excluded. It is a ratio of shares, so a global amplitude scale or
 a loss of contrast does not change it.
 
+A blurred estimate has less power at the lattice frequencies (most of them high) than the
+truth, seams or not, so its ratio reads low: seams and blur can cancel. The local ratio takes
+the blur out: each image's mean power per bin at the lattice frequencies over its mean power
+per bin in the ring around them (2 to 3 bins from a lattice frequency, and not within one bin
+of another), estimate over truth. 1 means the estimate's spectrum has no more of a peak at
+the patch grid than the truth's.
+
 This module never imports TensorFlow or Qt.
 """
 
@@ -39,6 +46,9 @@ class SeamReport:
         (NaN when the reference has none there or nothing could be measured).
     estimate_share, reference_share : float
         Fraction of the (mean-removed, windowed) amplitude power at the lattice frequencies.
+    local_ratio : float
+        The estimate's peak at the lattice frequencies over the ring around them, against
+        the same for the truth (module docstring); NaN where ``ratio`` is.
     step_px : tuple of float
         The grid period ``(s_y, s_x)`` in pixels.
     flag : str
@@ -50,6 +60,7 @@ class SeamReport:
     reference_share: float
     step_px: tuple[float, float]
     flag: str = ""
+    local_ratio: float = math.nan
 
 
 def raster_step(positions_px: ArrayLike) -> tuple[float, float]:
@@ -81,15 +92,12 @@ def raster_step(positions_px: ArrayLike) -> tuple[float, float]:
     return steps[0], steps[1]
 
 
-def _share(image: NDArray[np.float64], step: tuple[float, float]) -> float:
-    h, w = image.shape
-    window = np.outer(np.hanning(h), np.hanning(w))
-    power = np.abs(np.fft.fft2(image * window)) ** 2
-    power[0, 0] = 0.0
-    total = float(power.sum())
-    if total <= 0.0 or not math.isfinite(total):
-        return math.nan
-    on_grid = np.zeros(power.shape, dtype=bool)
+def _lattice_bins(
+    shape: tuple[int, int], step: tuple[float, float], inner: int, outer: int
+) -> NDArray[np.bool_]:
+    """Bins within ``inner..outer`` bins (Chebyshev distance) of a lattice frequency."""
+    h, w = shape
+    mask = np.zeros(shape, dtype=bool)
     ky = np.arange(-math.floor(step[0] / 2), math.floor(step[0] / 2) + 1)
     kx = np.arange(-math.floor(step[1] / 2), math.floor(step[1] / 2) + 1)
     for a in ky:
@@ -100,14 +108,34 @@ def _share(image: NDArray[np.float64], step: tuple[float, float]) -> float:
             if abs(fy) > 0.5 or abs(fx) > 0.5:
                 continue
             iy, ix = round(fy * h), round(fx * w)
-            for dy in (-1, 0, 1):
-                for dx in (-1, 0, 1):
-                    on_grid[(iy + dy) % h, (ix + dx) % w] = True
+            for dy in range(-outer, outer + 1):
+                for dx in range(-outer, outer + 1):
+                    if max(abs(dy), abs(dx)) >= inner:
+                        mask[(iy + dy) % h, (ix + dx) % w] = True
+    return mask
+
+
+def _spectrum(image: NDArray[np.float64], step: tuple[float, float]) -> tuple[float, float]:
+    """The share of the power on the grid, and the grid's peak over the ring around it."""
+    h, w = image.shape
+    window = np.outer(np.hanning(h), np.hanning(w))
+    power = np.abs(np.fft.fft2(image * window)) ** 2
+    power[0, 0] = 0.0
+    total = float(power.sum())
+    if total <= 0.0 or not math.isfinite(total):
+        return math.nan, math.nan
+    on_grid = _lattice_bins((h, w), step, 0, 1)
+    ring = _lattice_bins((h, w), step, 2, 3) & ~on_grid
     # the bins next to the zero frequency hold the window's own leakage: never on the grid
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            on_grid[dy % h, dx % w] = False
-    return float(power[on_grid].sum()) / total
+    for dy in range(-3, 4):
+        for dx in range(-3, 4):
+            ring[dy % h, dx % w] = False
+            if max(abs(dy), abs(dx)) <= 1:
+                on_grid[dy % h, dx % w] = False
+    share = float(power[on_grid].sum()) / total
+    around = float(power[ring].mean()) if ring.any() else 0.0
+    peak = float(power[on_grid].mean()) / around if around > 0.0 else math.nan
+    return share, peak
 
 
 def seam_excess(
@@ -162,19 +190,20 @@ def seam_excess(
             f"({step[0]:g} x {step[1]:g} px)"
         )
     box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    shares = []
+    spectra = []
     for image in (est, ref):
         part = image[box].copy()
         inside = mask[box]
         mean = part[inside].mean()
         part[~inside] = mean
         part -= mean
-        shares.append(_share(part, step))
-    e, r = shares
+        spectra.append(_spectrum(part, step))
+    (e, e_peak), (r, r_peak) = spectra
     flag = ""
     if not math.isfinite(e):
         flag = "the estimate's amplitude is constant over the region"
     elif not math.isfinite(r) or r <= 0.0:
         flag = "the reference has no power at the patch-grid frequencies"
     ratio = e / r if not flag else math.nan
-    return SeamReport(ratio, e, r, step, flag)
+    local = e_peak / r_peak if not flag and r_peak > 0.0 else math.nan
+    return SeamReport(ratio, e, r, step, flag, local)

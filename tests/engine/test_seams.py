@@ -43,6 +43,21 @@ def test_a_grid_of_seams_at_the_scan_pitch_is_measured(truth: np.ndarray) -> Non
     assert moved.ratio == pytest.approx(strong.ratio, rel=0.1)
 
 
+def test_blur_reads_low_and_the_local_ratio_takes_it_out(truth: np.ndarray) -> None:
+    from scipy import ndimage
+
+    amp = np.abs(truth)
+    blurred = ndimage.gaussian_filter(amp, 0.7)
+    plain = seam_excess(blurred, truth, 8)
+    # a blurred image has less power at the (mostly high) grid frequencies, seams or not
+    assert plain.ratio < 0.85
+    assert plain.local_ratio == pytest.approx(1.0, abs=0.1)
+    # seams on the blurred image stand out in the local ratio as in the ratio
+    seamed = seam_excess(blurred * _grid_of_seams(amp.shape, 8, 0.03), truth, 8)
+    assert seamed.local_ratio > 1.3 * plain.local_ratio
+    assert seam_excess(truth, truth, 8).local_ratio == pytest.approx(1.0)
+
+
 def test_scale_and_contrast_do_not_count_as_seams(truth: np.ndarray) -> None:
     amp = np.abs(truth)
     low_contrast = 0.7 * (amp - amp.mean()) + amp.mean()
