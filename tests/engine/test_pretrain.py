@@ -233,3 +233,19 @@ def test_a_resumed_pretraining_is_the_run_of_its_summed_steps(tmp_path: Path) ->
     (chunks / f"{stem}.checkpoint.npz").unlink()
     with pytest.raises(ConfigError, match="no checkpoint"):
         pretrain(chunks, steps=20, resume=True, **settings)
+
+
+def test_the_command_line_resumes_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["pretrain", "--N", "32", "--gridsize", "1", "--pool", "2", "--refresh-steps", "3"]
+    argv += ["--mae-steps", "2", "--positions", "40", "--reference-members", "0"]
+    argv += ["--out", str(tmp_path)]
+    assert main([*argv, "--steps", "4"]) == 0
+    assert main([*argv, "--steps", "7", "--resume"]) == 0
+    said = capsys.readouterr().out
+    assert "step 7/7 (main)" in said
+    recipe = json.loads((tmp_path / f"{network_name(32, 1)}.json").read_text())
+    assert recipe["steps"] == 7 and recipe["resumed_at_steps"] == [4]
+    assert sum(m["steps"] for m in recipe["members"]) == 7
+    # a resume with another seed is a user error: one line, status 2
+    assert main([*argv, "--steps", "9", "--resume", "--seed", "5"]) == 2
+    assert "seed is 0, not 5" in capsys.readouterr().err
