@@ -180,7 +180,8 @@ def remove_grid_pattern(
         :data:`MIN_CELLS` cells on an axis.
     """
     lattice = scan_lattice(positions_px)
-    mask = np.asarray(valid, dtype=bool)
+    # a pixel that is not finite is no evidence of the pattern (and is left as it is)
+    mask = np.asarray(valid, dtype=bool) & np.isfinite(obj)
     if lattice is None or not mask.any():
         return obj, None
     step = lattice.step_px
@@ -201,7 +202,7 @@ def remove_grid_pattern(
         edges = np.quantile(cells, np.linspace(0.0, 1.0, per_axis + 1)[1:-1])
         blocks = blocks * per_axis + np.digitize(cells, edges)
 
-    z = np.asarray(obj).astype(np.complex128)
+    z = np.where(mask, obj, 0).astype(np.complex128)
     weight = mask.astype(np.float64)
     sigma = max(step)
     norm = np.maximum(ndimage.gaussian_filter(weight, sigma), 1e-9)
@@ -216,7 +217,7 @@ def remove_grid_pattern(
     phase = np.angle(z[mask] * np.conj(local[mask]))
     phase_pattern = _agreed_pattern(phase, bins, blocks, shape)
 
-    out = np.zeros(mask.shape, np.complex64)
+    out = np.where(np.asarray(valid, dtype=bool), obj, 0).astype(np.complex64)
     gain = amp_pattern[bins] + 1j * phase_pattern[bins]
     out[mask] = (z[mask] * np.exp(-gain)).astype(np.complex64)
     removed = GridPattern(
