@@ -18,7 +18,7 @@ from ptycho_engine.grid_pattern import remove_grid_pattern
 from ptycho_engine.grouping import GroupedPatterns, Groups, make_groups
 from ptycho_engine.models import ModelBundle, ensure_canvas
 from ptycho_engine.physics.probe import probe_amplitude, support_mask
-from ptycho_engine.stitching import DEFAULT_WINDOW, WINDOWS, Stitcher
+from ptycho_engine.stitching import DEFAULT_REMOVE_GRID, DEFAULT_WINDOW, WINDOWS, Stitcher
 from ptycho_engine.streams import drain
 
 DEFAULT_BATCH = 64
@@ -72,7 +72,7 @@ def reconstruct(
     stop_event: threading.Event | None = None,
     groups: Groups | None = None,
     window: str = DEFAULT_WINDOW,
-    remove_grid: bool = True,
+    remove_grid: bool = DEFAULT_REMOVE_GRID,
 ) -> Generator[StitchSnapshot, None, StitchSnapshot]:
     """Predict every group and stitch the object, yielding the canvas after each batch.
 
@@ -134,7 +134,7 @@ def reconstruct_all(
     data_config: DataConfig | None = None,
     batch_size: int = DEFAULT_BATCH,
     window: str = DEFAULT_WINDOW,
-    remove_grid: bool = True,
+    remove_grid: bool = DEFAULT_REMOVE_GRID,
 ) -> StitchSnapshot:
     """Run :func:`reconstruct` to the end and return the final snapshot."""
     return drain(

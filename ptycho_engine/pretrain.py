@@ -275,6 +275,7 @@ def pretrain(
     batches = np.random.default_rng([seed, 1])
     start = time.perf_counter()
     stem = network_name(N, gridsize)
+    # the run's settings: written into the recipe once, and what a resume must match
     settings = {
         "seed": seed,
         "pool_size": pool_size,
@@ -445,16 +446,10 @@ def pretrain(
         ),
         "model_config": model.to_dict(),
         "max_offset_px": float(canonical.max_offset_px),
-        "seed": seed,
+        **settings,  # the run's settings, which a resume checks against
         "planned_steps": steps,
         "steps": done,
-        "pool_size": pool_size,
-        "refresh_steps": refresh_steps,
-        "n_positions": n_positions,
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
         "final_learning_rate": rate,  # lowered by every setback
-        "mae_steps": mae_steps,
         "setbacks": setbacks,
         "diverged": diverged,
         "members": records,
@@ -466,7 +461,6 @@ def pretrain(
         # where a resumed run goes on from (pretrain(resume=True)); the weights and Adam's
         # state of this very step are the checkpoint file's arrays, in _state's order
         "checkpoint": {
-            "file": f"{stem}{CHECKPOINT_SUFFIX}",
             "steps": done,
             "draws": draws.bit_generator.state,
             "batches": batches.bit_generator.state,

@@ -40,6 +40,9 @@ WINDOWS = ("support", "probe")
 #: it out of the finished image.
 DEFAULT_WINDOW = "probe"
 DEFAULT_MIN_WEIGHT = 0.5
+#: Whether a raster scan's grid pattern is divided out of the network's finished images
+#: (:func:`ptycho_engine.grid_pattern.remove_grid_pattern`) unless a run asks otherwise.
+DEFAULT_REMOVE_GRID = True
 
 
 class Stitcher:

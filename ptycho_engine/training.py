@@ -62,6 +62,7 @@ from ptycho_engine.physics.probe import (
     auto_probe_scale,
     support_mask,
 )
+from ptycho_engine.stitching import DEFAULT_REMOVE_GRID
 from ptycho_engine.streams import drain
 
 SATURATION_LEVEL = 0.99
@@ -278,7 +279,7 @@ def train(
     preview_epochs: Collection[int] = (),
     step_events_s: float | None = None,
     window: str = DEFAULT_WINDOW,
-    remove_grid: bool = True,
+    remove_grid: bool = DEFAULT_REMOVE_GRID,
 ) -> Generator[TrainingSnapshot | StepProgress, None, TrainingResult]:
     """Train the physics-informed model on measured data alone.
 

@@ -19,7 +19,7 @@ from ptycho_engine.config import DataConfig, ModelConfig, TrainingConfig
 from ptycho_engine.errors import ConfigError
 from ptycho_engine.io.prepare import MODES as PREPARATION_MODES
 from ptycho_engine.solvers.config import SolverConfig
-from ptycho_engine.stitching import DEFAULT_WINDOW, WINDOWS
+from ptycho_engine.stitching import DEFAULT_REMOVE_GRID, DEFAULT_WINDOW, WINDOWS
 
 #: Loss name -> ``(nll_weight, mae_weight)`` of :class:`~ptycho_engine.config.TrainingConfig`.
 LOSSES: dict[str, tuple[float, float]] = {"nll": (1.0, 0.0), "mae": (0.0, 1.0)}
@@ -170,7 +170,7 @@ class RunSpec:
     reconstructor: str = "pinn"
     probe_path: str = ""
     stitch_window: str = DEFAULT_WINDOW
-    remove_grid_pattern: bool = True
+    remove_grid_pattern: bool = DEFAULT_REMOVE_GRID
     score_epochs: tuple[int, ...] = ()
     solver: SolverConfig = field(default_factory=SolverConfig)
     probe_resample: bool = False
@@ -302,7 +302,7 @@ def recipe(
     probe_path: str = "",
     probe_resample: bool = False,
     stitch_window: str = DEFAULT_WINDOW,
-    remove_grid_pattern: bool = True,
+    remove_grid_pattern: bool = DEFAULT_REMOVE_GRID,
     score_epochs: tuple[int, ...] = (),
     solver: dict[str, Any] | SolverConfig | None = None,
     **options: Any,

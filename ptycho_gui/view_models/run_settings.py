@@ -15,7 +15,7 @@ from ptycho_engine.io.prepare import MODES as PREP_MODES
 from ptycho_engine.pipeline import get_reconstructor, reconstructor_names
 from ptycho_engine.pipeline.spec import RunSpec, recipe
 from ptycho_engine.solvers.config import NOISE_MODELS, SolverConfig
-from ptycho_engine.stitching import DEFAULT_WINDOW
+from ptycho_engine.stitching import DEFAULT_REMOVE_GRID, DEFAULT_WINDOW
 
 #: Geometry overrides of :class:`RunSettings` (the :class:`Preparation` fields of the same name).
 GEOMETRY_FIELDS = ("energy_ev", "distance_m", "detector_pixel_m")
@@ -164,7 +164,7 @@ class RunSettings:
     pretrained: bool = TrainingConfig.pretrained
     jit_compile: bool | None = TrainingConfig.jit_compile
     stitch_window: str = DEFAULT_WINDOW
-    remove_grid_pattern: bool = True
+    remove_grid_pattern: bool = DEFAULT_REMOVE_GRID
 
     def __post_init__(self) -> None:
         if self.prep_mode not in PREP_MODES:
