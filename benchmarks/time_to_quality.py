@@ -29,6 +29,10 @@ pretraining never draws, with seeds of this script only. Sections (``--sections`
     training from scratch for the same time; at 1e3 photons, fine-tuning with the Poisson
     likelihood against the amplitude MAE; the tike file (``tike``, also a section of its own):
     the pretrained N 32 network, inference alone and after fine-tuning.
+``tike-scratch`` (not in the default sections)
+    The tike file from scratch at N 32, gridsize 1, for ``--budget`` seconds: the default
+    network and the width-2 network with two decoders, each with and without early stopping
+    and the restore of the best-validation weights (the file's validation set is 8 groups).
 ``throughput`` (not in the default sections)
     Inference patterns/s and training steps/s of the default network at N 64 and 128,
     gridsize 2, on the first GPU when there is one (else the CPU, and it says so), against
@@ -524,16 +528,54 @@ def fine_tuning(fine_tune_s: float) -> None:
         print(f"[pretrained] 1e3 photons, {name} + {loss} fine-tuning {_final(points)}")
 
 
-def tike_section(fine_tune_s: float) -> None:
-    from ptycho_engine.config import ModelConfig
+def _tike_data() -> Any:
+    """The tike file read through its profile, or None (said on the output) when absent."""
     from ptycho_engine.io import read_data
 
     root = Path(__file__).resolve().parents[1]
     path = root.parent / "shared/datasets/third_party/tike/ptycho_setup_converted.npz"
     if not path.is_file():
         print(f"[tike] skipped: {path} is absent")
+        return None
+    return read_data(path, root / "tests/io/profiles/tike.json")
+
+
+def tike_scratch_section(budget_s: float) -> None:
+    """The tike file from scratch (N 32, gridsize 1), ``budget_s`` seconds per network, each
+    with and without early stopping and the restore of the best-validation weights: the
+    validation set is 5 % of the file's groups, and whether its loss tracks the image."""
+    from ptycho_engine.config import ModelConfig
+
+    data = _tike_data()
+    if data is None:
         return
-    data = read_data(path, root / "tests/io/profiles/tike.json")
+    legacy = ModelConfig.LEGACY_DECODER
+    networks = {
+        "new (defaults)": {},
+        "width 2, two decoders": {"n_filters_scale": 2, **legacy},
+    }
+    no_stop = {"early_stopping_patience": 0, "restore_best_weights": False}
+    for name, fields in networks.items():
+        mcfg = ModelConfig(N=32, gridsize=1, auto_probe_scale=True, **fields)
+        for stopping, tkw in (("early stopping", {}), ("no early stopping", no_stop)):
+            points = timed_training(data, mcfg, tkw, budget_s, preview_every=5)
+            best = max(points, key=lambda pt: pt[2])
+            print(
+                f"[tike scratch] {name}, {stopping}: {_final(points)}; best preview "
+                f"{best[2]:.3f}/{best[3]:.3f} at {best[0]:.0f} s"
+            )
+            print(
+                "[tike scratch]   "
+                + ", ".join(f"{t:.0f}s {a:.2f}/{p:.2f}" for t, _, a, p in points)
+            )
+
+
+def tike_section(fine_tune_s: float) -> None:
+    from ptycho_engine.config import ModelConfig
+
+    data = _tike_data()
+    if data is None:
+        return
     mcfg = ModelConfig(N=32, gridsize=1, auto_probe_scale=True)
     found = _pretrained(mcfg, data)
     if found is None:
@@ -569,6 +611,8 @@ def main() -> None:
         pretrained_section(args.fine_tune)
     if "tike" in sections:
         tike_section(args.fine_tune)
+    if "tike-scratch" in sections:
+        tike_scratch_section(args.budget)
     if "throughput" in sections:
         throughput_section(args.throughput_batch)
 
