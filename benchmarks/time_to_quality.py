@@ -310,7 +310,7 @@ def scratch_section(budget_s: float) -> None:
             f"{_time_to(points, 0.8)}; after {last[0]:.0f} s ({last[1]} steps): amplitude "
             f"{last[2]:.3f}, phase {last[3]:.3f}{without}"
         )
-        print("[scratch]   " + ", ".join(f"{t:.0f}s {a:.2f}/{p:.2f}" for t, _, a, p in points))
+        print("[scratch]   " + _curve(points))
     if PROXY_NAME in finals:
         ours, proxy = finals["new (defaults)"], finals[PROXY_NAME]
         better = ours[2] >= proxy[2] and ours[3] >= proxy[3]
@@ -465,6 +465,11 @@ def _pretrained(mcfg: Any, data: Any) -> tuple[Any, str, float] | None:
     return bundle, path.stem, time.perf_counter() - t0
 
 
+def _curve(points: list[tuple]) -> str:
+    """``points`` of :func:`timed_training` as one line: seconds, amplitude / phase SSIM."""
+    return ", ".join(f"{t:.0f}s {a:.2f}/{p:.2f}" for t, _, a, p in points)
+
+
 def _final(points: list[tuple]) -> str:
     t, steps, a, p = points[-1]
     return f"after {t:.0f} s ({steps} steps): amplitude {a:.3f}, phase {p:.3f}"
@@ -512,7 +517,7 @@ def fine_tuning(fine_tune_s: float) -> None:
     bundle, name, _ = found
     points = timed_training(data, mcfg, fine, fine_tune_s, bundle=bundle)
     print(f"[pretrained] {name} + fine-tuning {_final(points)}  target 0.8 / 0.8")
-    print("[pretrained]   " + ", ".join(f"{t:.0f}s {a:.2f}/{p:.2f}" for t, _, a, p in points))
+    print("[pretrained]   " + _curve(points))
     points = timed_training(data, mcfg, {}, fine_tune_s)
     print(f"[pretrained] from scratch, same budget: {_final(points)}")
 
@@ -564,10 +569,7 @@ def tike_scratch_section(budget_s: float) -> None:
                 f"[tike scratch] {name}, {stopping}: {_final(points)}; best preview "
                 f"{best[2]:.3f}/{best[3]:.3f} at {best[0]:.0f} s"
             )
-            print(
-                "[tike scratch]   "
-                + ", ".join(f"{t:.0f}s {a:.2f}/{p:.2f}" for t, _, a, p in points)
-            )
+            print("[tike scratch]   " + _curve(points))
 
 
 def tike_section(fine_tune_s: float) -> None:
@@ -587,7 +589,7 @@ def tike_section(fine_tune_s: float) -> None:
         data, mcfg, {"mae_warmup_epochs": 0}, fine_tune_s, bundle=bundle, preview_every=5
     )
     print(f"[tike] {name} + fine-tuning {_final(points)}  target amplitude > 0.699")
-    print("[tike]   " + ", ".join(f"{t:.0f}s {a:.2f}/{p:.2f}" for t, _, a, p in points))
+    print("[tike]   " + _curve(points))
 
 
 def main() -> None:

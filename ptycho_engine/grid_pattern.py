@@ -181,7 +181,8 @@ def remove_grid_pattern(
     """
     lattice = scan_lattice(positions_px)
     # a pixel that is not finite is no evidence of the pattern (and is left as it is)
-    mask = np.asarray(valid, dtype=bool) & np.isfinite(obj)
+    valid_mask = np.asarray(valid, dtype=bool)
+    mask = valid_mask & np.isfinite(obj)
     if lattice is None or not mask.any():
         return obj, None
     step = lattice.step_px
@@ -217,7 +218,7 @@ def remove_grid_pattern(
     phase = np.angle(z[mask] * np.conj(local[mask]))
     phase_pattern = _agreed_pattern(phase, bins, blocks, shape)
 
-    out = np.where(np.asarray(valid, dtype=bool), obj, 0).astype(np.complex64)
+    out = np.where(valid_mask, obj, 0).astype(np.complex64)
     gain = amp_pattern[bins] + 1j * phase_pattern[bins]
     out[mask] = (z[mask] * np.exp(-gain)).astype(np.complex64)
     removed = GridPattern(
