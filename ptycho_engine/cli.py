@@ -15,7 +15,7 @@ from typing import Any
 
 from ptycho_engine import pretrain as pretraining
 from ptycho_engine import study_cli
-from ptycho_engine.config import ModelConfig, TrainingConfig
+from ptycho_engine.config import VALIDATIONS, ModelConfig, TrainingConfig
 from ptycho_engine.errors import ConfigError, DataError, PtychoError
 from ptycho_engine.stitching import DEFAULT_WINDOW, WINDOWS
 
@@ -225,7 +225,16 @@ def _parser() -> argparse.ArgumentParser:
         "--validation-fraction",
         type=float,
         default=None,
-        help="fraction of groups held out for the validation loss (default 0.05)",
+        help="fraction held out for the validation loss: of the detector pixels, or of the "
+        "groups with --validation groups (default 0.05)",
+    )
+    train.add_argument(
+        "--validation",
+        choices=list(VALIDATIONS),
+        default=None,
+        help="what the validation loss (early stopping, the best-weights restore) is "
+        "measured on: pixels held out of the training loss at every scanned position "
+        "(default), or groups of patterns held out of training",
     )
     train.add_argument("--seed", type=int, default=0)
 
@@ -385,6 +394,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         auto_probe_scale=True if args.auto_probe_scale else None,
         n_groups=args.n_groups,
         validation_fraction=args.validation_fraction,
+        validation=args.validation,
         **_read_options(args),
     )
     result = drain(run(spec, _source(args)), _printer)

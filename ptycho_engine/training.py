@@ -154,6 +154,67 @@ def _split(groups: Groups, fraction: float, seed: int) -> tuple[Groups, Groups |
     return groups.subset(np.sort(order[n_val:])), groups.subset(np.sort(order[:n_val]))
 
 
+#: With ``"pixels"`` validation, the held-out pixels of this many groups at least (all of
+#: them on a smaller scan), or of ``validation_fraction`` of the groups when that is more,
+#: give the validation loss: one batch of 16 on a small scan.
+VALIDATION_MIN_GROUPS = 16
+
+
+@dataclass(frozen=True)
+class ValidationSplit:
+    """What :func:`train` fits and what it validates on (:func:`validation_split`).
+
+    Attributes
+    ----------
+    train_groups : Groups
+        The groups the optimiser steps on.
+    val_groups : Groups or None
+        The groups the validation loss is measured on (None: no validation).
+    train_ignored, val_ignored : ndarray, (N, N) bool, or None
+        The detector pixels left out of the training loss and of the validation loss
+        (None: none).
+    held_out_pixels : int
+        Pixels held out of the training loss for the validation (0 with ``"groups"``).
+    """
+
+    train_groups: Groups
+    val_groups: Groups | None
+    train_ignored: np.ndarray | None
+    val_ignored: np.ndarray | None
+    held_out_pixels: int = 0
+
+
+def validation_split(
+    groups: Groups, n: int, bad_pixels: np.ndarray | None, data_config: DataConfig
+) -> ValidationSplit:
+    """Split a scan's ``groups`` (patterns ``n x n``) for training and validation, as
+    ``data_config.validation`` says (:class:`~ptycho_engine.config.DataConfig`).
+
+    ``"pixels"``: ``validation_fraction`` of the good detector pixels (not ``bad_pixels``),
+    drawn once from the seed, are left out of the training loss of every pattern; every
+    group trains, and the validation loss is the loss on those pixels of
+    :data:`VALIDATION_MIN_GROUPS` groups or ``validation_fraction`` of them, whichever is
+    more. ``"groups"``: ``validation_fraction`` of the groups are held out of training.
+    Deterministic for a seed.
+    """
+    fraction, seed = data_config.validation_fraction, data_config.seed
+    if data_config.validation == "groups":
+        train_groups, val_groups = _split(groups, fraction, seed)
+        return ValidationSplit(train_groups, val_groups, bad_pixels, bad_pixels)
+    bad = np.zeros((n, n), bool) if bad_pixels is None else np.asarray(bad_pixels, bool)
+    good = np.flatnonzero(~bad.ravel())
+    k = round(good.size * fraction)
+    if k == 0:
+        return ValidationSplit(groups, None, bad_pixels, bad_pixels)
+    rng = np.random.default_rng(seed + 7919)
+    flat = np.zeros(n * n, bool)
+    flat[rng.choice(good, k, replace=False)] = True
+    held = flat.reshape(n, n)
+    n_val = min(groups.n_groups, max(VALIDATION_MIN_GROUPS, round(groups.n_groups * fraction)))
+    val_groups = groups.subset(np.sort(rng.permutation(groups.n_groups)[:n_val]))
+    return ValidationSplit(groups, val_groups, held | bad, ~held, k)
+
+
 def physics_loss(
     x: tf.Tensor,
     pred: tf.Tensor,
@@ -170,10 +231,14 @@ def physics_loss(
 
 
 def _pixel_weight(bad_pixels: np.ndarray | None) -> tf.Tensor | None:
-    """The pixels that count in the loss, ``(1, N, N, 1)`` (None: all)."""
+    """The pixels that count in the loss, ``(1, N, N, 1)`` (None: all), divided by their
+    mean: the loss is then the mean over the pixels that count."""
     if bad_pixels is None:
         return None
-    return tf.constant((~bad_pixels).astype(np.float32)[np.newaxis, :, :, np.newaxis])
+    keep = (~np.asarray(bad_pixels, bool)).astype(np.float32)
+    if not keep.any():
+        raise DataError("every detector pixel is left out of the loss: no pixel to fit")
+    return tf.constant((keep / keep.mean())[np.newaxis, :, :, np.newaxis])
 
 
 def _loss_fn(bundle: ModelBundle, bad_pixels: np.ndarray | None) -> object:
@@ -316,6 +381,10 @@ def train(
         Divide the scan grid's pattern out of the previews of a raster scan (the same
         function's ``remove_grid``).
 
+    Validation (:func:`validation_split`): by default the validation loss is the loss on
+    detector pixels held out of the training loss, at scanned positions; with
+    ``data_config.validation`` ``"groups"``, the loss of groups held out of training.
+
     Early stopping and best weights: with a validation split, training stops once the
     validation loss of the likelihood stage has not reached a new best for
     :func:`early_stopping_patience` epochs and is above the best by more than the
@@ -351,7 +420,8 @@ def train(
     groups = make_groups(
         data.positions_px, model_config.gridsize, dcfg.neighbor_count, dcfg.n_groups, dcfg.seed
     )
-    train_groups, val_groups = _split(groups, dcfg.validation_fraction, dcfg.seed)
+    split = validation_split(groups, data.N, data.bad_pixels, dcfg)
+    train_groups, val_groups = split.train_groups, split.val_groups
     max_offset = max(
         groups.max_offset_px, inference_groups(data, model_config.gridsize, dcfg).max_offset_px
     )
@@ -402,11 +472,11 @@ def train(
         )
     model = bundle.training
     optimizer = model.optimizer
-    loss_fn = _loss_fn(bundle, data.bad_pixels)
+    loss_fn = _loss_fn(bundle, split.val_ignored)
     xla = tcfg.jit_compile
     if xla is None:
         xla = steps_per_epoch * tcfg.epochs >= XLA_MIN_STEPS
-    train_step = make_train_step(bundle, xla, bundle.intensity_scale, data.bad_pixels)
+    train_step = make_train_step(bundle, xla, bundle.intensity_scale, split.train_ignored)
 
     @tf.function
     def eval_step(x: tf.Tensor, o: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor) -> tf.Tensor:
@@ -499,7 +569,9 @@ def train(
                 # XLA cannot compile this model's step (it failed before running): the same
                 # step without XLA
                 xla = False
-                train_step = make_train_step(bundle, False, bundle.intensity_scale, data.bad_pixels)
+                train_step = make_train_step(
+                    bundle, False, bundle.intensity_scale, split.train_ignored
+                )
                 loss_value = float(train_step(x, o, w_nll, w_mae))
             losses.append(loss_value)
             steps += 1

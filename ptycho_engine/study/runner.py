@@ -76,6 +76,7 @@ def run_spec(spec: StudySpec, setting: StudySetting) -> RunSpec:
         seed=setting.seed,
         n_filters_scale=spec.n_filters_scale,
         **(ModelConfig.LEGACY_DECODER if spec.two_decoders else {}),
+        validation=spec.validation,
         batch_size=spec.batch_size,
         learning_rate=spec.learning_rate,
         mae_warmup_epochs=spec.mae_warmup_epochs,
@@ -131,7 +132,14 @@ def setting_key(spec: StudySpec, setting: StudySetting) -> dict[str, Any]:
             for k, v in training.to_dict().items()
             if not (k in STUDY_TRAINING and v == STUDY_TRAINING[k])
         },
-        "data_config": data.to_dict(),
+        # the validation field came after the study format; held-out groups, what studies
+        # validated on before it, stay out of the key (earlier ids hold), and so does the
+        # field of a solver, which has no validation
+        "data_config": {
+            k: v
+            for k, v in data.to_dict().items()
+            if not (k == "validation" and (v == "groups" or setting.algorithm != "pinn"))
+        },
     }
     if setting.algorithm != "pinn":
         # a solver's result depends on its own settings, not the network's

@@ -16,7 +16,13 @@ from typing import Any, Self
 
 import numpy as np
 
-from ptycho_engine.config import SUPPORTED_GRIDSIZE, SUPPORTED_N, ModelConfig
+from ptycho_engine.config import (
+    SUPPORTED_GRIDSIZE,
+    SUPPORTED_N,
+    VALIDATIONS,
+    DataConfig,
+    ModelConfig,
+)
 from ptycho_engine.errors import ConfigError
 from ptycho_engine.pipeline.spec import LOSSES as PIPELINE_LOSSES
 
@@ -155,6 +161,10 @@ class StudySpec:
         Train the network with one full-width decoder per head
         (``ModelConfig.LEGACY_DECODER``, the default until 2026-12-04) instead of the engine's
         default decoder. A stored spec without this field was run so, and reads as True.
+    validation : {"pixels", "groups"}
+        What the validation loss is measured on (``DataConfig.validation``): held-out
+        detector pixels (the engine's default since 2026-12-07) or held-out groups. A stored
+        spec without this field was run with held-out groups, and reads as ``"groups"``.
     batch_size : int
         Groups per optimiser step.
     learning_rate : float
@@ -183,6 +193,7 @@ class StudySpec:
     probe_kind: str = "disk"
     n_filters_scale: int = ModelConfig.n_filters_scale
     two_decoders: bool = False
+    validation: str = DataConfig.validation
     batch_size: int = 16
     learning_rate: float = 1e-3
     mae_warmup_epochs: int | None = None
@@ -284,6 +295,8 @@ class StudySpec:
             _fail("object_kind", self.object_kind, "'lines', 'siemens' or 'file:PATH'")
         if not isinstance(self.two_decoders, bool):
             _fail("two_decoders", self.two_decoders, "True or False")
+        if self.validation not in VALIDATIONS:
+            _fail("validation", self.validation, f"one of {VALIDATIONS}")
         if self.scan not in SCAN_KINDS:
             _fail("scan", self.scan, f"one of {SCAN_KINDS}")
         if self.probe_kind not in PROBE_KINDS:
@@ -321,10 +334,12 @@ class StudySpec:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Self:
         """Inverse of :meth:`to_dict`; unknown fields raise :class:`StudyError`; a dict
-        without ``two_decoders`` (stored before it existed) reads it as True."""
+        without ``two_decoders`` (stored before it existed) reads it as True, one without
+        ``validation`` as ``"groups"``."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
             raise StudyError(f"StudySpec: unknown field(s) {unknown}; known: {sorted(names)}")
-        # a spec stored before the field existed trained two full-width decoders
-        return cls(**{"two_decoders": True, **values})
+        # a spec stored before a field existed trained two full-width decoders and
+        # validated on held-out groups
+        return cls(**{"two_decoders": True, "validation": "groups", **values})

@@ -107,8 +107,10 @@ class EngineOptionsWidget(QWidget):
         self.early_stopping_check.setToolTip(
             "Early stopping: end training when the validation loss has not improved for 10 "
             "epochs (at least 800 steps), and give the network back the weights of the epoch "
-            "with the lowest validation loss; the run's messages say when it did. Off: train "
-            "every epoch and keep the last weights."
+            "with the lowest validation loss; the run's messages say when it did. The "
+            "validation loss is the fit to 5 % of the detector pixels, left out of the "
+            "training loss at every scan position: it rises when the network fits the noise. "
+            "Off: train every epoch and keep the last weights."
         )
         self.warmup_spin = QSpinBox()
         self.warmup_spin.setRange(WARMUP_DEFAULT, 100000)

@@ -332,6 +332,7 @@ def test_the_settings_of_the_converged_study_in_docs_keep_their_ids() -> None:
         probe_kind=first["probe"],
         n_filters_scale=int(first["n_filters_scale"]),
         two_decoders=True,  # it ran before the shared decoder (results.csv has no column)
+        validation="groups",  # and before the pixel validation
         batch_size=int(first["batch_size"]),
         learning_rate=float(first["learning_rate"]),
         mae_warmup_epochs=int(first["mae_warmup_epochs"]),
@@ -570,3 +571,27 @@ def test_a_study_with_the_default_decoder_has_other_ids_than_one_with_two_decode
     stored = legacy.to_dict()
     del stored["two_decoders"]
     assert StudySpec.from_dict(stored) == legacy
+
+
+def test_a_study_validated_on_pixels_has_other_ids_than_one_validated_on_groups() -> None:
+    """The validation changes which patterns train, so it is part of a setting's id; a stored
+    spec without the field (written before it existed) reads as the held-out groups it
+    validated on, and a solver's id does not depend on it."""
+    base = {"N": (32,), "gridsize": (1,), "photons": (1e6,), "loss": ("nll",), "seeds": (0,)}
+    pixels = StudySpec(**base)  # type: ignore[arg-type]
+    groups = StudySpec(**base, validation="groups")  # type: ignore[arg-type]
+    (setting,) = pixels.settings()
+    assert setting_id(pixels, setting) != setting_id(groups, setting)
+    assert configs(pixels, setting)[2].validation == "pixels"
+    assert configs(groups, setting)[2].validation == "groups"
+    stored = groups.to_dict()
+    del stored["validation"]
+    assert StudySpec.from_dict(stored) == groups
+    solver = {**base, "algorithms": ("rpie",)}
+    (rpie,) = StudySpec(**solver).settings()  # type: ignore[arg-type]
+    assert setting_id(StudySpec(**solver), rpie) == setting_id(  # type: ignore[arg-type]
+        StudySpec(**solver, validation="groups"),  # type: ignore[arg-type]
+        rpie,
+    )
+    with pytest.raises(StudyError, match="validation"):
+        StudySpec(**base, validation="patterns")  # type: ignore[arg-type]

@@ -197,7 +197,9 @@ def _bouncy_run(
     for Adam; measured: the likelihood stage's best is among its first epochs), with the
     early-stopping patience counted in epochs only (no minimum of steps). The network is the
     one with two full-width decoders, on which that bounce was measured (the leaner default
-    one did not bounce on seed 0 within 10 epochs)."""
+    one did not bounce on seed 0 within 10 epochs). The validation is on held-out groups,
+    whose loss bounces there; the early-stopping code does not depend on what the
+    validation loss is measured on."""
     import ptycho_engine.training as training_module
 
     monkeypatch.setattr(training_module, "EARLY_STOP_MIN_STEPS", 0)
@@ -215,7 +217,7 @@ def _bouncy_run(
         data,  # type: ignore[arg-type]
         ModelConfig(N=32, gridsize=1, n_filters_scale=1, **ModelConfig.LEGACY_DECODER),
         tcfg,
-        DataConfig(n_groups=60, validation_fraction=0.25),
+        DataConfig(n_groups=60, validation_fraction=0.25, validation="groups"),
         on_snapshot=lambda s: snaps.append(s) if isinstance(s, TrainingSnapshot) else None,
     )
     return snaps, result
@@ -329,3 +331,107 @@ def test_a_rise_within_the_tolerance_is_not_overfitting(
     assert 0 < main[-1] - min(main) < 0.01 * abs(min(main))
     assert len(snaps) == 10
     assert result.early_stopped_epoch == 0 and result.restored_epoch == 0  # type: ignore[attr-defined]
+
+
+def _groups(n_positions: int) -> object:
+    from ptycho_engine.grouping import make_groups
+
+    rng = np.random.default_rng(0)
+    return make_groups(rng.uniform(0, 200, (n_positions, 2)), 1, 7, None, 0)
+
+
+def test_pixel_validation_holds_out_pixels_and_trains_every_group() -> None:
+    from ptycho_engine.training import VALIDATION_MIN_GROUPS, validation_split
+
+    groups = _groups(169)
+    bad = np.zeros((32, 32), bool)
+    bad[0, :] = True
+    split = validation_split(groups, 32, bad, DataConfig(validation_fraction=0.05))  # type: ignore[arg-type]
+    assert split.train_groups is groups
+    assert split.val_groups is not None
+    assert split.val_groups.n_groups == VALIDATION_MIN_GROUPS  # 5 % of 169 is 8
+    held = ~split.val_ignored
+    # 5 % of the good pixels, none of them bad; left out of training, the only ones validated
+    assert held.sum() == split.held_out_pixels == round(0.05 * (32 * 32 - 32))
+    assert not (held & bad).any()
+    np.testing.assert_array_equal(split.train_ignored, held | bad)
+    # deterministic for a seed, another draw for another seed
+    again = validation_split(groups, 32, bad, DataConfig(validation_fraction=0.05))  # type: ignore[arg-type]
+    np.testing.assert_array_equal(again.val_ignored, split.val_ignored)
+    other = validation_split(groups, 32, bad, DataConfig(validation_fraction=0.05, seed=1))  # type: ignore[arg-type]
+    assert not np.array_equal(other.val_ignored, split.val_ignored)
+    # a large scan validates on validation_fraction of its groups
+    big = validation_split(_groups(1000), 32, None, DataConfig(validation_fraction=0.05))  # type: ignore[arg-type]
+    assert big.val_groups is not None and big.val_groups.n_groups == 50
+    assert big.train_groups.n_groups == 1000
+
+
+def test_group_validation_holds_out_groups() -> None:
+    from ptycho_engine.training import validation_split
+
+    groups = _groups(169)
+    split = validation_split(
+        groups,  # type: ignore[arg-type]
+        32,
+        None,
+        DataConfig(validation_fraction=0.05, validation="groups"),
+    )
+    assert split.val_groups is not None and split.val_groups.n_groups == 8
+    assert split.train_groups.n_groups == 161
+    assert split.train_ignored is None and split.val_ignored is None and not split.held_out_pixels
+    seeds = set(split.train_groups.indices[:, 0]) & set(split.val_groups.indices[:, 0])
+    assert not seeds
+
+
+def test_no_validation_at_fraction_zero() -> None:
+    from ptycho_engine.training import validation_split
+
+    groups = _groups(50)
+    for how in ("pixels", "groups"):
+        split = validation_split(
+            groups,  # type: ignore[arg-type]
+            32,
+            None,
+            DataConfig(validation_fraction=0.0, validation=how),
+        )
+        assert split.val_groups is None and split.train_groups is groups
+
+
+def test_the_held_out_pixels_count_in_the_validation_loss_only(small_data: object) -> None:
+    """The training loss's weight ignores the held-out pixels and the validation loss's
+    counts only them; a run with pixel validation trains every group and validates."""
+    import tensorflow as tf
+
+    from ptycho_engine.training import _pixel_weight, physics_loss, validation_split
+
+    groups = _groups(60)
+    split = validation_split(groups, 32, None, DataConfig(validation_fraction=0.1))  # type: ignore[arg-type]
+    held = ~split.val_ignored
+    rng = np.random.default_rng(1)
+    y = tf.constant(rng.uniform(1, 5, (2, 32, 32, 1)), tf.float32)
+    pred = tf.constant(rng.uniform(1, 5, (2, 32, 32, 1)), tf.float32)
+    y_changed = tf.where(tf.constant(held[None, :, :, None]), y + 3.0, y)
+    one, zero = tf.constant(1.0), tf.constant(0.5)
+
+    def loss(target: tf.Tensor, ignored: np.ndarray) -> float:
+        return float(physics_loss(target, pred, 2.0, one, zero, _pixel_weight(ignored)))
+
+    assert loss(y_changed, split.train_ignored) == pytest.approx(loss(y, split.train_ignored))
+    assert loss(y_changed, split.val_ignored) != pytest.approx(loss(y, split.val_ignored))
+    # the weights average over the pixels that count (their mean is 1): a loss per pixel
+    # that counts, the same size with or without held-out pixels
+    assert float(tf.reduce_mean(_pixel_weight(split.val_ignored))) == pytest.approx(1.0)
+    assert float(tf.reduce_max(_pixel_weight(split.val_ignored))) == pytest.approx(
+        1024 / held.sum()
+    )
+
+    tcfg = TrainingConfig(epochs=2, batch_size=8, preview_every=0, mae_warmup_epochs=1)
+    result = run_training(
+        small_data,  # type: ignore[arg-type]
+        ModelConfig(N=32, gridsize=1, n_filters_scale=1),
+        tcfg,
+        DataConfig(n_groups=24, validation_fraction=0.1),
+    )
+    assert result.groups.n_groups == 24
+    assert result.steps == 2 * 3
+    assert all(np.isfinite(s.val_loss) for s in result.history)
