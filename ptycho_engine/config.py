@@ -242,6 +242,12 @@ class DataConfig(_Serialisable):
     validation_fraction: float = 0.05
     validation: str = "pixels"
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Self:
+        """As :meth:`_Serialisable.from_dict`; a dict without ``validation`` (written before
+        it existed) describes the held-out groups its run validated on."""
+        return super().from_dict({"validation": "groups", **values})
+
     def __post_init__(self) -> None:
         o = "DataConfig"
         _check(

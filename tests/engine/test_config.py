@@ -29,6 +29,7 @@ from ptycho_engine.errors import ConfigError
         (DataConfig, "neighbor_count", 0),
         (DataConfig, "n_groups", 0),
         (DataConfig, "validation_fraction", 0.7),
+        (DataConfig, "validation", "patterns"),
         (TrainingConfig, "epochs", -1),
         (TrainingConfig, "batch_size", 0),
         (TrainingConfig, "learning_rate", 0.0),
@@ -79,3 +80,12 @@ def test_a_model_config_written_before_the_decoder_fields_reads_as_two_full_deco
     cfg = ModelConfig.from_dict(old)
     assert (cfg.shared_decoder, cfg.decoder_divisor) == (False, 1)
     assert (ModelConfig().shared_decoder, ModelConfig().decoder_divisor) == (True, 2)
+
+
+def test_a_data_config_written_before_the_validation_field_reads_as_held_out_groups() -> None:
+    """Run records written before ``validation`` existed validated on held-out groups."""
+    old = DataConfig().to_dict()
+    del old["validation"]
+    assert DataConfig.from_dict(old).validation == "groups"
+    assert DataConfig().validation == "pixels"
+    assert DataConfig.from_dict(DataConfig().to_dict()) == DataConfig()

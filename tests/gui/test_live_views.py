@@ -184,7 +184,8 @@ def test_the_predicted_pattern_waits_for_a_model_and_names_it(
 ) -> None:
     predicted = window.diffraction_view.predicted_view
     pairs: list[tuple] = []
-    # (appended in the worker's thread: no Qt object is touched there)
+    # (no Qt object is touched in the callback; depending on the binding it runs in the
+    # worker's thread or queued after the window's own slot, so the test waits for both)
     window.worker.pattern_predicted.connect(lambda *args: pairs.append(args))
     first = start_long(qtbot, window)
     window.data_panel.position_clicked.emit(4)
@@ -193,7 +194,9 @@ def test_the_predicted_pattern_waits_for_a_model_and_names_it(
         window.stop_run()
     # the run's own model answers as soon as the run has ended
     expected = f"Predicted #4 · run #{first}"
-    qtbot.waitUntil(lambda: window.live.predicted_caption == expected, timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: window.live.predicted_caption == expected and len(pairs) >= 1, timeout=WAIT_MS
+    )
     assert len(pairs) == 1 and pairs[0][0] == 4 and predicted.frames == 1
 
     # while the next run trains (from the same model), a click is answered between its steps
@@ -201,7 +204,9 @@ def test_the_predicted_pattern_waits_for_a_model_and_names_it(
     window.data_panel.position_clicked.emit(6)
     assert "computing" in window.live.predicted_caption
     expected = f"Predicted #6 · run #{second}"
-    qtbot.waitUntil(lambda: window.live.predicted_caption == expected, timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: window.live.predicted_caption == expected and len(pairs) >= 2, timeout=WAIT_MS
+    )
     assert len(pairs) == 2 and pairs[1][0] == 6 and window.worker.running_run_id == second
     assert np.all(np.isfinite(pairs[1][2])) and pairs[1][2].max() > 0
     with qtbot.waitSignal(window.run_completed, timeout=WAIT_MS):
