@@ -551,8 +551,9 @@ def _tike_data() -> Any:
 
 def tike_scratch_section(budget_s: float) -> None:
     """The tike file from scratch (N 32, gridsize 1), ``budget_s`` seconds per network, each
-    with and without early stopping and the restore of the best-validation weights: the
-    validation set is 5 % of the file's groups, and whether its loss tracks the image."""
+    with early stopping (and the restore of the best-validation weights) on held-out pixels
+    (the default), on held-out groups, and without: whether the validation loss tracks the
+    image."""
     from ptycho_engine.config import ModelConfig
 
     data = _tike_data()

@@ -224,10 +224,11 @@ class DataConfig(_Serialisable):
         Fraction held out for the validation loss (0 disables validation): of the detector
         pixels, or of the groups (``validation``).
     validation : {"pixels", "groups"}
-        What the validation loss is measured on. ``"pixels"`` (default): a fixed random
-        ``validation_fraction`` of the detector pixels is left out of the training loss of
-        every pattern, every group trains, and the validation loss is the loss on those
-        pixels (:func:`ptycho_engine.training.validation_split`). It measures how well the
+        What the validation loss is measured on. ``"pixels"`` (default): every group leaves
+        a random ``validation_fraction`` of the detector pixels out of its training loss, a
+        set of its own among ``1 / validation_fraction`` disjoint sets (so each pixel trains
+        in all other groups), every group trains, and the validation loss is the loss on
+        those pixels (:func:`ptycho_engine.training.validation_split`). It measures how well the
         reconstruction predicts counts it was not fitted to, at the scanned positions: it
         rises when the network fits the noise. ``"groups"``: ``validation_fraction`` of the
         groups is held out of training, and the validation loss is their whole loss. That

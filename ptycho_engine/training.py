@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Generator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -171,10 +172,16 @@ class ValidationSplit:
     val_groups : Groups or None
         The groups the validation loss is measured on (None: no validation).
     train_ignored, val_ignored : ndarray, (N, N) bool, or None
-        The detector pixels left out of the training loss and of the validation loss
-        (None: none).
+        The detector pixels left out of every group's training loss and validation loss
+        (None: none); with held-out pixel sets, the bad pixels, which the sets never hold.
     held_out_pixels : int
-        Pixels held out of the training loss for the validation (0 with ``"groups"``).
+        Pixels held out of each group's training loss for the validation (0 with
+        ``"groups"``).
+    pixel_sets : ndarray, (K, N, N) bool, or None
+        With ``"pixels"``: disjoint random sets of the good detector pixels, which together
+        hold every good pixel; each group holds out one of them.
+    train_set, val_set : ndarray of int or None
+        The set each of ``train_groups`` and of ``val_groups`` holds out.
     """
 
     train_groups: Groups
@@ -182,6 +189,35 @@ class ValidationSplit:
     train_ignored: np.ndarray | None
     val_ignored: np.ndarray | None
     held_out_pixels: int = 0
+    pixel_sets: np.ndarray | None = None
+    train_set: np.ndarray | None = None
+    val_set: np.ndarray | None = None
+
+    @cached_property
+    def _weights(self) -> tuple[np.ndarray, np.ndarray]:
+        # per set, (K, N, N, 1): the pixels each loss counts, divided by their mean
+        assert self.pixel_sets is not None
+        held = self.pixel_sets
+        bad = np.zeros(held.shape[1:], bool) if self.train_ignored is None else self.train_ignored
+        train = (~(held | bad)).astype(np.float32)
+        val = held.astype(np.float32)
+        train /= train.mean(axis=(1, 2), keepdims=True)
+        val /= val.mean(axis=(1, 2), keepdims=True)
+        return train[..., np.newaxis], val[..., np.newaxis]
+
+    def train_weight(self, rows: np.ndarray) -> np.ndarray | None:
+        """The training loss's pixel weights of the training groups ``rows``,
+        ``(len(rows), N, N, 1)`` (None: the constant ``train_ignored`` applies)."""
+        if self.pixel_sets is None or self.train_set is None:
+            return None
+        return self._weights[0][self.train_set[rows]]
+
+    def val_weight(self, rows: np.ndarray) -> np.ndarray | None:
+        """The validation loss's pixel weights of the validation groups ``rows``, as
+        :meth:`train_weight`."""
+        if self.pixel_sets is None or self.val_set is None:
+            return None
+        return self._weights[1][self.val_set[rows]]
 
 
 def validation_split(
@@ -190,12 +226,14 @@ def validation_split(
     """Split a scan's ``groups`` (patterns ``n x n``) for training and validation, as
     ``data_config.validation`` says (:class:`~ptycho_engine.config.DataConfig`).
 
-    ``"pixels"``: ``validation_fraction`` of the good detector pixels (not ``bad_pixels``),
-    drawn once from the seed, are left out of the training loss of every pattern; every
-    group trains, and the validation loss is the loss on those pixels of
-    :data:`VALIDATION_MIN_GROUPS` groups or ``validation_fraction`` of them, whichever is
-    more. ``"groups"``: ``validation_fraction`` of the groups are held out of training.
-    Deterministic for a seed.
+    ``"pixels"``: the good detector pixels (not ``bad_pixels``) are dealt at random into
+    ``K = round(1 / validation_fraction)`` disjoint sets, and every group, given one set in
+    turn over a random order of the groups, leaves that set out of its training loss: every
+    group trains, and every detector pixel trains in all groups but about one in ``K``, so
+    no spatial frequency of the object is left unmeasured. The validation loss is the loss
+    on its held-out set of :data:`VALIDATION_MIN_GROUPS` groups or ``validation_fraction``
+    of them, whichever is more. ``"groups"``: ``validation_fraction`` of the groups are held
+    out of training. Deterministic for a seed.
     """
     fraction, seed = data_config.validation_fraction, data_config.seed
     if data_config.validation == "groups":
@@ -203,16 +241,27 @@ def validation_split(
         return ValidationSplit(train_groups, val_groups, bad_pixels, bad_pixels)
     bad = np.zeros((n, n), bool) if bad_pixels is None else np.asarray(bad_pixels, bool)
     good = np.flatnonzero(~bad.ravel())
-    k = round(good.size * fraction)
-    if k == 0:
+    n_sets = round(1 / fraction) if fraction > 0 else 0
+    if n_sets < 2 or good.size < n_sets:
         return ValidationSplit(groups, None, bad_pixels, bad_pixels)
     rng = np.random.default_rng(seed + 7919)
-    flat = np.zeros(n * n, bool)
-    flat[rng.choice(good, k, replace=False)] = True
-    held = flat.reshape(n, n)
+    sets = np.zeros((n_sets, n * n), bool)
+    for k, members in enumerate(np.array_split(rng.permutation(good), n_sets)):
+        sets[k, members] = True
+    pixel_sets = sets.reshape(n_sets, n, n)
+    group_set = rng.permutation(groups.n_groups) % n_sets
     n_val = min(groups.n_groups, max(VALIDATION_MIN_GROUPS, round(groups.n_groups * fraction)))
-    val_groups = groups.subset(np.sort(rng.permutation(groups.n_groups)[:n_val]))
-    return ValidationSplit(groups, val_groups, held | bad, ~held, k)
+    val_rows = np.sort(rng.permutation(groups.n_groups)[:n_val])
+    return ValidationSplit(
+        groups,
+        groups.subset(val_rows),
+        bad_pixels,
+        bad_pixels,
+        int(pixel_sets.sum(axis=(1, 2)).min()),
+        pixel_sets,
+        group_set,
+        group_set[val_rows],
+    )
 
 
 def physics_loss(
@@ -241,14 +290,9 @@ def _pixel_weight(bad_pixels: np.ndarray | None) -> tf.Tensor | None:
     return tf.constant((keep / keep.mean())[np.newaxis, :, :, np.newaxis])
 
 
-def _loss_fn(bundle: ModelBundle, bad_pixels: np.ndarray | None) -> object:
-    scale = bundle.intensity_scale
-    weight = _pixel_weight(bad_pixels)
-
-    def loss(x: tf.Tensor, pred: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor) -> tf.Tensor:
-        return physics_loss(x, pred, scale, w_nll, w_mae, weight)
-
-    return loss
+def _weights(weight: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    # the optional fifth argument of a step taking the batch's pixel weights
+    return () if weight is None else (weight,)
 
 
 def make_train_step(
@@ -256,7 +300,8 @@ def make_train_step(
     jit_compile: bool,
     scale: float | None = None,
     bad_pixels: np.ndarray | None = None,
-) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]:
+    batch_weight: bool = False,
+) -> Callable[..., tf.Tensor]:
     """The optimiser step of ``bundle``'s training model, compiled once:
     ``step(x, o, w_nll, w_mae) -> loss`` (:func:`physics_loss` of the batch, before the
     update) applies one Adam update to every trainable variable.
@@ -264,17 +309,23 @@ def make_train_step(
     ``scale``: the intensity scale the loss is normalised by (a constant: training); None
     reads the model's intensity-scale layer at every step (pretraining, which writes a
     scan's scale into it before each step). ``bad_pixels``: pixels left out of the loss.
-    The one training step of the engine, of pretraining and of the benchmarks.
+    ``batch_weight``: the step takes the loss's pixel weights of the batch as a fifth
+    argument, ``(B, N, N, 1)`` (:meth:`ValidationSplit.train_weight`), in place of
+    ``bad_pixels``. The one training step of the engine, of pretraining and of the
+    benchmarks.
     """
     net = bundle.training
     variables = net.trainable_variables
     optimizer = net.optimizer
     optimizer.build(variables)
-    weight = _pixel_weight(bad_pixels)
+    constant = None if batch_weight else _pixel_weight(bad_pixels)
     layer = net.get_layer("intensity_scale") if scale is None else None
 
-    def step(x: tf.Tensor, o: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor) -> tf.Tensor:
+    def step(
+        x: tf.Tensor, o: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor, *weights: tf.Tensor
+    ) -> tf.Tensor:
         s = scale if layer is None else tf.exp(layer.log_scale)
+        weight = weights[0] if batch_weight else constant
         with tf.GradientTape() as tape:
             loss = physics_loss(x, net([x, o], training=True), s, w_nll, w_mae, weight)
         grads = tape.gradient(loss, variables)
@@ -472,15 +523,22 @@ def train(
         )
     model = bundle.training
     optimizer = model.optimizer
-    loss_fn = _loss_fn(bundle, split.val_ignored)
+    per_group = split.pixel_sets is not None
+    constant_weight = None if per_group else _pixel_weight(split.val_ignored)
     xla = tcfg.jit_compile
     if xla is None:
         xla = steps_per_epoch * tcfg.epochs >= XLA_MIN_STEPS
-    train_step = make_train_step(bundle, xla, bundle.intensity_scale, split.train_ignored)
+    train_step = make_train_step(
+        bundle, xla, bundle.intensity_scale, split.train_ignored, per_group
+    )
 
     @tf.function
-    def eval_step(x: tf.Tensor, o: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor) -> tf.Tensor:
-        return loss_fn(x, model([x, o], training=False), w_nll, w_mae)  # type: ignore[operator]
+    def eval_step(
+        x: tf.Tensor, o: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor, *weights: tf.Tensor
+    ) -> tf.Tensor:
+        weight = weights[0] if per_group else constant_weight
+        pred = model([x, o], training=False)
+        return physics_loss(x, pred, bundle.intensity_scale, w_nll, w_mae, weight)
 
     train_data = GroupedPatterns(data.amplitudes, train_groups)
     val_data = GroupedPatterns(data.amplitudes, val_groups) if val_groups is not None else None
@@ -492,7 +550,9 @@ def train(
         vals = []
         for rows, real in val_data.padded_batches(tcfg.batch_size):
             x, o = val_data.batch(rows)
-            vals.append((float(eval_step(x, o, w_nll, w_mae)), real))
+            vals.append(
+                (float(eval_step(x, o, w_nll, w_mae, *_weights(split.val_weight(rows)))), real)
+            )
         return sum(v * r for v, r in vals) / sum(r for _, r in vals)
 
     support = support_mask(model_config.N, model_config.pad_object)
@@ -560,9 +620,11 @@ def train(
                 elif now - last_event >= step_events_s:
                     yield progress("training", epoch, k, steps, losses[-1] if losses else math.nan)
                     last_event = now
-            x, o = train_data.batch(order[k * bs : (k + 1) * bs])
+            rows = order[k * bs : (k + 1) * bs]
+            x, o = train_data.batch(rows)
+            extra = _weights(split.train_weight(rows))
             try:
-                loss_value = float(train_step(x, o, w_nll, w_mae))
+                loss_value = float(train_step(x, o, w_nll, w_mae, *extra))
             except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
                 if not xla or steps:
                     raise
@@ -570,9 +632,9 @@ def train(
                 # step without XLA
                 xla = False
                 train_step = make_train_step(
-                    bundle, False, bundle.intensity_scale, split.train_ignored
+                    bundle, False, bundle.intensity_scale, split.train_ignored, per_group
                 )
-                loss_value = float(train_step(x, o, w_nll, w_mae))
+                loss_value = float(train_step(x, o, w_nll, w_mae, *extra))
             losses.append(loss_value)
             steps += 1
         if not losses:

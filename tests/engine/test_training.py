@@ -350,16 +350,40 @@ def test_pixel_validation_holds_out_pixels_and_trains_every_group() -> None:
     assert split.train_groups is groups
     assert split.val_groups is not None
     assert split.val_groups.n_groups == VALIDATION_MIN_GROUPS  # 5 % of 169 is 8
-    held = ~split.val_ignored
-    # 5 % of the good pixels, none of them bad; left out of training, the only ones validated
-    assert held.sum() == split.held_out_pixels == round(0.05 * (32 * 32 - 32))
-    assert not (held & bad).any()
-    np.testing.assert_array_equal(split.train_ignored, held | bad)
+    sets = split.pixel_sets
+    assert sets is not None and sets.shape == (20, 32, 32)  # 1 / 0.05 sets
+    # disjoint sets of the good pixels that together hold every good pixel, of equal size
+    np.testing.assert_array_equal(sets.sum(axis=0), (~bad).astype(int))
+    sizes = sets.sum(axis=(1, 2))
+    assert sizes.max() - sizes.min() <= 1 and split.held_out_pixels == sizes.min() == 49
+    # every set is held out by about as many groups (169 groups, 20 sets: 8 or 9 each)
+    counts = np.bincount(split.train_set, minlength=20)  # type: ignore[arg-type]
+    assert counts.sum() == 169 and counts.min() == 8 and counts.max() == 9
+    # a group's training weight leaves out its set and the bad pixels, its validation weight
+    # counts its set only; each averages to 1 over the detector
+    rows = np.arange(5)
+    train_w, val_w = split.train_weight(rows), split.val_weight(np.arange(3))
+    assert train_w is not None and train_w.shape == (5, 32, 32, 1)
+    for r in rows:
+        own = sets[split.train_set[r]]  # type: ignore[index]
+        assert np.all(train_w[r, ..., 0][own | bad] == 0) and np.all(
+            train_w[r, ..., 0][~(own | bad)] > 0
+        )
+        assert train_w[r].mean() == pytest.approx(1.0)
+    assert val_w is not None
+    for r in range(3):
+        own = sets[split.val_set[r]]  # type: ignore[index]
+        assert np.all(val_w[r, ..., 0][~own] == 0) and val_w[r].mean() == pytest.approx(1.0)
+    # the validation groups keep the sets they hold out in training
+    seeds = list(groups.indices[:, 0])  # type: ignore[attr-defined]
+    for r, seed in enumerate(split.val_groups.indices[:, 0]):
+        assert split.val_set[r] == split.train_set[seeds.index(seed)]  # type: ignore[index]
     # deterministic for a seed, another draw for another seed
     again = validation_split(groups, 32, bad, DataConfig(validation_fraction=0.05))  # type: ignore[arg-type]
-    np.testing.assert_array_equal(again.val_ignored, split.val_ignored)
+    np.testing.assert_array_equal(again.pixel_sets, sets)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(again.train_set, split.train_set)  # type: ignore[arg-type]
     other = validation_split(groups, 32, bad, DataConfig(validation_fraction=0.05, seed=1))  # type: ignore[arg-type]
-    assert not np.array_equal(other.val_ignored, split.val_ignored)
+    assert not np.array_equal(other.pixel_sets, sets)  # type: ignore[arg-type]
     # a large scan validates on validation_fraction of its groups
     big = validation_split(_groups(1000), 32, None, DataConfig(validation_fraction=0.05))  # type: ignore[arg-type]
     assert big.val_groups is not None and big.val_groups.n_groups == 50
@@ -398,32 +422,35 @@ def test_no_validation_at_fraction_zero() -> None:
 
 
 def test_the_held_out_pixels_count_in_the_validation_loss_only(small_data: object) -> None:
-    """The training loss's weight ignores the held-out pixels and the validation loss's
-    counts only them; a run with pixel validation trains every group and validates."""
+    """A group's training loss ignores its held-out pixels and its validation loss counts
+    only them; a run with pixel validation trains every group and validates."""
     import tensorflow as tf
 
-    from ptycho_engine.training import _pixel_weight, physics_loss, validation_split
+    from ptycho_engine.training import physics_loss, validation_split
 
     groups = _groups(60)
     split = validation_split(groups, 32, None, DataConfig(validation_fraction=0.1))  # type: ignore[arg-type]
-    held = ~split.val_ignored
+    rows = np.array([0, 1])
+    held = split.pixel_sets[split.train_set[rows]]  # type: ignore[index]
+    assert not np.array_equal(held[0], held[1]) or split.train_set[0] == split.train_set[1]  # type: ignore[index]
     rng = np.random.default_rng(1)
     y = tf.constant(rng.uniform(1, 5, (2, 32, 32, 1)), tf.float32)
     pred = tf.constant(rng.uniform(1, 5, (2, 32, 32, 1)), tf.float32)
-    y_changed = tf.where(tf.constant(held[None, :, :, None]), y + 3.0, y)
+    y_changed = tf.where(tf.constant(held[..., None]), y + 3.0, y)
     one, zero = tf.constant(1.0), tf.constant(0.5)
 
-    def loss(target: tf.Tensor, ignored: np.ndarray) -> float:
-        return float(physics_loss(target, pred, 2.0, one, zero, _pixel_weight(ignored)))
+    def loss(target: tf.Tensor, weight: np.ndarray | None) -> float:
+        return float(physics_loss(target, pred, 2.0, one, zero, tf.constant(weight)))
 
-    assert loss(y_changed, split.train_ignored) == pytest.approx(loss(y, split.train_ignored))
-    assert loss(y_changed, split.val_ignored) != pytest.approx(loss(y, split.val_ignored))
+    train_w = split.train_weight(rows)
+    # the validation rows of these two groups: the same weights as a group of the same set
+    val_w = split._weights[1][split.train_set[rows]]  # type: ignore[index]
+    assert loss(y_changed, train_w) == pytest.approx(loss(y, train_w))
+    assert loss(y_changed, val_w) != pytest.approx(loss(y, val_w))
     # the weights average over the pixels that count (their mean is 1): a loss per pixel
     # that counts, the same size with or without held-out pixels
-    assert float(tf.reduce_mean(_pixel_weight(split.val_ignored))) == pytest.approx(1.0)
-    assert float(tf.reduce_max(_pixel_weight(split.val_ignored))) == pytest.approx(
-        1024 / held.sum()
-    )
+    assert float(np.mean(val_w)) == pytest.approx(1.0)
+    assert float(np.max(val_w[0])) == pytest.approx(1024 / held[0].sum())
 
     tcfg = TrainingConfig(epochs=2, batch_size=8, preview_every=0, mae_warmup_epochs=1)
     result = run_training(
