@@ -194,30 +194,26 @@ class ValidationSplit:
     val_set: np.ndarray | None = None
 
     @cached_property
-    def _weights(self) -> tuple[np.ndarray, np.ndarray]:
-        # per set, (K, N, N, 1): the pixels each loss counts, divided by their mean
+    def _set_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        # per set, (K, N, N, 1): the training and the validation loss's pixel weights
         assert self.pixel_sets is not None
         held = self.pixel_sets
         bad = np.zeros(held.shape[1:], bool) if self.train_ignored is None else self.train_ignored
-        train = (~(held | bad)).astype(np.float32)
-        val = held.astype(np.float32)
-        train /= train.mean(axis=(1, 2), keepdims=True)
-        val /= val.mean(axis=(1, 2), keepdims=True)
-        return train[..., np.newaxis], val[..., np.newaxis]
+        return _mean_one(~(held | bad))[..., np.newaxis], _mean_one(held)[..., np.newaxis]
 
     def train_weight(self, rows: np.ndarray) -> np.ndarray | None:
         """The training loss's pixel weights of the training groups ``rows``,
         ``(len(rows), N, N, 1)`` (None: the constant ``train_ignored`` applies)."""
         if self.pixel_sets is None or self.train_set is None:
             return None
-        return self._weights[0][self.train_set[rows]]
+        return self._set_weights[0][self.train_set[rows]]
 
     def val_weight(self, rows: np.ndarray) -> np.ndarray | None:
         """The validation loss's pixel weights of the validation groups ``rows``, as
         :meth:`train_weight`."""
         if self.pixel_sets is None or self.val_set is None:
             return None
-        return self._weights[1][self.val_set[rows]]
+        return self._set_weights[1][self.val_set[rows]]
 
 
 def validation_split(
@@ -284,13 +280,21 @@ def _pixel_weight(bad_pixels: np.ndarray | None) -> tf.Tensor | None:
     mean: the loss is then the mean over the pixels that count."""
     if bad_pixels is None:
         return None
-    keep = (~np.asarray(bad_pixels, bool)).astype(np.float32)
+    keep = ~np.asarray(bad_pixels, bool)
     if not keep.any():
         raise DataError("every detector pixel is left out of the loss: no pixel to fit")
-    return tf.constant((keep / keep.mean())[np.newaxis, :, :, np.newaxis])
+    return tf.constant(_mean_one(keep)[np.newaxis, :, :, np.newaxis])
 
 
-def _weights(weight: np.ndarray | None) -> tuple[np.ndarray, ...]:
+def _mean_one(keep: np.ndarray) -> np.ndarray:
+    """Pixel weights of the loss from the masks ``keep`` (``(..., N, N)`` bool: the pixels
+    that count), float32 divided by each mask's mean: the loss is then the mean over the
+    pixels that count."""
+    weight = keep.astype(np.float32)
+    return weight / weight.mean(axis=(-2, -1), keepdims=True)
+
+
+def _weight_args(weight: np.ndarray | None) -> tuple[np.ndarray, ...]:
     # the optional fifth argument of a step taking the batch's pixel weights
     return () if weight is None else (weight,)
 
@@ -551,7 +555,7 @@ def train(
         for rows, real in val_data.padded_batches(tcfg.batch_size):
             x, o = val_data.batch(rows)
             vals.append(
-                (float(eval_step(x, o, w_nll, w_mae, *_weights(split.val_weight(rows)))), real)
+                (float(eval_step(x, o, w_nll, w_mae, *_weight_args(split.val_weight(rows)))), real)
             )
         return sum(v * r for v, r in vals) / sum(r for _, r in vals)
 
@@ -622,7 +626,7 @@ def train(
                     last_event = now
             rows = order[k * bs : (k + 1) * bs]
             x, o = train_data.batch(rows)
-            extra = _weights(split.train_weight(rows))
+            extra = _weight_args(split.train_weight(rows))
             try:
                 loss_value = float(train_step(x, o, w_nll, w_mae, *extra))
             except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):

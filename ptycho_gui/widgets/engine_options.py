@@ -108,9 +108,10 @@ class EngineOptionsWidget(QWidget):
             "Early stopping: end training when the validation loss has not improved for 10 "
             "epochs (at least 800 steps), and give the network back the weights of the epoch "
             "with the lowest validation loss; the run's messages say when it did. The "
-            "validation loss is the fit to 5 % of each position's detector pixels, left out "
-            "of its training loss (another 5 % at each position): it rises when the network "
-            "fits the noise. "
+            "validation loss is the fit to detector pixels left out of the training loss: "
+            "5 % of the pixels, a different set at each scan position (group), so every "
+            "pixel still trains at 19 positions of 20. It rises when the network fits the "
+            "noise. "
             "Off: train every epoch and keep the last weights."
         )
         self.warmup_spin = QSpinBox()

@@ -444,7 +444,7 @@ def test_the_held_out_pixels_count_in_the_validation_loss_only(small_data: objec
 
     train_w = split.train_weight(rows)
     # the validation rows of these two groups: the same weights as a group of the same set
-    val_w = split._weights[1][split.train_set[rows]]  # type: ignore[index]
+    val_w = split._set_weights[1][split.train_set[rows]]  # type: ignore[index]
     assert loss(y_changed, train_w) == pytest.approx(loss(y, train_w))
     assert loss(y_changed, val_w) != pytest.approx(loss(y, val_w))
     # the weights average over the pixels that count (their mean is 1): a loss per pixel
