@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ptycho_engine.config import TrainingConfig
+from ptycho_engine.config import DataConfig, TrainingConfig
 from ptycho_engine.solvers.config import NOISE_MODELS
 from ptycho_engine.stitching import WINDOWS
 from ptycho_gui.view_models.run_settings import (
@@ -104,14 +104,16 @@ class EngineOptionsWidget(QWidget):
             "pretraining family. Off: new weights (from scratch)."
         )
         self.early_stopping_check = QCheckBox("Stop early, end on the best epoch")
+        fraction = DataConfig.validation_fraction
+        sets = round(1 / fraction)
         self.early_stopping_check.setToolTip(
             "Early stopping: end training when the validation loss has not improved for 10 "
             "epochs (at least 800 steps), and give the network back the weights of the epoch "
             "with the lowest validation loss; the run's messages say when it did. The "
             "validation loss is the fit to detector pixels left out of the training loss: "
-            "5 % of the pixels, a different set at each scan position (group), so every "
-            "pixel still trains at 19 positions of 20. It rises when the network fits the "
-            "noise. "
+            f"{100 * fraction:g} % of the pixels, a different set at each scan position "
+            f"(group), so every pixel still trains at {sets - 1} positions of {sets}. It "
+            "rises when the network fits the noise. "
             "Off: train every epoch and keep the last weights."
         )
         self.warmup_spin = QSpinBox()
