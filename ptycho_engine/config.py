@@ -24,6 +24,13 @@ INPUT_COMPRESSIONS = ("log", "none")
 DECODER_DIVISORS = (1, 2, 4)
 #: MAE warm-up epochs of a long enough run (:attr:`TrainingConfig.warmup_epochs`).
 DEFAULT_WARMUP_EPOCHS = 3
+#: The learning rate is cut on a plateau only after at least this many optimiser steps
+#: without improvement (:func:`ptycho_engine.training.plateau_patience`).
+PLATEAU_MIN_STEPS = 300
+#: Early stopping waits at least this many optimiser steps without a new best validation
+#: loss: longer than the plateau patience, so the learning rate is cut before a run ends
+#: (:func:`ptycho_engine.training.early_stopping_patience`).
+EARLY_STOP_MIN_STEPS = 800
 
 
 def _check(condition: bool, owner: str, field: str, value: Any, expected: str) -> None:

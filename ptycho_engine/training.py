@@ -39,7 +39,13 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from ptycho_engine.config import DataConfig, ModelConfig, TrainingConfig
+from ptycho_engine.config import (
+    EARLY_STOP_MIN_STEPS,
+    PLATEAU_MIN_STEPS,
+    DataConfig,
+    ModelConfig,
+    TrainingConfig,
+)
 from ptycho_engine.data import (
     DiffractionData,
     HealthCheck,
@@ -67,10 +73,6 @@ from ptycho_engine.stitching import DEFAULT_REMOVE_GRID
 from ptycho_engine.streams import drain
 
 SATURATION_LEVEL = 0.99
-PLATEAU_MIN_STEPS = 300
-#: Early stopping waits at least this many optimiser steps without a new best validation
-#: loss: longer than the plateau patience, so the learning rate is cut before a run ends.
-EARLY_STOP_MIN_STEPS = 800
 #: A run of at least this many optimiser steps compiles its step with XLA by default
 #: (:attr:`~ptycho_engine.config.TrainingConfig.jit_compile`).
 XLA_MIN_STEPS = 300

@@ -20,7 +20,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ptycho_engine.config import DataConfig, TrainingConfig
+from ptycho_engine.config import (
+    DEFAULT_WARMUP_EPOCHS,
+    EARLY_STOP_MIN_STEPS,
+    DataConfig,
+    TrainingConfig,
+)
 from ptycho_engine.solvers.config import NOISE_MODELS
 from ptycho_engine.stitching import WINDOWS
 from ptycho_gui.view_models.run_settings import (
@@ -106,10 +111,12 @@ class EngineOptionsWidget(QWidget):
         self.early_stopping_check = QCheckBox("Stop early, end on the best epoch")
         fraction = DataConfig.validation_fraction
         sets = round(1 / fraction)
+        patience = TrainingConfig.early_stopping_patience
         self.early_stopping_check.setToolTip(
-            "Early stopping: end training when the validation loss has not improved for 10 "
-            "epochs (at least 800 steps), and give the network back the weights of the epoch "
-            "with the lowest validation loss; the run's messages say when it did. The "
+            "Early stopping: end training when the validation loss has not improved for "
+            f"{patience} epochs (at least {EARLY_STOP_MIN_STEPS} steps), and give the "
+            "network back the weights of the epoch with the lowest validation loss; the "
+            "run's messages say when it did. The "
             "validation loss is the fit to detector pixels left out of the training loss: "
             f"{100 * fraction:g} % of the pixels, a different set at each scan position "
             f"(group), so every pixel still trains at {sets - 1} positions of {sets}. It "
@@ -120,8 +127,8 @@ class EngineOptionsWidget(QWidget):
         self.warmup_spin.setRange(WARMUP_DEFAULT, 100000)
         self.warmup_spin.setToolTip(
             "MAE warm-up: epochs trained on the amplitude error alone before the weighted "
-            "loss, to leave the Poisson 'fog' plateau. default: 3 epochs, never more than a "
-            "third of the run; 0: no warm-up."
+            "loss, to leave the Poisson 'fog' plateau. default: "
+            f"{DEFAULT_WARMUP_EPOCHS} epochs, never more than a third of the run; 0: no warm-up."
         )
         self.stitch_combo = QComboBox()
         self.stitch_combo.addItems(list(WINDOWS))

@@ -11,6 +11,12 @@ from PySide6.QtWidgets import QWidget
 
 import ptycho_engine.pipeline as pipeline
 from ptycho_engine.cli import main as engine_main
+from ptycho_engine.config import (
+    DEFAULT_WARMUP_EPOCHS,
+    EARLY_STOP_MIN_STEPS,
+    DataConfig,
+    TrainingConfig,
+)
 from ptycho_engine.errors import PtychoError
 from ptycho_engine.io import read_data
 from ptycho_engine.pipeline.spec import DataSource
@@ -108,6 +114,15 @@ def test_every_option_says_what_it_does(panel: SettingsPanelWidget, dispose) -> 
         assert len(widget.toolTip()) > 30, widget
     assert "probe scale" in panel.auto_probe_scale_check.toolTip().lower()
     assert "mapping profile" in data_panel.profile_button.toolTip().lower()
+
+
+def test_the_tooltips_state_the_engine_defaults(panel: SettingsPanelWidget) -> None:
+    # the numbers a tooltip gives are the engine's own, not copies of them
+    stopping = panel.early_stopping_check.toolTip()
+    assert f"{TrainingConfig.early_stopping_patience} epochs" in stopping
+    assert f"at least {EARLY_STOP_MIN_STEPS} steps" in stopping
+    assert f"{100 * DataConfig.validation_fraction:g} % of the pixels" in stopping
+    assert f"default: {DEFAULT_WARMUP_EPOCHS} epochs" in panel.warmup_spin.toolTip()
 
 
 @pytest.mark.parametrize(
