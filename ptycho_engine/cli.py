@@ -428,6 +428,17 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     from ptycho_engine.pipeline import recipe, run
     from ptycho_engine.streams import drain
 
+    for option, given in (
+        ("--keep-grid-pattern", args.keep_grid_pattern),
+        ("--stitch-window", args.stitch_window != DEFAULT_WINDOW),
+    ):
+        if given:
+            # a solver refines one object, not patches: there is nothing to stitch
+            print(
+                f"note: {option} applies to a network's stitched patches; {args.algorithm} "
+                "refines the whole object at once, so it is ignored",
+                file=sys.stderr,
+            )
     mode, n_prep = ("crop", args.N) if not args.bin else ("bin", None)
     if args.bin:
         from ptycho_engine.io import read_data

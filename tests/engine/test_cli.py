@@ -82,6 +82,23 @@ def test_train_then_reconstruct_writes_run_folders(
     assert "model.weights.h5" in again["files"]
 
 
+def test_a_solver_says_that_the_stitching_options_do_not_apply(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "d.npz"
+    assert main(["simulate", "--out", str(data), "--N", "32", "--positions", "40"]) == 0
+    capsys.readouterr()
+    args = ["reconstruct", str(data), "--algorithm", "rpie", "--iterations", "1"]
+    assert main([*args, "--out", str(tmp_path / "plain")]) == 0
+    assert "note:" not in capsys.readouterr().err
+    extra = ["--keep-grid-pattern", "--stitch-window", "support"]
+    assert main([*args, *extra, "--out", str(tmp_path / "noted")]) == 0
+    err = capsys.readouterr().err
+    assert "note: --keep-grid-pattern applies to a network's stitched patches" in err
+    assert "note: --stitch-window applies to a network's stitched patches" in err
+    assert (tmp_path / "noted" / "run.json").is_file()
+
+
 def test_a_run_folder_written_before_the_shared_decoder_still_reconstructs(
     tmp_path: Path,
 ) -> None:
