@@ -43,6 +43,8 @@ SETTING_COLUMNS = (
     "scan",
     "probe",
     "n_filters_scale",
+    "two_decoders",
+    "validation",
     "batch_size",
     "learning_rate",
     "mae_warmup_epochs",

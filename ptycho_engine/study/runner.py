@@ -230,6 +230,9 @@ def run_setting(
         "scan": spec.scan,
         "probe": spec.probe_kind,
         "n_filters_scale": spec.n_filters_scale,
+        # the network's settings; a solver has neither
+        "two_decoders": spec.two_decoders if setting.algorithm == "pinn" else None,
+        "validation": spec.validation if setting.algorithm == "pinn" else None,
         "batch_size": spec.batch_size,
         "learning_rate": spec.learning_rate,
         "mae_warmup_epochs": spec.mae_warmup_epochs,

@@ -530,6 +530,11 @@ def test_an_algorithm_axis_compares_the_network_and_the_solvers_on_the_same_data
     rows = {r["algorithm"]: r for r in result.rows}
     assert set(rows) == {"pinn", "rpie", "lsqml"}
     assert rows["rpie"]["iterations"] == 8 and rows["rpie"]["steps"] == 8
+    # the network's decoder and validation are columns of its row, not of a solver's
+    assert rows["pinn"]["two_decoders"] is False and rows["pinn"]["validation"] == "pixels"
+    assert rows["rpie"]["two_decoders"] is None and rows["rpie"]["validation"] is None
+    header = (out / "results.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert {"two_decoders", "validation"} <= set(header)
     # a solver on 40 positions of 1e5 photons beats one training epoch by far
     assert rows["rpie"]["amplitude_ssim"] > 0.7 > rows["pinn"]["amplitude_ssim"]
     assert rows["lsqml"]["phase_ssim"] > 0.7
