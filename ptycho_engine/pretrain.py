@@ -562,28 +562,29 @@ def far_field_residual(
     bundle: Any,
     data: Any,
     data_config: DataConfig | None = None,
-    groups: int = RESIDUAL_GROUPS,
-    every: Groups | None = None,
+    max_groups: int = RESIDUAL_GROUPS,
+    groups: Groups | None = None,
 ) -> float:
     """How much of the measured diffraction the network's inference leaves unexplained.
 
-    ``(sum (x - a)^2 - sum (y - a)^2) / sum x^2`` over up to ``groups`` groups (evenly
+    ``(sum (x - a)^2 - sum (y - a)^2) / sum x^2`` over up to ``max_groups`` groups (evenly
     spaced over the scan), where ``x`` are the measured amplitudes, ``a`` those the network's
     object predicts through the physics layer and ``y`` the square root of one Poisson draw of
     ``a^2``: the squared amplitude error beyond what counting noise alone would leave, as a
     fraction of the measured power (0 for a model that explains the data down to the noise,
-    about 1 for one that predicts nothing). Bad pixels are left out. ``every``: the
+    about 1 for one that predicts nothing). Bad pixels are left out. ``groups``: the
     :func:`~ptycho_engine.inference.inference_groups` of ``data`` when already made.
     """
     from ptycho_engine.grouping import GroupedPatterns
     from ptycho_engine.inference import inference_groups
     from ptycho_engine.models import ensure_canvas
 
-    if every is None:  # the groups of inference, one per scan position
-        every = inference_groups(data, bundle.config.gridsize, data_config or DataConfig())
-    rows = np.unique(np.linspace(0, every.n_groups - 1, min(groups, every.n_groups)).astype(int))
-    fitted = ensure_canvas(bundle, every.max_offset_px)
-    grouped = GroupedPatterns(data.amplitudes, every)
+    if groups is None:  # the groups of inference, one per scan position
+        groups = inference_groups(data, bundle.config.gridsize, data_config or DataConfig())
+    count = min(max_groups, groups.n_groups)
+    rows = np.unique(np.linspace(0, groups.n_groups - 1, count).astype(int))
+    fitted = ensure_canvas(bundle, groups.max_offset_px)
+    grouped = GroupedPatterns(data.amplitudes, groups)
     keep = None if data.bad_pixels is None else (~data.bad_pixels)[None, :, :, None]
     rng = np.random.default_rng(0)
     measured = error = noise = 0.0

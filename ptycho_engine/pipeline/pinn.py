@@ -147,7 +147,7 @@ class PinnReconstructor:
                 first = partial
                 yield PartialImage(partial, 0)
         if recipe_path is not None:
-            residual = far_field_residual(warm, job.data, spec.grouping, every=groups)
+            residual = far_field_residual(warm, job.data, spec.grouping, groups=groups)
             pretrained["far_field_residual"] = residual
             warning = ood_warning(recipe_path, residual)
             pretrained["out_of_distribution"] = bool(warning)
