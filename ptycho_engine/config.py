@@ -337,10 +337,14 @@ class TrainingConfig(_Serialisable):
     min_learning_rate : float
         Lower bound of the learning rate.
     jit_compile : bool or None
-        Compile the training step with XLA. None (the default): when the run plans at least
-        :data:`~ptycho_engine.training.XLA_MIN_STEPS` optimiser steps, for which the compile
-        (seconds) pays for itself (measured at N 64, gridsize 2, width 1, batch 16 on 2 cores:
-        343 ms per step instead of 468 ms, the same losses to 1e-4).
+        Compile the training step with XLA. False (the default since 2026-12-07): with the
+        default network the step runs faster without XLA at every size measured (2 cores,
+        the training loop from a fresh process, 45-60 s each: N 32 gridsize 1 15 ms per step
+        against 20 ms, N 64 gridsize 2 75-81 ms against 96-98 ms, N 128 gridsize 2 317 ms
+        against 434 ms; the same losses to 1e-4). None: the rule that was the default
+        before, XLA when the run plans at least :data:`~ptycho_engine.training.XLA_MIN_STEPS`
+        optimiser steps (it paid for the wider two-decoder network: 343 ms per step instead
+        of 468 ms at N 64, gridsize 2, width 1).
     pretrained : bool
         Start from the shipped pretrained network of the same ``N``, gridsize and network
         (:func:`ptycho_engine.pretrain.find_pretrained`), given the data's probe, when the
@@ -367,7 +371,7 @@ class TrainingConfig(_Serialisable):
     restore_best_weights: bool = True
     early_stopping_tolerance: float = 0.01
     min_learning_rate: float = 1e-5
-    jit_compile: bool | None = None
+    jit_compile: bool | None = False
     pretrained: bool = True
     preview_every: int = 5
     seed: int = 0

@@ -300,8 +300,19 @@ def test_the_xla_step_trains_like_the_plain_one(small_data: object) -> None:
     assert np.allclose(runs[True], runs[False], rtol=1e-3, atol=1e-5)
 
 
+def test_by_default_the_step_is_not_compiled(small_data: object) -> None:
+    # the step is faster without XLA on CPU with the default network (TrainingConfig)
+    result = run_training(
+        small_data,  # type: ignore[arg-type]
+        ModelConfig(N=32, gridsize=1, n_filters_scale=1),
+        TrainingConfig(epochs=1, batch_size=8, preview_every=0),
+        DataConfig(n_groups=40, validation_fraction=0.0),
+    )
+    assert result.jit_compiled is False
+
+
 @pytest.mark.parametrize(("min_steps", "compiled"), [(10, True), (11, False)])
-def test_by_default_only_a_long_enough_run_compiles_its_step(
+def test_the_automatic_rule_compiles_only_a_long_enough_run(
     small_data: object, monkeypatch: pytest.MonkeyPatch, min_steps: int, compiled: bool
 ) -> None:
     import ptycho_engine.training as training_module
@@ -310,7 +321,8 @@ def test_by_default_only_a_long_enough_run_compiles_its_step(
     result = run_training(
         small_data,  # type: ignore[arg-type]
         ModelConfig(N=32, gridsize=1, n_filters_scale=1),
-        TrainingConfig(epochs=2, batch_size=8, preview_every=0),  # 2 epochs of 5 steps
+        # 2 epochs of 5 steps, the rule of jit_compile=None
+        TrainingConfig(epochs=2, batch_size=8, preview_every=0, jit_compile=None),
         DataConfig(n_groups=40, validation_fraction=0.0),
     )
     assert result.steps == 10
