@@ -10,7 +10,6 @@ pretraining never draws, with seeds of this script only. Sections (``--sections`
     shared half-width decoder, no XLA), against the PtychoPINN-shaped
     network of ``../shared/benchmarks/pinn_proxy.py``, at N 64, gridsize 2, batch 16,
     measured in alternation (load drift hits all alike). Ratios < 1 mean faster than the proxy.
-    The new defaults' step runs without XLA (``TrainingConfig.jit_compile``, since 2026-12-07).
 ``scratch``
     From-scratch training, old and new defaults side by side, each for the same budget of
     training wall time (``--budget`` seconds, previews and scoring not counted): amplitude and

@@ -19,6 +19,10 @@ from ptycho_engine.config import VALIDATIONS, ModelConfig, TrainingConfig
 from ptycho_engine.errors import ConfigError, DataError, PtychoError
 from ptycho_engine.stitching import DEFAULT_WINDOW, WINDOWS
 
+#: ``train --xla`` choices and the ``TrainingConfig.jit_compile`` each stands for.
+XLA_CHOICES: dict[str, bool | None] = {"auto": None, "on": True, "off": False}
+XLA_CHOICES_INVERSE = {value: name for name, value in XLA_CHOICES.items()}
+
 EXIT_USAGE = 2
 
 
@@ -191,12 +195,13 @@ def _parser() -> argparse.ArgumentParser:
         help="epochs without a new best validation loss before training stops early "
         "(default 10, never fewer than span 800 steps; 0: never)",
     )
+    xla_default = XLA_CHOICES_INVERSE[TrainingConfig.jit_compile]
     train.add_argument(
         "--xla",
-        choices=("auto", "on", "off"),
-        default="off",
-        help="compile the training step with XLA: off (default: faster on CPU with the "
-        "default network), on, or auto (for runs of 300 steps or more)",
+        choices=tuple(XLA_CHOICES),
+        default=xla_default,
+        help=f"compile the training step with XLA: on, off or auto (for runs of 300 steps or "
+        f"more); default {xla_default} (TrainingConfig.jit_compile)",
     )
     train.add_argument(
         "--from-scratch",
@@ -386,7 +391,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         reduce_lr_patience=args.reduce_lr_patience,
         early_stopping_patience=args.early_stopping_patience,
         restore_best_weights=False if args.keep_last_weights else None,
-        jit_compile={"auto": None, "on": True, "off": False}[args.xla],
+        jit_compile=XLA_CHOICES[args.xla],
         pretrained=False if args.from_scratch else None,
         n_filters_scale=args.n_filters_scale,
         **(ModelConfig.LEGACY_DECODER if args.two_decoders else {}),

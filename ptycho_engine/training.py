@@ -73,7 +73,8 @@ from ptycho_engine.stitching import DEFAULT_REMOVE_GRID
 from ptycho_engine.streams import drain
 
 SATURATION_LEVEL = 0.99
-#: A run of at least this many optimiser steps compiles its step with XLA by default
+#: With ``jit_compile=None`` (the automatic rule, not the default) a run of at least this
+#: many optimiser steps compiles its step with XLA; pretraining follows the same rule
 #: (:attr:`~ptycho_engine.config.TrainingConfig.jit_compile`).
 XLA_MIN_STEPS = 300
 

@@ -181,3 +181,12 @@ def test_probe_window_stitching_weights_by_illumination() -> None:
     assert probe[16, 16] > probe[9, 9] > 0 and probe[0, 0] == 0
     with pytest.raises(ValueError, match="window"):
         stitch_window(bundle, "hann")
+
+
+def test_the_xla_option_defaults_to_the_engine_default() -> None:
+    from ptycho_engine.cli import XLA_CHOICES, _parser
+    from ptycho_engine.config import TrainingConfig
+
+    args = _parser().parse_args(["train", "d.npz", "--out", "run"])
+    assert XLA_CHOICES[args.xla] is TrainingConfig.jit_compile
+    assert XLA_CHOICES == {"auto": None, "on": True, "off": False}
