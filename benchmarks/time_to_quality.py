@@ -86,10 +86,10 @@ def step_section() -> None:
     import numpy as np
     import tensorflow as tf
 
-    from ptycho_engine.config import TrainingConfig
+    from ptycho_engine.config import XLA_MIN_STEPS, TrainingConfig, uses_xla
     from ptycho_engine.models import build_models
     from ptycho_engine.simulate import make_probe
-    from ptycho_engine.training import XLA_MIN_STEPS, make_train_step
+    from ptycho_engine.training import make_train_step
 
     if not (PROXY_DIR / "pinn_proxy.py").is_file():
         print(f"[step] skipped: {PROXY_DIR / 'pinn_proxy.py'} is absent")
@@ -110,8 +110,8 @@ def step_section() -> None:
     for name, (mcfg, tkw) in configs.items():
         bundle = build_models(mcfg, make_probe("disk", N), 10.0, 8.0)
         w1, w0 = tf.constant(1.0), tf.constant(0.0)
-        xla = TrainingConfig(**tkw).jit_compile
-        xla = True if xla is None else xla  # a long run: the automatic rule compiles
+        # a long run: the automatic rule compiles
+        xla = uses_xla(TrainingConfig(**tkw).jit_compile, XLA_MIN_STEPS)
         # the engine's own training step (training.make_train_step)
         fn = make_train_step(bundle, xla, bundle.intensity_scale)
         steps[name] = lambda fn=fn, w1=w1, w0=w0: float(fn(x, o, w1, w0))

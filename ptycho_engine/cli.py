@@ -15,15 +15,30 @@ from typing import Any
 
 from ptycho_engine import pretrain as pretraining
 from ptycho_engine import study_cli
-from ptycho_engine.config import VALIDATIONS, ModelConfig, TrainingConfig
+from ptycho_engine.config import (
+    VALIDATIONS,
+    XLA_CHOICES,
+    XLA_CHOICES_INVERSE,
+    XLA_MIN_STEPS,
+    ModelConfig,
+    TrainingConfig,
+)
 from ptycho_engine.errors import ConfigError, DataError, PtychoError
 from ptycho_engine.stitching import DEFAULT_WINDOW, WINDOWS
 
-#: ``train --xla`` choices and the ``TrainingConfig.jit_compile`` each stands for.
-XLA_CHOICES: dict[str, bool | None] = {"auto": None, "on": True, "off": False}
-XLA_CHOICES_INVERSE = {value: name for name, value in XLA_CHOICES.items()}
-
 EXIT_USAGE = 2
+
+
+def xla_option(parser: argparse.ArgumentParser) -> None:
+    """``--xla`` of ``train`` and ``pretrain``: its default is ``TrainingConfig``'s."""
+    default = XLA_CHOICES_INVERSE[TrainingConfig.jit_compile]
+    parser.add_argument(
+        "--xla",
+        choices=tuple(XLA_CHOICES),
+        default=default,
+        help=f"compile the training step with XLA: on, off or auto (for runs of "
+        f"{XLA_MIN_STEPS} steps or more); default {default} (TrainingConfig.jit_compile)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -143,6 +158,7 @@ def _parser() -> argparse.ArgumentParser:
     pre.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size)
     pre.add_argument("--learning-rate", type=float, default=TrainingConfig.learning_rate)
     pre.add_argument("--out", required=True, type=Path, help="folder of the weights and recipe")
+    xla_option(pre)
     pre.add_argument(
         "--mae-steps",
         type=int,
@@ -195,14 +211,7 @@ def _parser() -> argparse.ArgumentParser:
         help="epochs without a new best validation loss before training stops early "
         "(default 10, never fewer than span 800 steps; 0: never)",
     )
-    xla_default = XLA_CHOICES_INVERSE[TrainingConfig.jit_compile]
-    train.add_argument(
-        "--xla",
-        choices=tuple(XLA_CHOICES),
-        default=xla_default,
-        help=f"compile the training step with XLA: on, off or auto (for runs of 300 steps or "
-        f"more); default {xla_default} (TrainingConfig.jit_compile)",
-    )
+    xla_option(train)
     train.add_argument(
         "--from-scratch",
         action="store_true",
@@ -603,6 +612,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         mae_steps=args.mae_steps,
         reference_members=args.reference_members,
         resume=args.resume,
+        jit_compile=XLA_CHOICES[args.xla],
     )
     print(f"wrote {weights} and {weights.with_name(weights.name.replace('.weights.h5', '.json'))}")
     return 0

@@ -31,6 +31,22 @@ PLATEAU_MIN_STEPS = 300
 #: loss: longer than the plateau patience, so the learning rate is cut before a run ends
 #: (:func:`ptycho_engine.training.early_stopping_patience`).
 EARLY_STOP_MIN_STEPS = 800
+#: With ``jit_compile=None`` (the automatic rule, not the default) a run of at least this
+#: many optimiser steps compiles its step with XLA (:func:`uses_xla`).
+XLA_MIN_STEPS = 300
+#: The command line's ``--xla`` choices (``train`` and ``pretrain``) and the
+#: ``jit_compile`` value each stands for.
+XLA_CHOICES: dict[str, bool | None] = {"auto": None, "on": True, "off": False}
+XLA_CHOICES_INVERSE = {value: name for name, value in XLA_CHOICES.items()}
+
+
+def uses_xla(jit_compile: bool | None, steps: int) -> bool:
+    """Whether a run of ``steps`` optimiser steps compiles its step with XLA: ``jit_compile``
+    (:attr:`TrainingConfig.jit_compile`) when it is a bool, else (None) the automatic rule,
+    at least :data:`XLA_MIN_STEPS` steps. Training and pretraining both ask here."""
+    if jit_compile is None:
+        return steps >= XLA_MIN_STEPS
+    return bool(jit_compile)
 
 
 def _check(condition: bool, owner: str, field: str, value: Any, expected: str) -> None:
@@ -342,7 +358,7 @@ class TrainingConfig(_Serialisable):
         the training loop from a fresh process, 45-60 s each: N 32 gridsize 1 15 ms per step
         against 20 ms, N 64 gridsize 2 75-81 ms against 96-98 ms, N 128 gridsize 2 317 ms
         against 434 ms; the same losses to 1e-4). None: the rule that was the default
-        before, XLA when the run plans at least :data:`~ptycho_engine.training.XLA_MIN_STEPS`
+        before, XLA when the run plans at least :data:`XLA_MIN_STEPS`
         optimiser steps (it paid for the wider two-decoder network: 343 ms per step instead
         of 468 ms at N 64, gridsize 2, width 1).
     pretrained : bool

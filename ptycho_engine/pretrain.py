@@ -36,7 +36,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ptycho_engine import jsonio
-from ptycho_engine.config import DataConfig, ModelConfig, TrainingConfig
+from ptycho_engine.config import (
+    XLA_CHOICES_INVERSE,
+    DataConfig,
+    ModelConfig,
+    TrainingConfig,
+    uses_xla,
+)
 from ptycho_engine.errors import ConfigError, PtychoError
 from ptycho_engine.family import Member, draw_member, simulate_member
 from ptycho_engine.jsonio import read_json
@@ -188,6 +194,7 @@ def pretrain(
     on_progress: Callable[[dict[str, Any]], object] | None = None,
     reference_members: int = REFERENCE_MEMBERS,
     resume: bool = False,
+    jit_compile: bool | None = TrainingConfig.jit_compile,
 ) -> Path:
     """Pretrain one network and write ``<out_dir>/<network_name>.weights.h5`` and ``.json``.
 
@@ -240,6 +247,11 @@ def pretrain(
         checkpoint (``<network_name>.checkpoint.npz``, written beside the weights at the
         end of every run, and the recipe's ``checkpoint`` block), so that chunks of a run
         make the network of one run of their summed steps. The settings must be the run's.
+    jit_compile : bool or None
+        Compile the step with XLA (:func:`~ptycho_engine.config.uses_xla`; the default is
+        :attr:`~ptycho_engine.config.TrainingConfig.jit_compile`'s). It changes the time a
+        step takes, not the network; the recipe records it (``jit_compile``, and ``--xla``
+        in its command).
 
     Returns
     -------
@@ -251,7 +263,7 @@ def pretrain(
     from ptycho_engine.family import MAX_PROBE_MODES
     from ptycho_engine.models import assign_physics, build_models, rebuild_from
     from ptycho_engine.physics.probe import support_mask
-    from ptycho_engine.training import XLA_MIN_STEPS, heads_at_limits, make_train_step
+    from ptycho_engine.training import heads_at_limits, make_train_step
 
     for name, value in (
         ("steps", steps),
@@ -324,11 +336,11 @@ def pretrain(
     if earlier is not None:
         bundle.training.optimizer.build(bundle.training.trainable_variables)
         _restore(bundle, saved)
-    xla = steps >= XLA_MIN_STEPS
-
-    train_step = make_train_step(bundle, xla)
     losses: list[float] = []
     done = 0 if earlier is None else int(earlier["steps"])
+    # the steps of this run (a resumed one does what is left)
+    xla = uses_xla(jit_compile, steps - done)
+    train_step = make_train_step(bundle, xla)
     stage = "mae-warmup" if mae_steps > done else "main"
 
     support = support_mask(N, model.pad_object)
@@ -442,13 +454,15 @@ def pretrain(
             f"--pool {pool_size} --refresh-steps {refresh_steps} --positions {n_positions} "
             f"--seed {seed} --n-filters-scale {n_filters_scale} --batch-size {batch_size} "
             f"--learning-rate {learning_rate:g} --mae-steps {mae_steps} "
-            f"--reference-members {reference_members} --out {folder}"
+            f"--reference-members {reference_members} "
+            f"--xla {XLA_CHOICES_INVERSE[jit_compile]} --out {folder}"
         ),
         "model_config": model.to_dict(),
         "max_offset_px": float(canonical.max_offset_px),
         **settings,  # the run's settings, which a resume checks against
         "planned_steps": steps,
         "steps": done,
+        "jit_compile": xla,  # this run's (a resumed run may differ from earlier chunks)
         "final_learning_rate": rate,  # lowered by every setback
         "setbacks": setbacks,
         "diverged": diverged,

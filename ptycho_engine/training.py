@@ -45,6 +45,7 @@ from ptycho_engine.config import (
     DataConfig,
     ModelConfig,
     TrainingConfig,
+    uses_xla,
 )
 from ptycho_engine.data import (
     DiffractionData,
@@ -73,10 +74,6 @@ from ptycho_engine.stitching import DEFAULT_REMOVE_GRID
 from ptycho_engine.streams import drain
 
 SATURATION_LEVEL = 0.99
-#: With ``jit_compile=None`` (the automatic rule, not the default) a run of at least this
-#: many optimiser steps compiles its step with XLA; pretraining follows the same rule
-#: (:attr:`~ptycho_engine.config.TrainingConfig.jit_compile`).
-XLA_MIN_STEPS = 300
 
 
 def plateau_patience(patience_epochs: int, steps_per_epoch: int) -> int:
@@ -532,9 +529,7 @@ def train(
     optimizer = model.optimizer
     per_group = split.pixel_sets is not None
     constant_weight = None if per_group else _pixel_weight(split.val_ignored)
-    xla = tcfg.jit_compile
-    if xla is None:
-        xla = steps_per_epoch * tcfg.epochs >= XLA_MIN_STEPS
+    xla = uses_xla(tcfg.jit_compile, steps_per_epoch * tcfg.epochs)
     train_step = make_train_step(
         bundle, xla, bundle.intensity_scale, split.train_ignored, per_group
     )

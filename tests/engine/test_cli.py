@@ -184,9 +184,13 @@ def test_probe_window_stitching_weights_by_illumination() -> None:
 
 
 def test_the_xla_option_defaults_to_the_engine_default() -> None:
-    from ptycho_engine.cli import XLA_CHOICES, _parser
-    from ptycho_engine.config import TrainingConfig
+    from ptycho_engine.cli import _parser
+    from ptycho_engine.config import XLA_CHOICES, XLA_MIN_STEPS, TrainingConfig, uses_xla
 
-    args = _parser().parse_args(["train", "d.npz", "--out", "run"])
-    assert XLA_CHOICES[args.xla] is TrainingConfig.jit_compile
+    for argv in (["train", "d.npz", "--out", "run"], ["pretrain", "--out", "nets"]):
+        args = _parser().parse_args(argv)
+        assert XLA_CHOICES[args.xla] is TrainingConfig.jit_compile
     assert XLA_CHOICES == {"auto": None, "on": True, "off": False}
+    # "auto": the rule by the run's steps; on and off whatever the length
+    assert uses_xla(None, XLA_MIN_STEPS) and not uses_xla(None, XLA_MIN_STEPS - 1)
+    assert uses_xla(True, 1) and not uses_xla(False, 10**6)

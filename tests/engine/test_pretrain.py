@@ -37,6 +37,8 @@ def test_pretrain_command_writes_weights_and_the_recipe_that_made_them(
     assert sum(m["steps"] for m in members) == 12
     assert recipe["wall_time_s"] > 0 and "--steps 12" in recipe["command"]
     assert "--mae-steps 4" in recipe["command"] and "--pool 2" in recipe["command"]
+    # the step ran without XLA, the training default (TrainingConfig.jit_compile)
+    assert recipe["jit_compile"] is False and "--xla off" in recipe["command"]
     assert not list(tmp_path.glob("*.partial.*"))
     # the weights load (Keras weights only) into the recipe's model, which then meets another
     # probe and scale with the trained network kept

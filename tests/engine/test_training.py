@@ -315,9 +315,9 @@ def test_by_default_the_step_is_not_compiled(small_data: object) -> None:
 def test_the_automatic_rule_compiles_only_a_long_enough_run(
     small_data: object, monkeypatch: pytest.MonkeyPatch, min_steps: int, compiled: bool
 ) -> None:
-    import ptycho_engine.training as training_module
+    import ptycho_engine.config as config_module
 
-    monkeypatch.setattr(training_module, "XLA_MIN_STEPS", min_steps)
+    monkeypatch.setattr(config_module, "XLA_MIN_STEPS", min_steps)
     result = run_training(
         small_data,  # type: ignore[arg-type]
         ModelConfig(N=32, gridsize=1, n_filters_scale=1),
