@@ -16,6 +16,8 @@ from typing import Any
 from ptycho_engine import pretrain as pretraining
 from ptycho_engine import study_cli
 from ptycho_engine.config import (
+    EARLY_STOP_MIN_STEPS,
+    PLATEAU_MIN_STEPS,
     VALIDATIONS,
     XLA_CHOICES,
     XLA_CHOICES_INVERSE,
@@ -202,14 +204,28 @@ def _parser() -> argparse.ArgumentParser:
         help="one full-width decoder per head (the network before 2026-12-04) instead of one "
         "shared half-width decoder",
     )
-    train.add_argument("--preview-every", type=int, default=None)
-    train.add_argument("--reduce-lr-patience", type=int, default=None)
+    train.add_argument(
+        "--preview-every",
+        type=int,
+        default=None,
+        help=f"epochs between stitched previews (and the last epoch's; default "
+        f"{TrainingConfig.preview_every}; 0: none)",
+    )
+    train.add_argument(
+        "--reduce-lr-patience",
+        type=int,
+        default=None,
+        help="epochs without improvement before the learning rate is multiplied by "
+        f"{TrainingConfig.reduce_lr_factor:g} (default {TrainingConfig.reduce_lr_patience}, "
+        f"raised to span at least {PLATEAU_MIN_STEPS} steps; 0: never)",
+    )
     train.add_argument(
         "--early-stopping-patience",
         type=int,
         default=None,
         help="epochs without a new best validation loss before training stops early "
-        "(default 10, never fewer than span 800 steps; 0: never)",
+        f"(default {TrainingConfig.early_stopping_patience}, raised to span at least "
+        f"{EARLY_STOP_MIN_STEPS} steps; 0: never)",
     )
     xla_option(train)
     train.add_argument(

@@ -194,3 +194,21 @@ def test_the_xla_option_defaults_to_the_engine_default() -> None:
     # "auto": the rule by the run's steps; on and off whatever the length
     assert uses_xla(None, XLA_MIN_STEPS) and not uses_xla(None, XLA_MIN_STEPS - 1)
     assert uses_xla(True, 1) and not uses_xla(False, 10**6)
+
+
+def test_the_train_help_states_the_engine_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    from ptycho_engine.cli import _parser
+    from ptycho_engine.config import EARLY_STOP_MIN_STEPS, PLATEAU_MIN_STEPS, TrainingConfig
+
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["train", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    defaults = TrainingConfig()
+    assert f"default {defaults.early_stopping_patience}, raised to span at least " in said
+    assert f"at least {EARLY_STOP_MIN_STEPS} steps" in said
+    assert (
+        f"multiplied by {defaults.reduce_lr_factor:g} (default {defaults.reduce_lr_patience}"
+        in said
+    )
+    assert f"at least {PLATEAU_MIN_STEPS} steps" in said
+    assert f"default {defaults.preview_every}; 0: none" in said
