@@ -71,6 +71,7 @@ from ptycho_engine.metrics.reports import (
     flat_scores,
 )
 from ptycho_engine.metrics.scores import FRC_FIRST_RING as FRC_FIRST_RING
+from ptycho_engine.metrics.scores import FRC_MIN_POWER as FRC_MIN_POWER
 from ptycho_engine.metrics.scores import FRC_ONE_SEVENTH as FRC_ONE_SEVENTH
 from ptycho_engine.metrics.scores import (
     _channel_scores,
@@ -78,6 +79,8 @@ from ptycho_engine.metrics.scores import (
     frc,
     frc_crossing,
     frc_resolution,
+    frc_rings,
+    frc_search_start,
     psnr,
     ssim,
     threshold_curve,
@@ -95,6 +98,8 @@ __all__ = [
     "frc",
     "frc_crossing",
     "frc_resolution",
+    "frc_rings",
+    "frc_search_start",
     "probe_correlation",
     "psnr",
     "register_shift",

@@ -322,7 +322,11 @@ def metres_text(value: float) -> str:
 
 
 def frc_crossing(
-    frequency: np.ndarray, curve: np.ndarray, counts: np.ndarray, threshold: str
+    frequency: np.ndarray,
+    curve: np.ndarray,
+    counts: np.ndarray,
+    threshold: str,
+    power: np.ndarray | None = None,
 ) -> FrcCrossing:
     """The first crossing of ``threshold`` by a precomputed FRC curve, as the engine's scores
     find it (:func:`ptycho_engine.metrics.frc_crossing`).
@@ -338,7 +342,13 @@ def frc_crossing(
     if threshold not in THRESHOLDS:
         raise ValueError(f"threshold must be one of {THRESHOLDS}, got {threshold!r}")
     try:
-        resolution, frequency_at, level = engine_crossing(frequency, curve, counts, threshold)  # type: ignore[arg-type]
+        resolution, frequency_at, level = engine_crossing(
+            frequency,
+            curve,
+            counts,
+            threshold,  # type: ignore[arg-type]
+            power,
+        )
     except DataError as exc:
         raise ValueError(str(exc)) from exc
     return FrcCrossing(threshold, resolution, frequency_at, level)
@@ -425,14 +435,14 @@ def frc_curve(a: FrameImage, b: FrameImage, index: int, other: int) -> FrcCurve 
     """The FRC of two frames of the common region over the pixels both hold, with its
     threshold crossings (None when that region is too small for rings)."""
     from ptycho_engine.errors import DataError
-    from ptycho_engine.metrics import frc
+    from ptycho_engine.metrics import frc_rings
 
     both = a.valid & b.valid
     if int(both.sum()) < 64:
         return None
     try:
-        frequency, curve, counts = frc(a.object, b.object, both)
-        crossings = tuple(frc_crossing(frequency, curve, counts, t) for t in THRESHOLDS)
+        frequency, curve, counts, power = frc_rings(a.object, b.object, both)
+        crossings = tuple(frc_crossing(frequency, curve, counts, t, power) for t in THRESHOLDS)
     except (DataError, ValueError):  # a region too thin for rings: no curve for this pair
         return None
     return FrcCurve(

@@ -293,6 +293,31 @@ def test_frc_resolution_matches_known_low_pass(sigma: float) -> None:
     assert metrics.frc_resolution(a, b, threshold="half-bit") > metrics.frc_resolution(a, b)
 
 
+def test_frc_skips_the_low_rings_of_an_object_without_coarse_structure() -> None:
+    # Like a Siemens star: the shared object has power only at fine scales (a band of
+    # 0.15-0.45 cycles per pixel); the two images differ by a faint envelope of opposite sign,
+    # far weaker than the object, which alone fills the coarse rings (FRC about -1 there).
+    n = 128
+    rng = np.random.default_rng(21)
+    radius = np.hypot(sfft.fftfreq(n)[:, None], sfft.fftfreq(n)[None, :])
+    band = (radius > 0.15) & (radius < 0.45)
+    signal = sfft.ifft2(sfft.fft2(rng.standard_normal((n, n))) * band).real
+    y, x = np.mgrid[:n, :n] / n
+    envelope = 0.005 * signal.std() * np.cos(2 * np.pi * 3 * x) * np.cos(2 * np.pi * 2 * y)
+    a, b = signal + envelope, signal - envelope
+    frequency, curve, counts, power = metrics.frc_rings(a, b)
+    assert curve[3] < -0.5 and np.all(curve[20:60] > 0.9)
+    # from ring FRC_FIRST_RING the first crossing is in the empty coarse rings ...
+    assert metrics.frc_crossing(frequency, curve, counts)[0] > 16.0
+    # ... which hold under FRC_MIN_POWER of the band's power: the search starts in the band
+    start = metrics.frc_search_start(power)
+    assert frequency[start] > 0.1 and power[start] >= metrics.FRC_MIN_POWER * power[2:].max()
+    assert metrics.frc_resolution(a, b) < 2.5
+    # the scores of compare (the run table's FRC) use the same search
+    scored = metrics.compare((10 + a).astype(complex), (10 + b).astype(complex), register=False)
+    assert scored.amplitude.frc_1_7_px < 2.5
+
+
 def test_frc_resolution_rejects_unknown_threshold() -> None:
     image = np.ones((16, 16))
     with pytest.raises(ValueError, match="half-bit"):
