@@ -132,13 +132,8 @@ def frc(
     n_pixels_per_ring : ndarray, shape (n_rings,), int64
         Number of Fourier pixels in each ring (the corners beyond 0.5 cycle/px are dropped).
     """
-    image_a = _as_image("a", a)
-    image_b = _as_image("b", b)
-    _check_pair("a", image_a, "b", image_b)
-    mask = _as_mask(valid, image_a.shape)
-    _check_finite("a", image_a, mask)
-    _check_finite("b", image_b, mask)
-    return _frc_region(image_a, image_b, _Region(mask))[:3]
+    frequency, curve, counts, _ = frc_rings(a, b, valid)
+    return frequency, curve, counts
 
 
 def frc_rings(
@@ -208,9 +203,7 @@ def frc_crossing(
     freq = np.asarray(frequency, dtype=np.float64)
     values = np.asarray(curve, dtype=np.float64)
     limit = threshold_curve(threshold, np.asarray(counts))
-    if len(values) <= FRC_FIRST_RING:
-        raise DataError(f"the FRC has only {len(values)} rings: the region is too small")
-    start = frc_search_start(power)
+    start = frc_search_start(power)  # FRC_FIRST_RING for a curve shorter than that
     if len(values) <= start:
         raise DataError(f"the FRC has only {len(values)} rings: the region is too small")
     below = np.flatnonzero(values[start:] < limit[start:])
