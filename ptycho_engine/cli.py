@@ -174,6 +174,14 @@ def _parser() -> argparse.ArgumentParser:
         help="fresh scans the far-field residual reference is measured on (default %(default)s)",
     )
     pre.add_argument(
+        "--supervised-weight",
+        type=float,
+        default=pretraining.SUPERVISED_WEIGHT,
+        help="weight of the supervised term added to the physics loss: the relative error of "
+        "the object patches against the simulated truth (0: physics alone; default "
+        "%(default)s)",
+    )
+    pre.add_argument(
         "--max-minutes",
         type=float,
         default=None,
@@ -629,6 +637,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         reference_members=args.reference_members,
         resume=args.resume,
         jit_compile=XLA_CHOICES[args.xla],
+        supervised_weight=args.supervised_weight,
     )
     print(f"wrote {weights} and {weights.with_name(weights.name.replace('.weights.h5', '.json'))}")
     return 0

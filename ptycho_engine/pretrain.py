@@ -5,7 +5,10 @@ probe and its modes, dose, scan, all drawn at random from one seed), simulated, 
 network on all of them with the physics loss: every optimiser step takes its batch from one
 scan of the pool, whose probe and intensity scale are written into the model's physics
 layers first (:func:`ptycho_engine.models.assign_physics`), and fresh draws replace the
-oldest scans as it goes. One model, one Adam and one compiled step serve the whole stream:
+oldest scans as it goes. The simulations know their truth, so the loss adds a supervised
+term (``supervised_weight``): the relative error of the object patches against the true
+patches in the network's convention (:func:`_truth`). One model, one Adam and one compiled
+step serve the whole stream:
 no rebuild, retrace or fresh optimiser between scans. The result is a weights file
 (``<name>.weights.h5``, Keras weights only, read without unpickling anything) and a recipe
 (``<name>.json``): the configuration, the seed, every member's recipe, steps and wall time,
@@ -80,6 +83,8 @@ REFRESH_STEPS = 100
 #: Optimiser steps of amplitude-MAE warm-up at the start, which walks the network out of the
 #: Poisson "fog" plateau before the likelihood takes over (physics.md section 10).
 MAE_STEPS = 300
+#: Weight of the supervised term of pretraining (:func:`pretrain`'s ``supervised_weight``).
+SUPERVISED_WEIGHT = 1.0
 #: Optimiser steps between two progress reports, which are also the health checks.
 REPORT_STEPS = 100
 #: A check finds the network dead when the mean loss since the last check is not finite, or
@@ -116,9 +121,29 @@ class _Scan:
     patterns: Any
     max_offset_px: float
     record: dict[str, Any]
+    #: The true object patches ``(M, N, N)`` complex64 in the network's convention (scaled as
+    #: the counts make the object, :func:`_truth`), and the probe's intensity on the
+    #: support ``(N, N)``; None unless the run has a supervised term.
+    truth: np.ndarray | None = None
+    weight: np.ndarray | None = None
+
+    def targets(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The truth of the groups at ``rows``, ``(B, N, N, C)`` real and imaginary parts,
+        each group turned to its definite global phase: the phase of its probe-weighted
+        sum is zero (the diffraction does not say the global phase; this convention does)."""
+        assert self.truth is not None and self.weight is not None
+        idx = self.patterns.groups.indices[rows]
+        t = self.truth[idx]  # (B, C, N, N)
+        total = np.einsum("bcij,ij->b", t, self.weight)
+        turn = np.conj(total) / np.maximum(np.abs(total), 1e-30)
+        t = (t * turn[:, None, None, None].astype(np.complex64)).transpose(0, 2, 3, 1)
+        return (
+            np.ascontiguousarray(t.real, dtype=np.float32),
+            np.ascontiguousarray(t.imag, dtype=np.float32),
+        )
 
 
-def _scan(member: Any, model: ModelConfig, step: int) -> _Scan:
+def _scan(member: Any, model: ModelConfig, step: int, supervised: bool = False) -> _Scan:
     from ptycho_engine.grouping import GroupedPatterns, make_groups
     from ptycho_engine.models import intensity_scale_for
     from ptycho_engine.training import resolve_probe_scale
@@ -130,7 +155,7 @@ def _scan(member: Any, model: ModelConfig, step: int) -> _Scan:
     groups = make_groups(
         data.positions_px, model.gridsize, grouping.neighbor_count, None, member.seed % 2**31
     )
-    return _Scan(
+    scan = _Scan(
         probe=probe,
         config=resolve_probe_scale(model, data, probe),
         intensity_scale=intensity_scale_for(data.photons_per_pattern, model.N),
@@ -138,6 +163,36 @@ def _scan(member: Any, model: ModelConfig, step: int) -> _Scan:
         max_offset_px=float(groups.max_offset_px),
         record={"member": member.to_dict(), "first_step": step, "steps": 0},
     )
+    if supervised:
+        scan.truth, scan.weight = _truth(data, scan)
+    return scan
+
+
+def _truth(data: Any, scan: _Scan) -> tuple[np.ndarray, np.ndarray]:
+    """The true patches of a simulated scan in the network's convention, and the probe's
+    intensity on the support.
+
+    The network's object ``O`` makes the counts ``s**2 |F(P_n O)|**2 / N**2`` with the
+    normalised probe ``P_n``; the simulation made them from the truth ``T`` with its own
+    probe and dose, so ``O = k T`` with one ``k`` per scan. By Parseval the counts of a
+    pattern sum to ``s**2 k**2 sum |P_n T|**2``: ``k`` is the ratio of the scan's counts to
+    that sum at ``k = 1``, over the support the network's patches fill.
+    """
+    from ptycho_engine.models import normalised_modes
+    from ptycho_engine.physics.probe import support_mask
+    from ptycho_engine.simulate import object_patches
+
+    n = scan.config.N
+    truth = object_patches(data.object_gt, data.positions_px, n)
+    truth *= support_mask(n, scan.config.pad_object).astype(np.complex64)
+    modes = normalised_modes(scan.probe, scan.config.probe_scale)
+    weight = np.sum(np.abs(modes) ** 2, axis=0).astype(np.float32)
+    counts = float(np.sum(np.square(data.amplitudes, dtype=np.float64)))
+    modelled = scan.intensity_scale**2 * float(
+        np.einsum("mij,ij->", np.abs(truth).astype(np.float64) ** 2, weight)
+    )
+    truth *= np.complex64(np.sqrt(counts / modelled))
+    return truth, weight * support_mask(n, scan.config.pad_object).astype(np.float32)
 
 
 def is_dead(loss: float, amplitude_saturated: float, phase_at_limit: float) -> bool:
@@ -195,6 +250,7 @@ def pretrain(
     reference_members: int = REFERENCE_MEMBERS,
     resume: bool = False,
     jit_compile: bool | None = TrainingConfig.jit_compile,
+    supervised_weight: float = SUPERVISED_WEIGHT,
 ) -> Path:
     """Pretrain one network and write ``<out_dir>/<network_name>.weights.h5`` and ``.json``.
 
@@ -252,6 +308,10 @@ def pretrain(
         :attr:`~ptycho_engine.config.TrainingConfig.jit_compile`'s). It changes the time a
         step takes, not the network; the recipe records it (``jit_compile``, and ``--xla``
         in its command).
+    supervised_weight : float
+        Weight of the supervised term added to the physics loss on every step: the relative
+        error of the object patches against the simulation's truth
+        (:func:`~ptycho_engine.training.supervised_loss`). 0: the physics loss alone.
 
     Returns
     -------
@@ -273,6 +333,12 @@ def pretrain(
     ):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"pretrain: {name} = {value!r} is invalid: expected an integer >= 1")
+    if not (isinstance(supervised_weight, (int, float)) and 0 <= supervised_weight < np.inf):
+        raise ConfigError(
+            f"pretrain: supervised_weight = {supervised_weight!r} is invalid: expected a "
+            "number >= 0"
+        )
+    supervised = supervised_weight > 0
     if not isinstance(mae_steps, int) or mae_steps < 0:
         raise ConfigError(
             f"pretrain: mae_steps = {mae_steps!r} is invalid: expected an integer >= 0"
@@ -296,6 +362,7 @@ def pretrain(
         "batch_size": batch_size,
         "learning_rate": learning_rate,
         "mae_steps": mae_steps,
+        "supervised_weight": float(supervised_weight),
     }
     earlier: dict[str, Any] | None = None
     if resume:
@@ -307,14 +374,16 @@ def pretrain(
         slots = [int(k) for k in mark["pool"]]
         pool = []
         for k in slots:
-            scan = _scan(Member(**records[k]["member"]), model, records[k]["first_step"])
+            scan = _scan(
+                Member(**records[k]["member"]), model, records[k]["first_step"], supervised
+            )
             scan.record = records[k]
             pool.append(scan)
         oldest = int(mark["oldest"])
         max_offset = float(mark["max_offset_px"])
     else:
         pool = [
-            _scan(draw_member(draws, N=N, n_positions=n_positions), model, 0)
+            _scan(draw_member(draws, N=N, n_positions=n_positions), model, 0, supervised)
             for _ in range(pool_size)
         ]
         records = [scan.record for scan in pool]
@@ -340,7 +409,7 @@ def pretrain(
     done = 0 if earlier is None else int(earlier["steps"])
     # the steps of this run (a resumed one does what is left)
     xla = uses_xla(jit_compile, steps - done)
-    train_step = make_train_step(bundle, xla)
+    train_step = make_train_step(bundle, xla, supervised=supervised)
     stage = "mae-warmup" if mae_steps > done else "main"
 
     support = support_mask(N, model.pad_object)
@@ -400,7 +469,9 @@ def pretrain(
         if diverged or (stop_event is not None and stop_event.is_set()):
             break
         if index and index % refresh_steps == 0:
-            fresh = _scan(draw_member(draws, N=N, n_positions=n_positions), model, index)
+            fresh = _scan(
+                draw_member(draws, N=N, n_positions=n_positions), model, index, supervised
+            )
             pool[oldest] = fresh
             slots[oldest] = len(records)
             records.append(fresh.record)
@@ -415,22 +486,32 @@ def pretrain(
                     config=fresh.config,
                 )
                 _carry_optimizer(bundle, grown)
-                bundle, train_step = grown, make_train_step(grown, xla)
+                bundle, train_step = grown, make_train_step(grown, xla, supervised=supervised)
             oldest = (oldest + 1) % pool_size
         scan = pool[int(batches.integers(pool_size))]
         bundle = assign_physics(bundle, scan.probe, scan.intensity_scale, scan.config)
         n_groups = len(scan.patterns)
         rows = batches.choice(n_groups, batch_size, replace=n_groups < batch_size)
-        x, o = scan.patterns.batch(np.sort(rows))
+        rows = np.sort(rows)
+        x, o = scan.patterns.batch(rows)
         stage = "mae-warmup" if index < mae_steps else "main"
         weights = (0.0, 1.0)
         if stage == "main":
             weights = (defaults.nll_weight, defaults.mae_weight)
+        extra: tuple[Any, ...] = ()
+        if supervised:
+            t_re, t_im = scan.targets(rows)
+            extra = (
+                tf.convert_to_tensor(t_re),
+                tf.convert_to_tensor(t_im),
+                tf.constant(supervised_weight, tf.float32),
+            )
         loss = train_step(
             tf.convert_to_tensor(x, tf.float32),
             tf.convert_to_tensor(o, tf.float32),
             tf.constant(weights[0], tf.float32),
             tf.constant(weights[1], tf.float32),
+            *extra,
         )
         losses.append(float(loss))
         scan.record["steps"] += 1
@@ -455,6 +536,7 @@ def pretrain(
             f"--seed {seed} --n-filters-scale {n_filters_scale} --batch-size {batch_size} "
             f"--learning-rate {learning_rate:g} --mae-steps {mae_steps} "
             f"--reference-members {reference_members} "
+            f"--supervised-weight {supervised_weight:g} "
             f"--xla {XLA_CHOICES_INVERSE[jit_compile]} --out {folder}"
         ),
         "model_config": model.to_dict(),
@@ -529,7 +611,8 @@ def _read_checkpoint(
             "--n-filters-scale"
         )
     for name, value in settings.items():
-        if recipe.get(name) != value:
+        # runs written before the supervised term had none
+        if recipe.get(name, 0.0 if name == "supervised_weight" else None) != value:
             raise ConfigError(
                 f"{recipe_path}: {name} is {recipe.get(name)!r}, not {value!r}: resume with "
                 "the run's settings (its recipe's command)"

@@ -22,6 +22,7 @@ Reproducibility: every random choice comes from an explicit integer seed through
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -492,11 +493,7 @@ def _noise_free_intensity(
     obj: np.ndarray, probe: np.ndarray, positions_px: np.ndarray
 ) -> np.ndarray:
     """Unscaled far-field intensities ``|fftshift(fft2(P * O))|**2 / N**2``, (M, N, N) float32."""
-    obj_arr = np.asarray(obj)
     probe_arr = np.asarray(probe)
-    pos = np.asarray(positions_px)
-    if obj_arr.ndim != 2 or obj_arr.size == 0 or not np.issubdtype(obj_arr.dtype, np.number):
-        raise DataError(f"object must be a non-empty 2-D numeric array, got shape {obj_arr.shape}")
     if (
         probe_arr.ndim != 2
         or probe_arr.shape[0] != probe_arr.shape[1]
@@ -504,6 +501,40 @@ def _noise_free_intensity(
         or not np.issubdtype(probe_arr.dtype, np.number)
     ):
         raise DataError(f"probe must be a square 2-D numeric array, got shape {probe_arr.shape}")
+    if not np.all(np.isfinite(probe_arr)):
+        raise DataError("the object or the probe contains NaN or infinite values")
+    n = probe_arr.shape[0]
+    probe64 = probe_arr.astype(np.complex64)
+    out = np.empty((np.asarray(positions_px).shape[0], n, n), dtype=np.float32)
+    for start, patch in _patch_chunks(obj, positions_px, n):
+        patch *= probe64
+        field = scipy.fft.fft2(patch, axes=(-2, -1), overwrite_x=True)
+        power = np.square(field.real)
+        power += np.square(field.imag)
+        power *= np.float32(1.0 / (n * n))
+        out[start : start + patch.shape[0]] = scipy.fft.fftshift(power, axes=(-2, -1))
+    return out
+
+
+def object_patches(obj: np.ndarray, positions_px: np.ndarray, N: int) -> np.ndarray:
+    """The object's ``N x N`` patches at the scan positions, sampled as :func:`simulate`
+    samples them (``patch[i, j] = obj(y - N//2 + i, x - N//2 + j)``, bilinear), (M, N, N)
+    complex64: the truth the exit waves of a simulation were made from."""
+    out = np.empty((np.asarray(positions_px).shape[0], N, N), dtype=np.complex64)
+    for start, patch in _patch_chunks(obj, positions_px, N):
+        out[start : start + patch.shape[0]] = patch
+    return out
+
+
+def _patch_chunks(
+    obj: np.ndarray, positions_px: np.ndarray, n: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first row, patches)`` of the bilinearly sampled ``n x n`` object patches, in chunks
+    of about :data:`CHUNK_PIXELS` pixels, after checking the object and the positions."""
+    obj_arr = np.asarray(obj)
+    pos = np.asarray(positions_px)
+    if obj_arr.ndim != 2 or obj_arr.size == 0 or not np.issubdtype(obj_arr.dtype, np.number):
+        raise DataError(f"object must be a non-empty 2-D numeric array, got shape {obj_arr.shape}")
     if pos.ndim != 2 or pos.shape[1] != 2 or pos.shape[0] == 0:
         raise DataError(f"positions_px must have shape (M, 2) with M > 0, got {pos.shape}")
     if not np.issubdtype(pos.dtype, np.number) or np.iscomplexobj(pos):
@@ -511,10 +542,9 @@ def _noise_free_intensity(
     pos = pos.astype(np.float64)
     if not np.all(np.isfinite(pos)):
         raise DataError("positions_px contain NaN or infinite values")
-    if not np.all(np.isfinite(obj_arr)) or not np.all(np.isfinite(probe_arr)):
+    if not np.all(np.isfinite(obj_arr)):
         raise DataError("the object or the probe contains NaN or infinite values")
 
-    n = probe_arr.shape[0]
     half = n // 2
     h, w = obj_arr.shape
     whole = np.floor(pos).astype(np.int64)
@@ -536,9 +566,7 @@ def _noise_free_intensity(
     # row/column only ever gets a zero bilinear weight at the object's far edges.
     padded = np.zeros((h + 1, w + 1), dtype=np.complex64)
     padded[:h, :w] = obj_arr
-    probe64 = probe_arr.astype(np.complex64)
     m = pos.shape[0]
-    out = np.empty((m, n, n), dtype=np.float32)
     chunk = _chunk_size(n)
     window = np.empty((min(chunk, m), n + 1, n + 1), dtype=np.complex64)
     for start in range(0, m, chunk):
@@ -546,14 +574,7 @@ def _noise_free_intensity(
         b = stop - start
         for k, (y0, x0) in enumerate(first[start:stop].tolist()):
             window[k] = padded[y0 : y0 + n + 1, x0 : x0 + n + 1]
-        patch = _bilinear(window[:b], frac[start:stop], n)
-        patch *= probe64
-        field = scipy.fft.fft2(patch, axes=(-2, -1), overwrite_x=True)
-        power = np.square(field.real)
-        power += np.square(field.imag)
-        power *= np.float32(1.0 / (n * n))
-        out[start:stop] = scipy.fft.fftshift(power, axes=(-2, -1))
-    return out
+        yield start, _bilinear(window[:b], frac[start:stop], n)
 
 
 def _bilinear(window: np.ndarray, frac: np.ndarray, n: int) -> np.ndarray:

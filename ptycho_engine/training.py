@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -305,6 +306,7 @@ def make_train_step(
     scale: float | None = None,
     bad_pixels: np.ndarray | None = None,
     batch_weight: bool = False,
+    supervised: bool = False,
 ) -> Callable[..., tf.Tensor]:
     """The optimiser step of ``bundle``'s training model, compiled once:
     ``step(x, o, w_nll, w_mae) -> loss`` (:func:`physics_loss` of the batch, before the
@@ -315,8 +317,11 @@ def make_train_step(
     scan's scale into it before each step). ``bad_pixels``: pixels left out of the loss.
     ``batch_weight``: the step takes the loss's pixel weights of the batch as a fifth
     argument, ``(B, N, N, 1)`` (:meth:`ValidationSplit.train_weight`), in place of
-    ``bad_pixels``. The one training step of the engine, of pretraining and of the
-    benchmarks.
+    ``bad_pixels``. ``supervised``: the step takes the true object patches of the batch as
+    three more arguments, ``step(x, o, w_nll, w_mae, t_re, t_im, w_sup)`` (``(B, N, N, C)``
+    in the network's convention, :func:`supervised_loss`), and adds ``w_sup`` times their
+    loss (pretraining on simulated scans, whose truth is known). The one training step of
+    the engine, of pretraining and of the benchmarks.
     """
     net = bundle.training
     variables = net.trainable_variables
@@ -324,6 +329,41 @@ def make_train_step(
     optimizer.build(variables)
     constant = None if batch_weight else _pixel_weight(bad_pixels)
     layer = net.get_layer("intensity_scale") if scale is None else None
+    if supervised:
+        # one pass gives the diffraction and the object patches' real and imaginary parts
+        # (the layers are shared; amplitude and phase would pass no finite gradient where a
+        # patch is zero): channel-first after the overlap constraint
+        patches = bundle.inference.get_layer("object").input
+        joint = keras.Model(net.inputs, [net.outputs[0], *patches])
+        channels_first = bundle.config.channels > 1
+        farfield = net.get_layer("farfield")
+        support = tf.constant(support_mask(bundle.config.N, bundle.config.pad_object))
+
+        def supervised_step(
+            x: tf.Tensor,
+            o: tf.Tensor,
+            w_nll: tf.Tensor,
+            w_mae: tf.Tensor,
+            t_re: tf.Tensor,
+            t_im: tf.Tensor,
+            w_sup: tf.Tensor,
+        ) -> tf.Tensor:
+            s = scale if layer is None else tf.exp(layer.log_scale)
+            power = tf.square(farfield.probe_real) + tf.square(farfield.probe_imag)
+            if len(power.shape) == 3:
+                power = tf.reduce_sum(power, axis=0)
+            with tf.GradientTape() as tape:
+                pred, e_re, e_im = joint([x, o], training=True)
+                if channels_first:
+                    e_re = tf.transpose(e_re, [0, 2, 3, 1])
+                    e_im = tf.transpose(e_im, [0, 2, 3, 1])
+                loss = physics_loss(x, pred, s, w_nll, w_mae, constant)
+                loss += w_sup * supervised_loss(e_re, e_im, t_re, t_im, power * support)
+            grads = tape.gradient(loss, variables)
+            optimizer.apply_gradients(zip(grads, variables, strict=True))
+            return loss
+
+        return tf.function(supervised_step, jit_compile=jit_compile)  # type: ignore[no-any-return]
 
     def step(
         x: tf.Tensor, o: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor, *weights: tf.Tensor
@@ -337,6 +377,26 @@ def make_train_step(
         return loss
 
     return tf.function(step, jit_compile=jit_compile)  # type: ignore[no-any-return]
+
+
+def supervised_loss(
+    e_re: tf.Tensor, e_im: tf.Tensor, t_re: tf.Tensor, t_im: tf.Tensor, weight: tf.Tensor
+) -> tf.Tensor:
+    """The relative error of the object patches against the truth, mean over the batch:
+    ``sum w |e - t|**2 / sum w |t|**2`` per group, over its pixels and channels.
+
+    The estimate ``e`` and the truth ``t``, real and imaginary parts, are ``(B, N, N, C)``;
+    ``weight`` ``(N, N)`` (the probe's intensity on the support: the pixels the diffraction
+    measures). The truth must
+    be in the network's convention: scaled as the data's counts make the object, and
+    rotated to a definite global phase (the diffraction does not say it).
+    """
+    w = weight[tf.newaxis, :, :, tf.newaxis]
+    d_re = e_re - t_re
+    d_im = e_im - t_im
+    err = tf.reduce_sum(w * (d_re * d_re + d_im * d_im), axis=(1, 2, 3))
+    norm = tf.reduce_sum(w * (t_re * t_re + t_im * t_im), axis=(1, 2, 3))
+    return tf.reduce_mean(err / tf.maximum(norm, 1e-12))
 
 
 def heads_at_limits(
