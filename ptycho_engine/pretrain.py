@@ -85,6 +85,9 @@ REFRESH_STEPS = 100
 MAE_STEPS = 300
 #: Weight of the supervised term of pretraining (:func:`pretrain`'s ``supervised_weight``).
 SUPERVISED_WEIGHT = 1.0
+#: Settings a recipe lacks when its run was written before they existed, read as the value
+#: that run had (a resume compares them).
+SETTINGS_BEFORE = {"supervised_weight": 0.0}
 #: Optimiser steps between two progress reports, which are also the health checks.
 REPORT_STEPS = 100
 #: A check finds the network dead when the mean loss since the last check is not finite, or
@@ -183,16 +186,17 @@ def _truth(data: Any, scan: _Scan) -> tuple[np.ndarray, np.ndarray]:
     from ptycho_engine.simulate import object_patches
 
     n = scan.config.N
+    support = support_mask(n, scan.config.pad_object).astype(np.float32)
     truth = object_patches(data.object_gt, data.positions_px, n)
-    truth *= support_mask(n, scan.config.pad_object).astype(np.complex64)
+    truth *= support.astype(np.complex64)
     modes = normalised_modes(scan.probe, scan.config.probe_scale)
-    weight = np.sum(np.abs(modes) ** 2, axis=0).astype(np.float32)
+    weight = np.sum(np.abs(modes) ** 2, axis=0).astype(np.float32) * support
     counts = float(np.sum(np.square(data.amplitudes, dtype=np.float64)))
     modelled = scan.intensity_scale**2 * float(
         np.einsum("mij,ij->", np.abs(truth).astype(np.float64) ** 2, weight)
     )
     truth *= np.complex64(np.sqrt(counts / modelled))
-    return truth, weight * support_mask(n, scan.config.pad_object).astype(np.float32)
+    return truth, weight
 
 
 def is_dead(loss: float, amplitude_saturated: float, phase_at_limit: float) -> bool:
@@ -464,6 +468,7 @@ def pretrain(
             )
         losses.clear()
 
+    w_sup = tf.constant(supervised_weight, tf.float32)
     first_index = done
     for index in range(first_index, steps):
         if diverged or (stop_event is not None and stop_event.is_set()):
@@ -504,7 +509,8 @@ def pretrain(
             extra = (
                 tf.convert_to_tensor(t_re),
                 tf.convert_to_tensor(t_im),
-                tf.constant(supervised_weight, tf.float32),
+                tf.convert_to_tensor(scan.weight),
+                w_sup,
             )
         loss = train_step(
             tf.convert_to_tensor(x, tf.float32),
@@ -611,8 +617,7 @@ def _read_checkpoint(
             "--n-filters-scale"
         )
     for name, value in settings.items():
-        # runs written before the supervised term had none
-        if recipe.get(name, 0.0 if name == "supervised_weight" else None) != value:
+        if recipe.get(name, SETTINGS_BEFORE.get(name)) != value:
             raise ConfigError(
                 f"{recipe_path}: {name} is {recipe.get(name)!r}, not {value!r}: resume with "
                 "the run's settings (its recipe's command)"

@@ -317,11 +317,12 @@ def make_train_step(
     scan's scale into it before each step). ``bad_pixels``: pixels left out of the loss.
     ``batch_weight``: the step takes the loss's pixel weights of the batch as a fifth
     argument, ``(B, N, N, 1)`` (:meth:`ValidationSplit.train_weight`), in place of
-    ``bad_pixels``. ``supervised``: the step takes the true object patches of the batch as
-    three more arguments, ``step(x, o, w_nll, w_mae, t_re, t_im, w_sup)`` (``(B, N, N, C)``
-    in the network's convention, :func:`supervised_loss`), and adds ``w_sup`` times their
-    loss (pretraining on simulated scans, whose truth is known). The one training step of
-    the engine, of pretraining and of the benchmarks.
+    ``bad_pixels``. ``supervised``: the step takes the true object patches of the batch and
+    their pixel weight as four more arguments, ``step(x, o, w_nll, w_mae, t_re, t_im,
+    t_weight, w_sup)`` (``(B, N, N, C)`` in the network's convention and ``(N, N)``,
+    :func:`supervised_loss`), and adds ``w_sup`` times their loss (pretraining on
+    simulated scans, whose truth is known). The one training step of the engine, of
+    pretraining and of the benchmarks.
     """
     net = bundle.training
     variables = net.trainable_variables
@@ -329,49 +330,32 @@ def make_train_step(
     optimizer.build(variables)
     constant = None if batch_weight else _pixel_weight(bad_pixels)
     layer = net.get_layer("intensity_scale") if scale is None else None
+    forward = net
+    channels_first = False
     if supervised:
         # one pass gives the diffraction and the object patches' real and imaginary parts
         # (the layers are shared; amplitude and phase would pass no finite gradient where a
         # patch is zero): channel-first after the overlap constraint
         patches = bundle.inference.get_layer("object").input
-        joint = keras.Model(net.inputs, [net.outputs[0], *patches])
+        forward = keras.Model(net.inputs, [net.outputs[0], *patches])
         channels_first = bundle.config.channels > 1
-        farfield = net.get_layer("farfield")
-        support = tf.constant(support_mask(bundle.config.N, bundle.config.pad_object))
 
-        def supervised_step(
-            x: tf.Tensor,
-            o: tf.Tensor,
-            w_nll: tf.Tensor,
-            w_mae: tf.Tensor,
-            t_re: tf.Tensor,
-            t_im: tf.Tensor,
-            w_sup: tf.Tensor,
-        ) -> tf.Tensor:
-            s = scale if layer is None else tf.exp(layer.log_scale)
-            power = tf.square(farfield.probe_real) + tf.square(farfield.probe_imag)
-            if len(power.shape) == 3:
-                power = tf.reduce_sum(power, axis=0)
-            with tf.GradientTape() as tape:
-                pred, e_re, e_im = joint([x, o], training=True)
+    def step(
+        x: tf.Tensor, o: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor, *extra: tf.Tensor
+    ) -> tf.Tensor:
+        s = scale if layer is None else tf.exp(layer.log_scale)
+        weight = extra[0] if batch_weight else constant
+        with tf.GradientTape() as tape:
+            if not supervised:
+                loss = physics_loss(x, forward([x, o], training=True), s, w_nll, w_mae, weight)
+            else:
+                pred, e_re, e_im = forward([x, o], training=True)
                 if channels_first:
                     e_re = tf.transpose(e_re, [0, 2, 3, 1])
                     e_im = tf.transpose(e_im, [0, 2, 3, 1])
-                loss = physics_loss(x, pred, s, w_nll, w_mae, constant)
-                loss += w_sup * supervised_loss(e_re, e_im, t_re, t_im, power * support)
-            grads = tape.gradient(loss, variables)
-            optimizer.apply_gradients(zip(grads, variables, strict=True))
-            return loss
-
-        return tf.function(supervised_step, jit_compile=jit_compile)  # type: ignore[no-any-return]
-
-    def step(
-        x: tf.Tensor, o: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor, *weights: tf.Tensor
-    ) -> tf.Tensor:
-        s = scale if layer is None else tf.exp(layer.log_scale)
-        weight = weights[0] if batch_weight else constant
-        with tf.GradientTape() as tape:
-            loss = physics_loss(x, net([x, o], training=True), s, w_nll, w_mae, weight)
+                t_re, t_im, t_weight, w_sup = extra
+                loss = physics_loss(x, pred, s, w_nll, w_mae, weight)
+                loss += w_sup * supervised_loss(e_re, e_im, t_re, t_im, t_weight)
         grads = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(grads, variables, strict=True))
         return loss
@@ -387,9 +371,9 @@ def supervised_loss(
 
     The estimate ``e`` and the truth ``t``, real and imaginary parts, are ``(B, N, N, C)``;
     ``weight`` ``(N, N)`` (the probe's intensity on the support: the pixels the diffraction
-    measures). The truth must
-    be in the network's convention: scaled as the data's counts make the object, and
-    rotated to a definite global phase (the diffraction does not say it).
+    measures). The truth must be in the network's convention: scaled as the data's counts
+    make the object, and rotated to a definite global phase (the diffraction does not say
+    it).
     """
     w = weight[tf.newaxis, :, :, tf.newaxis]
     d_re = e_re - t_re

@@ -165,7 +165,7 @@ def test_the_supervised_step_fits_the_truth() -> None:
     before = error()
     zero, one = tf.constant(0.0), tf.constant(1.0)
     for _ in range(60):
-        loss = step(tf.constant(x), tf.constant(o), zero, zero, t_re, t_im, one)
+        loss = step(tf.constant(x), tf.constant(o), zero, zero, t_re, t_im, scan.weight, one)
     assert np.isfinite(float(loss))
     assert error() < 0.4 * before  # measured 0.059 to below 0.02 in 100 steps
 
