@@ -583,9 +583,12 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     from ptycho_engine.pretrain import pretrain
 
     def said(record: dict[str, Any]) -> None:
+        error = record.get("supervised_error")
+        supervised = "" if error is None else f" (supervised error {error:.4g})"
         print(
             f"step {record['step']}/{args.steps} ({record['stage']}): loss "
-            f"{record['loss']:.5g}, {record['members']} scans drawn, heads at their limits "
+            f"{record['loss']:.5g}{supervised}, {record['members']} scans drawn, "
+            "heads at their limits "
             f"{record['amplitude_saturated']:.0%} (amplitude) / {record['phase_at_limit']:.0%} "
             f"(phase), {record['elapsed_s']:.0f} s",
             flush=True,

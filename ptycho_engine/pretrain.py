@@ -293,7 +293,9 @@ def pretrain(
         order, so it makes the same network.
     on_progress : callable, optional
         Called every :data:`REPORT_STEPS` steps (and at the end) with a record: ``step``,
-        ``loss`` (the mean since the last report), ``stage``, ``members`` (drawn so far),
+        ``loss`` (the mean since the last report, the supervised term included),
+        ``supervised_error`` (the mean of that term's relative error alone, before its
+        weight; None without the term), ``stage``, ``members`` (drawn so far),
         ``amplitude_saturated`` and ``phase_at_limit`` (the fractions of the last batch's
         object pixels where the heads sit at their limits), ``setback`` (None, or the step
         whose network came back), ``learning_rate`` (from now on), ``diverged`` (True: the
@@ -410,6 +412,7 @@ def pretrain(
         bundle.training.optimizer.build(bundle.training.trainable_variables)
         _restore(bundle, saved)
     losses: list[float] = []
+    errors: list[float] = []  # the supervised term's error alone, step by step
     done = 0 if earlier is None else int(earlier["steps"])
     # the steps of this run (a resumed one does what is left)
     xla = uses_xla(jit_compile, steps - done)
@@ -422,11 +425,14 @@ def pretrain(
     setbacks: list[dict[str, Any]] = [] if earlier is None else list(earlier["setbacks"])
     diverged = False
     earlier_s = 0.0 if earlier is None else float(earlier["wall_time_s"])
+    last_error: float | None = None
 
     def check(x: np.ndarray, o: np.ndarray) -> None:
         """The health check and progress report of the steps since the last one."""
-        nonlocal healthy, rate, diverged
+        nonlocal healthy, rate, diverged, last_error
         mean_loss = float(np.mean(losses)) if losses else float("nan")
+        mean_error = float(np.mean(errors)) if errors else None
+        last_error = mean_error
         # the heads on the last batch: a network whose heads sit at their limits passes
         # no gradient and learns nothing more
         amp_saturated, phase_at_limit = heads_at_limits(bundle, x, o, support)
@@ -456,6 +462,7 @@ def pretrain(
                 {
                     "step": done,
                     "loss": mean_loss,
+                    "supervised_error": mean_error,
                     "stage": stage,
                     "members": len(records),
                     "amplitude_saturated": amp_saturated,
@@ -467,6 +474,7 @@ def pretrain(
                 }
             )
         losses.clear()
+        errors.clear()
 
     w_sup = tf.constant(supervised_weight, tf.float32)
     first_index = done
@@ -512,14 +520,17 @@ def pretrain(
                 tf.convert_to_tensor(scan.weight),
                 w_sup,
             )
-        loss = train_step(
+        out = train_step(
             tf.convert_to_tensor(x, tf.float32),
             tf.convert_to_tensor(o, tf.float32),
             tf.constant(weights[0], tf.float32),
             tf.constant(weights[1], tf.float32),
             *extra,
         )
-        losses.append(float(loss))
+        if supervised:
+            out, error = out
+            errors.append(float(error))
+        losses.append(float(out))
         scan.record["steps"] += 1
         done = index + 1
         if done % REPORT_STEPS == 0:
@@ -552,6 +563,8 @@ def pretrain(
         "steps": done,
         "jit_compile": xla,  # this run's (a resumed run may differ from earlier chunks)
         "final_learning_rate": rate,  # lowered by every setback
+        # the supervised term's error over the last report's steps (None without the term)
+        "final_supervised_error": last_error,
         "setbacks": setbacks,
         "diverged": diverged,
         "members": records,

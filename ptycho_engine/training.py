@@ -321,8 +321,9 @@ def make_train_step(
     their pixel weight as four more arguments, ``step(x, o, w_nll, w_mae, t_re, t_im,
     t_weight, w_sup)`` (``(B, N, N, C)`` in the network's convention and ``(N, N)``,
     :func:`supervised_loss`), and adds ``w_sup`` times their loss (pretraining on
-    simulated scans, whose truth is known). The one training step of the engine, of
-    pretraining and of the benchmarks.
+    simulated scans, whose truth is known); it then returns ``(loss, error)``: the summed
+    loss and the supervised error alone (before the update, unweighted). The one training
+    step of the engine, of pretraining and of the benchmarks.
     """
     net = bundle.training
     variables = net.trainable_variables
@@ -342,7 +343,7 @@ def make_train_step(
 
     def step(
         x: tf.Tensor, o: tf.Tensor, w_nll: tf.Tensor, w_mae: tf.Tensor, *extra: tf.Tensor
-    ) -> tf.Tensor:
+    ) -> tf.Tensor | tuple[tf.Tensor, tf.Tensor]:
         s = scale if layer is None else tf.exp(layer.log_scale)
         weight = extra[0] if batch_weight else constant
         with tf.GradientTape() as tape:
@@ -354,11 +355,11 @@ def make_train_step(
                     e_re = tf.transpose(e_re, [0, 2, 3, 1])
                     e_im = tf.transpose(e_im, [0, 2, 3, 1])
                 t_re, t_im, t_weight, w_sup = extra
-                loss = physics_loss(x, pred, s, w_nll, w_mae, weight)
-                loss += w_sup * supervised_loss(e_re, e_im, t_re, t_im, t_weight)
+                error = supervised_loss(e_re, e_im, t_re, t_im, t_weight)
+                loss = physics_loss(x, pred, s, w_nll, w_mae, weight) + w_sup * error
         grads = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(grads, variables, strict=True))
-        return loss
+        return (loss, error) if supervised else loss
 
     return tf.function(step, jit_compile=jit_compile)  # type: ignore[no-any-return]
 

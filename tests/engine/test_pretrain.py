@@ -27,6 +27,7 @@ def test_pretrain_command_writes_weights_and_the_recipe_that_made_them(
     said = capsys.readouterr().out
     assert "step 12/12 (main)" in said and "4 scans drawn" in said
     assert "heads at their limits" in said and "(amplitude)" in said
+    assert "(supervised error " in said  # the default weight's term, reported on its own
     weights = tmp_path / f"{network_name(32, 1)}.weights.h5"
     recipe = json.loads((tmp_path / f"{network_name(32, 1)}.json").read_text())
     assert recipe["seed"] == 3 and recipe["steps"] == 12 and recipe["pool_size"] == 2

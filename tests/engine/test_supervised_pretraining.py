@@ -130,9 +130,17 @@ def test_a_supervised_pretraining_learns_the_truth_and_records_its_weight(
     errors = {}
     for weight in (0.0, 5.0):
         folder = tmp_path / f"w{weight:g}"
-        pretrain(folder, supervised_weight=weight, **settings)
+        records: list[dict[str, object]] = []
+        pretrain(folder, supervised_weight=weight, on_progress=records.append, **settings)
         recipe = json.loads((folder / f"{network_name(32, 2)}.json").read_text())
         assert recipe["supervised_weight"] == weight
+        # the progress records and the recipe give the supervised error on its own
+        said = [r["supervised_error"] for r in records]
+        assert recipe["final_supervised_error"] == said[-1]
+        if weight == 0.0:
+            assert said == [None]
+        else:
+            assert len(said) == 1 and 0.0 < float(said[0]) < 1.5  # type: ignore[arg-type]
         assert f"--supervised-weight {weight:g} " in recipe["command"]
         errors[weight] = _truth_error(folder, recipe["members"][0]["member"])
     # the same draws and batches: the supervised term brings the patches nearer the truth
@@ -164,9 +172,16 @@ def test_the_supervised_step_fits_the_truth() -> None:
 
     before = error()
     zero, one = tf.constant(0.0), tf.constant(1.0)
+    said = []
     for _ in range(60):
-        loss = step(tf.constant(x), tf.constant(o), zero, zero, t_re, t_im, scan.weight, one)
+        loss, err = step(tf.constant(x), tf.constant(o), zero, zero, t_re, t_im, scan.weight, one)
+        said.append(float(err))
     assert np.isfinite(float(loss))
+    # the step reports the supervised error alone, as measured before its update: the first
+    # is the untrained network's, and with no physics loss the summed loss is that error
+    assert said[0] == pytest.approx(before, rel=1e-4)
+    assert float(loss) == pytest.approx(said[-1], rel=1e-6)
+    assert said[-1] < 0.5 * said[0]
     assert error() < 0.4 * before  # measured 0.059 to below 0.02 in 100 steps
 
 
