@@ -502,7 +502,8 @@ def _noise_free_intensity(
     ):
         raise DataError(f"probe must be a square 2-D numeric array, got shape {probe_arr.shape}")
     if not np.all(np.isfinite(probe_arr)):
-        raise DataError("the object or the probe contains NaN or infinite values")
+        bad = int(np.count_nonzero(~np.isfinite(probe_arr)))
+        raise DataError(f"probe: expected finite values, found {bad} NaN or infinite values")
     n = probe_arr.shape[0]
     probe64 = probe_arr.astype(np.complex64)
     out = np.empty((np.asarray(positions_px).shape[0], n, n), dtype=np.float32)
@@ -543,7 +544,8 @@ def _patch_chunks(
     if not np.all(np.isfinite(pos)):
         raise DataError("positions_px contain NaN or infinite values")
     if not np.all(np.isfinite(obj_arr)):
-        raise DataError("the object or the probe contains NaN or infinite values")
+        bad = int(np.count_nonzero(~np.isfinite(obj_arr)))
+        raise DataError(f"object: expected finite values, found {bad} NaN or infinite values")
 
     half = n // 2
     h, w = obj_arr.shape

@@ -174,6 +174,21 @@ def test_positions_outside_the_object_are_refused(
         sim.simulate(obj, probe, ok, -1.0, seed=0)
 
 
+def test_a_value_that_is_not_finite_is_named_where_it_is(
+    small_case: tuple[np.ndarray, np.ndarray],
+) -> None:
+    obj, probe = small_case
+    ok = np.array([[16.0, 16.0], [40.0, 40.0]])
+    bad_probe = probe.copy()
+    bad_probe[3, 4] = np.nan
+    with pytest.raises(DataError, match=r"^probe: expected finite values, found 1 NaN"):
+        sim.simulate(obj, bad_probe, ok, 1e4, seed=0)
+    bad_obj = obj.copy()
+    bad_obj[:2, 0] = np.inf
+    with pytest.raises(DataError, match=r"^object: expected finite values, found 2 NaN"):
+        sim.simulate(bad_obj, probe, ok, 1e4, seed=0)
+
+
 # ---------------------------------------------------------------------------- probes
 
 
