@@ -135,7 +135,7 @@ class LiveViews(QObject):
         for pane, title in ((pair.measured_view, "Measured"), (pair.predicted_view, "Predicted")):
             pane.clear_image()
             pane.set_title(f"{title} (log10)")
-            pane.set_caption("")
+        pair.show_hints()
         pair.index = None
         self.predicted_caption = ""
         self.say(hint)

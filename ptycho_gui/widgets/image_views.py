@@ -207,8 +207,12 @@ class DiffractionPairWidget(QWidget):
     """Measured and predicted diffraction of one scan position, log scale, same levels.
 
     Both panes show the quantity chosen in either one's display menu (log10 counts,
-    amplitude, log amplitude), with levels shared between them.
+    amplitude, log amplitude), with levels shared between them. Until a position is chosen
+    (a click in the data panel's scan) the panes say so (:data:`EMPTY_HINTS`).
     """
+
+    #: The captions of the empty measured and predicted panes.
+    EMPTY_HINTS = ("click a scan position", "the model's pattern, after a run")
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -229,6 +233,7 @@ class DiffractionPairWidget(QWidget):
         for pane in self.panes:
             pane.display_changed.connect(self._on_pane_display_changed)
             pane.levels_edited.connect(self._on_pane_levels_edited)
+        self.show_hints()
 
     @property
     def panes(self) -> tuple[ImagePaneWidget, ImagePaneWidget]:
@@ -254,8 +259,15 @@ class DiffractionPairWidget(QWidget):
         values = np.concatenate([im.ravel() for im in images])
         return robust_range(values)
 
+    def show_hints(self) -> None:
+        """Empty panes: each caption says what brings a pattern (:data:`EMPTY_HINTS`)."""
+        for pane, hint in zip(self.panes, self.EMPTY_HINTS, strict=True):
+            pane.set_caption(hint)
+
     def show_measured(self, index: int, amplitude: np.ndarray) -> None:
         """Show the measured pattern of ``index`` and clear a stale prediction."""
+        for pane in self.panes:
+            pane.set_caption("")
         self.index = index
         self._measured, self._predicted = amplitude, None
         self.measured_view.set_data(amplitude, levels=self._levels(amplitude))
@@ -265,6 +277,7 @@ class DiffractionPairWidget(QWidget):
 
     def show_pair(self, index: int, measured: np.ndarray, predicted: np.ndarray) -> None:
         """Show measured and predicted amplitudes ``(N, N)`` (log10 counts by default)."""
+        self.measured_view.set_caption("")
         self.index = index
         self._measured, self._predicted = measured, predicted
         levels = self._levels(measured, predicted)

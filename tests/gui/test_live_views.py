@@ -168,6 +168,11 @@ def test_opening_a_file_clears_what_belongs_to_the_old_one(
     ):
         assert pane.image.image is None and pane.frames == 0
     assert window.live.caption == "" and window.diffraction_view.index is None
+    # the empty pair says how to fill it, and a click replaces the measured pane's hint
+    pair = window.diffraction_view
+    hints = type(pair).EMPTY_HINTS
+    assert (pair.measured_view.caption, pair.predicted_view.caption) == hints
+    assert "click a scan position" in pair.measured_view.toolTip()
     assert window.loss_plot.epochs == [] and window.error_label.text() == ""
     assert window.current_run_id is None and window.live.live_id is None
     assert window.data is not None and window.data.probe is not None
@@ -177,6 +182,9 @@ def test_opening_a_file_clears_what_belongs_to_the_old_one(
     assert window.placeholder.text() == "Press Start (Ctrl+R) to reconstruct other.npz"
     assert window.progress_bar.value() == 0
     assert len(window.run_model.records) == 1  # the old data's runs stay in the table
+    window.data_panel.position_clicked.emit(2)
+    assert pair.measured_view.caption == "" and pair.measured_view.frames == 1
+    assert pair.predicted_view.caption != hints[1]
 
 
 def test_the_predicted_pattern_waits_for_a_model_and_names_it(
