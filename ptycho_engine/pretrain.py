@@ -794,8 +794,33 @@ def pretrained_start(
     fitted to ``data`` and ``probe`` (:func:`fit_to_data`, with its ``groups``), ready for
     its first image and for fine-tuning."""
     return fit_to_data(
-        load_pretrained(recipe_path), config, data, probe, data_config, learning_rate, groups
+        _loaded(recipe_path), config, data, probe, data_config, learning_rate, groups
     )
+
+
+def _loaded(recipe_path: str | Path) -> Any:
+    """:func:`load_pretrained`'s bundle, kept while its two files are unchanged, so that the
+    run after the first image (and the next file, or a return to this N and gridsize) does
+    not build and read the network again. Nothing trains it in place: :func:`fit_to_data`
+    copies its weights into new models."""
+    path = Path(recipe_path).resolve()
+    try:
+        stamps = tuple(
+            (stat.st_mtime_ns, stat.st_size) for stat in (path.stat(), _weights_path(path).stat())
+        )
+    except OSError:
+        return load_pretrained(path)  # its error names the missing file
+    return _loaded_version(str(path), stamps)
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded_version(path: str, stamps: tuple[tuple[int, int], ...]) -> Any:
+    return load_pretrained(path)
+
+
+def _weights_path(recipe_path: Path) -> Path:
+    """The weights file beside a recipe ``<name>.json``: ``<name>.weights.h5``."""
+    return recipe_path.with_name(recipe_path.name[: -len(".json")] + ".weights.h5")
 
 
 def ood_warning(recipe_path: str | Path, residual: float) -> str:
@@ -837,7 +862,7 @@ def load_pretrained(recipe_path: str | Path) -> Any:
             f"{path}: format {recipe.get('format')!r} is not a pretrained network's "
             f"({PRETRAIN_FORMAT})"
         )
-    weights = path.with_name(path.name[: -len(".json")] + ".weights.h5")
+    weights = _weights_path(path)
     if not weights.is_file():
         raise ConfigError(f"{path}: no weights file {weights.name} beside it")
     config = ModelConfig.from_dict(recipe["model_config"])

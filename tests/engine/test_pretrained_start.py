@@ -4,6 +4,7 @@ out-of-distribution warning, and the opt-out (engine, command line)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -140,3 +141,38 @@ def test_the_command_line_starts_pretrained_unless_told_not_to(
     assert main([*common, "--from-scratch", "--out", str(tmp_path / "b")]) == 0
     info = json.loads((tmp_path / "b" / "run.json").read_text())
     assert info["details"]["start"] == "scratch"
+
+
+def test_the_network_is_read_once_while_its_files_are_unchanged(
+    shipped: Path, data: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a copy of the shipped folder, whose files this test may touch
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    for source in shipped.glob("pinn-N32-g1.*"):
+        (folder / source.name).write_bytes(source.read_bytes())
+    monkeypatch.setattr(pretrain_module, "PRETRAINED_DIR", folder)
+    recipe_path = folder / f"{network_name(32, 1)}.json"
+    reads: list[Path] = []
+    real = pretrain_module.load_pretrained
+
+    def counted(path: str | Path) -> object:
+        reads.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(pretrain_module, "load_pretrained", counted)
+    kept = pretrain_module._loaded(recipe_path)
+    weights_before = [w.copy() for w in kept.training.get_weights()]
+    # two runs from the pretrained start (each fine-tunes its own copy): one read in all
+    for _ in range(2):
+        result = drain(run(recipe(32, 1, 2, **TINY), data))  # type: ignore[arg-type]
+        assert result.details["start"] == "pretrained" and result.steps > 0
+    assert reads == [recipe_path.resolve()]
+    for a, b in zip(weights_before, kept.training.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # the kept network was not trained in place
+    # the weights file written again (a new modification time): read again
+    weights = folder / f"{network_name(32, 1)}.weights.h5"
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    pretrained_start(recipe_path, ModelConfig(N=32, gridsize=1), data, data.probe)  # type: ignore[attr-defined]
+    assert len(reads) == 2
