@@ -739,15 +739,21 @@ def _read_recipe(path: str | Path) -> dict[str, Any]:
     change it)."""
     resolved = Path(path)
     try:
-        stat = resolved.stat()
+        version = _version(resolved)
     except OSError:
         return read_json(resolved)  # its error names the file
-    return _recipe_version(str(resolved), stat.st_mtime_ns, stat.st_size)
+    return _recipe_version(str(resolved), version)
 
 
 @functools.lru_cache(maxsize=32)
-def _recipe_version(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
+def _recipe_version(path: str, version: tuple[tuple[int, int], ...]) -> dict[str, Any]:
     return read_json(Path(path))
+
+
+def _version(*paths: Path) -> tuple[tuple[int, int], ...]:
+    """The version of files as the caches above key them: each one's modification time (ns)
+    and size. Raises OSError when one is missing."""
+    return tuple((stat.st_mtime_ns, stat.st_size) for stat in (p.stat() for p in paths))
 
 
 def fit_to_data(
@@ -805,16 +811,14 @@ def _loaded(recipe_path: str | Path) -> Any:
     copies its weights into new models."""
     path = Path(recipe_path).resolve()
     try:
-        stamps = tuple(
-            (stat.st_mtime_ns, stat.st_size) for stat in (path.stat(), _weights_path(path).stat())
-        )
+        version = _version(path, _weights_path(path))
     except OSError:
         return load_pretrained(path)  # its error names the missing file
-    return _loaded_version(str(path), stamps)
+    return _loaded_version(str(path), version)
 
 
 @functools.lru_cache(maxsize=4)
-def _loaded_version(path: str, stamps: tuple[tuple[int, int], ...]) -> Any:
+def _loaded_version(path: str, version: tuple[tuple[int, int], ...]) -> Any:
     return load_pretrained(path)
 
 
