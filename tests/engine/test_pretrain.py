@@ -6,6 +6,7 @@ import json
 import threading
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -13,7 +14,7 @@ from ptycho_engine.cli import main
 from ptycho_engine.config import DataConfig
 from ptycho_engine.errors import ConfigError
 from ptycho_engine.models import build_models, rebuild_from
-from ptycho_engine.pretrain import load_pretrained, network_name, pretrain
+from ptycho_engine.pretrain import load_pretrained, network_name, pretrain, store_weights_half
 from ptycho_engine.simulate import make_probe
 
 
@@ -40,7 +41,12 @@ def test_pretrain_command_writes_weights_and_the_recipe_that_made_them(
     assert "--mae-steps 4" in recipe["command"] and "--pool 2" in recipe["command"]
     # the step ran without XLA, the training default (TrainingConfig.jit_compile)
     assert recipe["jit_compile"] is False and "--xla off" in recipe["command"]
-    assert not list(tmp_path.glob("*.partial.*"))
+    assert not list(tmp_path.glob("*.partial.*")) and not list(tmp_path.glob("*.half"))
+    # the shipped precision: every float array of the weights file is half precision
+    assert recipe["weights_dtype"] == "float16"
+    with h5py.File(weights, "r") as f:
+        arrays = _float_arrays(f)
+    assert arrays and {a.dtype for a in arrays.values() if a.ndim} == {np.dtype(np.float16)}
     # the weights load (Keras weights only) into the recipe's model, which then meets another
     # probe and scale with the trained network kept
     loaded = load_pretrained(tmp_path / f"{network_name(32, 1)}.json")
@@ -55,6 +61,58 @@ def test_pretrain_command_writes_weights_and_the_recipe_that_made_them(
     amp_b, _ = rebuild_from(untrained, make_probe("gaussian", 32), 5.0).predict(x, o)
     assert not np.allclose(amp_a, amp_b)
     assert weights.is_file()
+
+
+def _float_arrays(f: h5py.File) -> dict[str, np.ndarray]:
+    found: dict[str, np.ndarray] = {}
+    f.visititems(
+        lambda name, item: (
+            found.__setitem__(name, item[()])
+            if isinstance(item, h5py.Dataset) and item.dtype.kind == "f"
+            else None
+        )
+    )
+    return found
+
+
+def test_weights_stored_at_half_precision_load_into_keras_as_they_were(tmp_path: Path) -> None:
+    import keras
+
+    def model() -> keras.Model:
+        inputs = keras.Input((8,))
+        return keras.Model(inputs, keras.layers.Dense(3, name="dense")(inputs))
+
+    full = model()
+    kernel = np.linspace(-3.0, 3.0, 24, dtype=np.float32).reshape(8, 3) + 1e-4
+    full.get_layer("dense").set_weights([kernel, np.array([0.1, -2.5, 7.0], np.float32)])
+    path = tmp_path / "net.weights.h5"
+    full.save_weights(path)
+    with h5py.File(path, "r") as f:
+        before = _float_arrays(f)
+    store_weights_half(path)
+    with h5py.File(path, "r") as f:
+        after = _float_arrays(f)
+    assert after.keys() == before.keys()
+    assert all(after[k].dtype == np.float16 for k in after if after[k].ndim)
+    half = model()
+    half.load_weights(path)  # into float32 variables, in Keras's own loader
+    loaded = half.get_layer("dense").get_weights()
+    assert loaded[0].dtype == np.float32
+    # within half precision's rounding (11 significant bits), and not the untouched values
+    np.testing.assert_allclose(loaded[0], kernel, rtol=2**-11, atol=0)
+    assert not np.array_equal(loaded[0], kernel)
+    np.testing.assert_allclose(loaded[1], [0.1, -2.5, 7.0], rtol=2**-11)
+
+
+def test_weights_beyond_half_precision_are_refused_and_left_as_they_were(tmp_path: Path) -> None:
+    path = tmp_path / "net.weights.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("layers/dense/vars/0", data=np.array([1.0, 1e6], np.float32))
+    with pytest.raises(ConfigError, match=r"net\.weights\.h5: /layers/dense/vars/0: .*1e\+06"):
+        store_weights_half(path)
+    with h5py.File(path, "r") as f:
+        assert f["layers/dense/vars/0"].dtype == np.float32
+    assert [p.name for p in tmp_path.iterdir()] == ["net.weights.h5"]
 
 
 class _StopAfter(threading.Event):
