@@ -18,6 +18,7 @@ from ptycho_engine.pretrain import (
     CANONICAL_SCALE,
     PRETRAIN_FORMAT,
     PRETRAINED_DIR,
+    WEIGHTS_DTYPE,
     far_field_residual,
     find_pretrained,
     fit_to_data,
@@ -55,6 +56,8 @@ def test_a_shipped_network_loads_and_explains_its_family_better_than_an_untraine
     # the command that regenerates it names its steps and seed
     assert f"--steps {recipe['steps']} " in recipe["command"]
     assert f"--seed {recipe['seed']} " in recipe["command"]
+    # stored at half precision (the size budget holds four networks only so)
+    assert recipe["weights_dtype"] == WEIGHTS_DTYPE
     trained = load_pretrained(recipe_path)
 
     # a fresh member of the family (a seed that pretraining's streams do not use)
