@@ -857,6 +857,17 @@ def pretrained_start(
     )
 
 
+def prefetch(config: ModelConfig) -> Path | None:
+    """Build and read the pretrained network for ``config`` now, into the cache that
+    :func:`pretrained_start` takes it from, so that a first image that follows does not wait
+    for it (the app does this while a file is read). Returns its recipe file, None when none
+    is shipped for ``config``; errors are raised as :func:`load_pretrained` raises them."""
+    path = find_pretrained(config)
+    if path is not None:
+        _loaded(path)
+    return path
+
+
 def _loaded(recipe_path: str | Path) -> Any:
     """:func:`load_pretrained`'s bundle, kept while its two files are unchanged, so that the
     run after the first image (and the next file, or a return to this N and gridsize) does

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ptycho_engine.config import ModelConfig
 from ptycho_engine.data import DiffractionData
 from ptycho_engine.study import StudySpec
 from ptycho_gui.jobs import start_worker, stop_workers
@@ -275,11 +276,20 @@ class MainWindow(QMainWindow):
         profile = self.data_panel.profile if profile is None else profile
         self.data_panel.note_opening(path)
         self.status_label.setText(f"Opening {path}…")
-        self._stopping(self.worker.request_load(path, profile))
+        self._stopping(self.worker.request_load(path, profile, self._prefetch_config()))
 
     def open_sample(self, recipe_path: str, cache_dir: str) -> None:
         """Load the bundled sample data (simulated on first use)."""
-        self._stopping(self.worker.request_sample(recipe_path, cache_dir))
+        self._stopping(self.worker.request_sample(recipe_path, cache_dir, self._prefetch_config()))
+
+    def _prefetch_config(self) -> ModelConfig | None:
+        """The model whose pretrained network the first image of a file will want (None when
+        these settings start no network from one): the worker builds it while the file is
+        read."""
+        settings = self.settings_model.settings
+        if settings.iterative or not settings.pretrained:
+            return None
+        return settings.model_config()
 
     def choose_file(self) -> None:
         """Ask for a data file."""

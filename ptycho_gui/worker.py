@@ -25,6 +25,7 @@ import math
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -155,21 +156,37 @@ class EngineWorker(JobWorker):
         """Import TensorFlow and size its thread pool now, before the user waits on it."""
         self.post("warmup", True)
 
-    def request_load(self, path: str | os.PathLike[str], profile: str = "") -> int | None:
+    def request_load(
+        self, path: str | os.PathLike[str], profile: str = "", prefetch: Any = None
+    ) -> int | None:
         """Load a diffraction file (with a JSON mapping ``profile`` for generic NPZ/HDF5
         files); stops the current run and drops a pending one, whose id it returns (None when
-        none was pending)."""
+        none was pending). ``prefetch``: the :class:`~ptycho_engine.config.ModelConfig` whose
+        pretrained network the first image will want, built while the file is read (None:
+        none)."""
         with self._lock:
             dropped = self._drop_pending_run()
-            self.post("load", ("file", str(path), str(profile)), stop=True, drop=("predict",))
+            self.post(
+                "load",
+                ("file", str(path), str(profile), prefetch),
+                stop=True,
+                drop=("predict",),
+            )
         return dropped
 
-    def request_sample(self, recipe_path: str | os.PathLike[str], cache_dir: str) -> int | None:
+    def request_sample(
+        self, recipe_path: str | os.PathLike[str], cache_dir: str, prefetch: Any = None
+    ) -> int | None:
         """Load the bundled sample data, simulating it into ``cache_dir`` on first use; as
-        :meth:`request_load` for the runs."""
+        :meth:`request_load` for the runs and ``prefetch``."""
         with self._lock:
             dropped = self._drop_pending_run()
-            self.post("load", ("sample", str(recipe_path), cache_dir), stop=True, drop=("predict",))
+            self.post(
+                "load",
+                ("sample", str(recipe_path), cache_dir, prefetch),
+                stop=True,
+                drop=("predict",),
+            )
         return dropped
 
     def request_probe(self, path: str, n: int) -> None:
@@ -259,23 +276,36 @@ class EngineWorker(JobWorker):
             with self._lock:  # ids only: the window may have chosen another folder meanwhile
                 self._next_run_id = max(self._next_run_id, highest + 1)
 
-    def _load(self, payload: tuple[str, ...]) -> None:
-        from ptycho_engine.io import read_data
-
-        if payload[0] == "sample":
-            from ptycho_gui.sample_data import ensure_sample_data
-
-            self.status_changed.emit("Preparing the sample data…")
-            path = str(ensure_sample_data(Path(payload[1]), Path(payload[2])))
-        else:
-            path = payload[1]
-        profile = payload[2] if payload[0] == "file" and len(payload) > 2 else ""
-        self.status_changed.emit(f"Reading {path}…")
+    def _load(self, payload: tuple[Any, ...]) -> None:
+        kind, source, extra, prefetch = payload
 
         def progress(done: int, total: int) -> None:
             self.progress_changed.emit(int(done), int(total), -1.0)
 
-        data = read_data(path, profile or None, progress=progress)
+        def read() -> tuple[DiffractionData, str]:
+            # file I/O and numpy only (no TensorFlow): safe beside this thread's Keras work
+            from ptycho_engine.io import read_data
+
+            if kind == "sample":
+                from ptycho_gui.sample_data import ensure_sample_data
+
+                self.status_changed.emit("Preparing the sample data…")
+                path = str(ensure_sample_data(Path(source), Path(extra)))
+            else:
+                path = source
+            self.status_changed.emit(f"Reading {path}…")
+            profile = extra if kind == "file" else ""
+            return read_data(path, profile or None, progress=progress), path
+
+        if prefetch is None:
+            data, path = read()
+        else:
+            # the file is read in a helper thread while this one builds the pretrained network
+            # that the first image will want (Keras stays in this thread)
+            with ThreadPoolExecutor(1, thread_name_prefix="engine-read") as pool:
+                reading = pool.submit(read)
+                self._prefetch(prefetch)
+                data, path = reading.result()  # its error is the load's error
         self._data = data
         self._prepared.clear()
         self._current = None
@@ -284,6 +314,16 @@ class EngineWorker(JobWorker):
             self._model_run_id = None
         self.status_changed.emit(f"Loaded {data.n_patterns} patterns from {path}")
         self.data_loaded.emit(data, summarise(data, path))  # the window says what to do next
+
+    def _prefetch(self, config: Any) -> None:
+        """Build and read the pretrained network of ``config`` into the engine's cache; a
+        network that cannot be read is left for the run to report."""
+        from ptycho_engine.pretrain import prefetch
+
+        try:
+            prefetch(config)
+        except (PtychoError, OSError) as exc:
+            self.status_changed.emit(f"pretrained network not read ahead: {error_message(exc)}")
 
     def _read_probe(self, path: str, n: int) -> None:
         from ptycho_engine.io import read_probe

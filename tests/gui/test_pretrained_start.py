@@ -3,6 +3,7 @@ training, the run table says which start a run used, and Start fine-tunes that n
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,17 +19,31 @@ def test_opening_data_shows_the_pretrained_image_and_start_fine_tunes_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     monkeypatch.setattr(pretrain_module, "PRETRAINED_DIR", shipped)
+    reads: list[str] = []
+    load = pretrain_module.load_pretrained
+
+    def counted(path: str | Path) -> object:
+        reads.append(threading.current_thread().name)
+        return load(path)
+
+    monkeypatch.setattr(pretrain_module, "load_pretrained", counted)
+    pretrain_module._loaded_version.cache_clear()  # another test may have read it already
     win = MainWindow(qsettings, TINY.replace(pretrained=True))
     qtbot.addWidget(win)
     recorder = Recorder(win)
     try:
         with qtbot.waitSignal(win.data_ready, timeout=WAIT_MS):
             win.open_file(str(data_file))
+        # the network was built while the file was read, in the engine's thread (not the
+        # GUI thread, nor the thread that read the file)
+        assert len(reads) == 1 and reads[0] != threading.main_thread().name
+        assert not reads[0].startswith("engine-read")
         # no Start pressed: the pretrained network's inference is run and shown
         qtbot.waitUntil(lambda: len(recorder.finished) == 1, timeout=WAIT_MS)
         first = win.run_model.record(recorder.finished[0].run_id)
         assert first is not None and first.warm == "pretrained"
         assert first.settings.epochs == 0 and first.object is not None
+        assert len(reads) == 1  # the first image took the network read ahead
         assert "inference only" in first.settings.label()
         model = win.run_model
         horizontal = Qt.Orientation.Horizontal
