@@ -176,3 +176,28 @@ def test_the_network_is_read_once_while_its_files_are_unchanged(
     os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     pretrained_start(recipe_path, ModelConfig(N=32, gridsize=1), data, data.probe)  # type: ignore[attr-defined]
     assert len(reads) == 2
+
+
+def test_prefetch_reads_the_network_a_first_image_then_takes(
+    shipped: Path, data: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "copy"  # a folder of its own: the cache keys it apart
+    folder.mkdir()
+    for source in shipped.glob("pinn-N32-g1.*"):
+        (folder / source.name).write_bytes(source.read_bytes())
+    monkeypatch.setattr(pretrain_module, "PRETRAINED_DIR", folder)
+    reads: list[Path] = []
+    real = pretrain_module.load_pretrained
+
+    def counted(path: str | Path) -> object:
+        reads.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(pretrain_module, "load_pretrained", counted)
+    # no network for this N: nothing is read
+    assert pretrain_module.prefetch(ModelConfig(N=64, gridsize=3)) is None
+    assert reads == []
+    found = pretrain_module.prefetch(ModelConfig(N=32, gridsize=1))
+    assert found == folder / f"{network_name(32, 1)}.json" and len(reads) == 1
+    result = drain(run(recipe(32, 1, 0, **TINY), data))  # type: ignore[arg-type]
+    assert result.details["start"] == "pretrained" and len(reads) == 1  # taken, not read again
