@@ -26,9 +26,10 @@ pretraining never draws, with seeds of this script only. Sections (``--sections`
 ``pretrained``
     The shipped pretrained networks (:mod:`ptycho_engine.pretrain`) on the held-out data:
     inference alone at gridsize 2 and 1, then ``--fine-tune`` seconds of fine-tuning against
-    training from scratch for the same time; at 1e3 photons, fine-tuning with the Poisson
-    likelihood against the amplitude MAE; the tike file (``tike``, also a section of its own):
-    the pretrained N 32 network, inference alone and after fine-tuning.
+    training from scratch for the same time; at 1e3 and 1e4 photons, fine-tuning with the
+    Poisson likelihood against the amplitude MAE; the tike file (``tike``, also a section of
+    its own): the pretrained N 32 network (none is shipped now), inference alone and after
+    fine-tuning.
 ``tike-scratch`` (not in the default sections)
     The tike file from scratch at N 32, gridsize 1, for ``--budget`` seconds: the default
     network and the width-2 network with two decoders, each with early stopping and the
@@ -516,7 +517,7 @@ def pretrained_section(fine_tune_s: float) -> None:
 
 def fine_tuning(fine_tune_s: float) -> None:
     """The shipped gridsize-2 network fine-tuned on the held-out data against training from
-    scratch, and at 1e3 photons with the likelihood against the MAE."""
+    scratch, then :func:`low_dose`."""
     from ptycho_engine.config import ModelConfig
 
     _, data = held_out_data()
@@ -531,17 +532,30 @@ def fine_tuning(fine_tune_s: float) -> None:
     print("[pretrained]   " + _curve(points))
     points = timed_training(data, mcfg, {}, fine_tune_s)
     print(f"[pretrained] from scratch, same budget: {_final(points)}")
+    low_dose(fine_tune_s)
 
-    _, low = held_out_data(photons=1e3)
-    for loss, tkw in (
-        ("NLL", fine),
-        ("MAE", {**fine, "nll_weight": 0.0, "mae_weight": 1.0}),
-    ):
-        again = _pretrained(mcfg, low)
-        assert again is not None  # the network found above
-        bundle, name, _ = again
-        points = timed_training(low, mcfg, tkw, fine_tune_s, bundle=bundle)
-        print(f"[pretrained] 1e3 photons, {name} + {loss} fine-tuning {_final(points)}")
+
+def low_dose(fine_tune_s: float, doses: tuple[float, ...] = (1e3, 1e4)) -> None:
+    """The shipped gridsize-2 network fine-tuned at low dose on the held-out data, with the
+    Poisson likelihood against the amplitude MAE, for the same time at each dose."""
+    from ptycho_engine.config import ModelConfig
+
+    mcfg = ModelConfig(N=N, gridsize=GRIDSIZE, auto_probe_scale=True)
+    fine = {"mae_warmup_epochs": 0}
+    for photons in doses:
+        _, low = held_out_data(photons=photons)
+        for loss, tkw in (
+            ("NLL", fine),
+            ("MAE", {**fine, "nll_weight": 0.0, "mae_weight": 1.0}),
+        ):
+            found = _pretrained(mcfg, low)
+            if found is None:
+                return
+            bundle, name, _ = found
+            points = timed_training(low, mcfg, tkw, fine_tune_s, bundle=bundle)
+            print(
+                f"[pretrained] {photons:.0e} photons, {name} + {loss} fine-tuning {_final(points)}"
+            )
 
 
 def _tike_data() -> Any:
