@@ -276,17 +276,19 @@ class MainWindow(QMainWindow):
         profile = self.data_panel.profile if profile is None else profile
         self.data_panel.note_opening(path)
         self.status_label.setText(f"Opening {path}…")
-        self._stopping(self.worker.request_load(path, profile, self._prefetch_config()))
+        prefetch = self._pretrained_model(self.settings_model.settings)
+        self._stopping(self.worker.request_load(path, profile, prefetch))
 
     def open_sample(self, recipe_path: str, cache_dir: str) -> None:
         """Load the bundled sample data (simulated on first use)."""
-        self._stopping(self.worker.request_sample(recipe_path, cache_dir, self._prefetch_config()))
+        prefetch = self._pretrained_model(self.settings_model.settings)
+        self._stopping(self.worker.request_sample(recipe_path, cache_dir, prefetch))
 
-    def _prefetch_config(self) -> ModelConfig | None:
-        """The model whose pretrained network the first image of a file will want (None when
-        these settings start no network from one): the worker builds it while the file is
+    @staticmethod
+    def _pretrained_model(settings: RunSettings) -> ModelConfig | None:
+        """The model whose pretrained network ``settings`` start from (None when they start
+        none): the first image of a file shows it, and the worker builds it while the file is
         read."""
-        settings = self.settings_model.settings
         if settings.iterative or not settings.pretrained:
             return None
         return settings.model_config()
@@ -481,11 +483,12 @@ class MainWindow(QMainWindow):
         going: opening data, or a new N or gridsize, gives an image without training."""
         from ptycho_engine.pretrain import find_pretrained
 
-        if self.data is None or settings.iterative or not settings.pretrained:
+        model = self._pretrained_model(settings)
+        if self.data is None or model is None:
             return
         if self.worker.running_settings is not None or settings.epochs == 0:
             return
-        if find_pretrained(settings.model_config()) is None:  # one small file, read once
+        if find_pretrained(model) is None:  # one small file, read once
             return
         self._request_run(settings.replace(epochs=0))
 
