@@ -143,16 +143,17 @@ def test_the_command_line_starts_pretrained_unless_told_not_to(
     assert info["details"]["start"] == "scratch"
 
 
-def test_the_network_is_read_once_while_its_files_are_unchanged(
-    shipped: Path, data: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # a copy of the shipped folder, whose files this test may touch
+def _counted_copy(
+    shipped: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, list[Path]]:
+    """A copy of the shipped N 32 network in a folder of its own (whose files a test may
+    touch, and which the network cache keys apart) as the pretrained folder, and the list
+    that every :func:`load_pretrained` call appends its path to."""
     folder = tmp_path / "copy"
     folder.mkdir()
     for source in shipped.glob("pinn-N32-g1.*"):
         (folder / source.name).write_bytes(source.read_bytes())
     monkeypatch.setattr(pretrain_module, "PRETRAINED_DIR", folder)
-    recipe_path = folder / f"{network_name(32, 1)}.json"
     reads: list[Path] = []
     real = pretrain_module.load_pretrained
 
@@ -161,6 +162,14 @@ def test_the_network_is_read_once_while_its_files_are_unchanged(
         return real(path)
 
     monkeypatch.setattr(pretrain_module, "load_pretrained", counted)
+    return folder, reads
+
+
+def test_the_network_is_read_once_while_its_files_are_unchanged(
+    shipped: Path, data: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, reads = _counted_copy(shipped, tmp_path, monkeypatch)
+    recipe_path = folder / f"{network_name(32, 1)}.json"
     kept = pretrain_module._loaded(recipe_path)
     weights_before = [w.copy() for w in kept.training.get_weights()]
     # two runs from the pretrained start (each fine-tunes its own copy): one read in all
@@ -181,19 +190,7 @@ def test_the_network_is_read_once_while_its_files_are_unchanged(
 def test_prefetch_reads_the_network_a_first_image_then_takes(
     shipped: Path, data: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = tmp_path / "copy"  # a folder of its own: the cache keys it apart
-    folder.mkdir()
-    for source in shipped.glob("pinn-N32-g1.*"):
-        (folder / source.name).write_bytes(source.read_bytes())
-    monkeypatch.setattr(pretrain_module, "PRETRAINED_DIR", folder)
-    reads: list[Path] = []
-    real = pretrain_module.load_pretrained
-
-    def counted(path: str | Path) -> object:
-        reads.append(Path(path))
-        return real(path)
-
-    monkeypatch.setattr(pretrain_module, "load_pretrained", counted)
+    folder, reads = _counted_copy(shipped, tmp_path, monkeypatch)
     # no network for this N: nothing is read
     assert pretrain_module.prefetch(ModelConfig(N=64, gridsize=3)) is None
     assert reads == []
